@@ -1,0 +1,188 @@
+// Package ceremonyclient is a typed client for the Ceremony workflow contract. The
+// web app, the watcher and the CLI use it instead of spelling workflow, update and
+// signal names themselves.
+package ceremonyclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/guildhouse/guildhall/contract"
+)
+
+// Options configure Dial.
+type Options struct {
+	Address   string // host:port, default TEMPORAL_ADDRESS or 127.0.0.1:7233
+	Namespace string // default TEMPORAL_NAMESPACE or "default"
+	Identity  string
+}
+
+// Dial connects to Temporal using the options, falling back to the environment.
+func Dial(ctx context.Context, o Options) (client.Client, error) {
+	if o.Address == "" {
+		o.Address = envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+	}
+	if o.Namespace == "" {
+		o.Namespace = envOr("TEMPORAL_NAMESPACE", "default")
+	}
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  o.Address,
+		Namespace: o.Namespace,
+		Identity:  o.Identity,
+		Logger:    tlog.NewStructuredLogger(slog.Default()),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", o.Address, o.Namespace, err)
+	}
+	return c, nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// Client sends the contract's messages to ceremony workflows.
+type Client struct {
+	T client.Client
+}
+
+// New wraps a Temporal client.
+func New(c client.Client) *Client { return &Client{T: c} }
+
+// ErrAlreadyOpen is returned by Open when a ceremony with the same id is running.
+var ErrAlreadyOpen = errors.New("a ceremony with this id is already open")
+
+// ErrNotFound is returned when no workflow exists for the ceremony.
+var ErrNotFound = errors.New("no such ceremony")
+
+// StartOptions returns the start options for a ceremony: the derived workflow id,
+// the task queue, and the explicit id policies (a running ceremony is never
+// replaced; a finished id may be reused for a fresh ceremony of the same name).
+func StartOptions(spec contract.Spec) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       contract.WorkflowID(spec.ID),
+		TaskQueue:                contract.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes:    InitialSearchAttributes(spec),
+		Memo:                     map[string]any{"title": Title(spec)},
+	}
+}
+
+// Title is the human title of a ceremony: its Title or a generated one.
+func Title(spec contract.Spec) string {
+	if spec.Title != "" {
+		return spec.Title
+	}
+	return fmt.Sprintf("%s of %s", spec.Kind, spec.Artifact.Name)
+}
+
+// InitialSearchAttributes are the attributes a ceremony starts with; the workflow
+// keeps them current afterwards.
+func InitialSearchAttributes(spec contract.Spec) temporal.SearchAttributes {
+	pending := make([]string, 0, len(spec.Witnesses))
+	seen := map[string]bool{}
+	for _, w := range spec.Witnesses {
+		if !seen[w.ID] && w.ID != spec.Initiator {
+			seen[w.ID] = true
+			pending = append(pending, w.ID)
+		}
+	}
+	return temporal.NewSearchAttributes(
+		temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyStatus).ValueSet(string(contract.StatusCollecting)),
+		temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyKind).ValueSet(spec.Kind),
+		temporal.NewSearchAttributeKeyKeyword(contract.SAArtifactDigest).ValueSet(spec.Artifact.Digest),
+		temporal.NewSearchAttributeKeyKeywordList(contract.SAPendingWitnesses).ValueSet(pending),
+		temporal.NewSearchAttributeKeyTime(contract.SACeremonyDeadline).ValueSet(spec.Deadline),
+	)
+}
+
+// Open starts the ceremony workflow.
+func (c *Client) Open(ctx context.Context, spec contract.Spec) (runID string, err error) {
+	run, err := c.T.ExecuteWorkflow(ctx, StartOptions(spec), contract.WorkflowType, spec)
+	if err != nil {
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			return "", ErrAlreadyOpen
+		}
+		return "", fmt.Errorf("open ceremony %s: %w", spec.ID, err)
+	}
+	return run.GetRunID(), nil
+}
+
+// Sign sends the `sign` update and waits for its result. A refusal by the workflow
+// comes back as *contract.Rejection.
+func (c *Client) Sign(ctx context.Context, ceremonyID string, req contract.SignRequest) (contract.State, error) {
+	var st contract.State
+	h, err := c.T.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:     req.IdempotencyKey,
+		WorkflowID:   contract.WorkflowID(ceremonyID),
+		UpdateName:   contract.UpdateSign,
+		Args:         []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, &st)
+	}
+	if err != nil {
+		return st, translate(ceremonyID, err)
+	}
+	return st, nil
+}
+
+// Signal sends a fire-and-forget signal with a contract payload.
+func (c *Client) Signal(ctx context.Context, ceremonyID, name string, payload any) error {
+	if err := c.T.SignalWorkflow(ctx, contract.WorkflowID(ceremonyID), "", name, payload); err != nil {
+		return translate(ceremonyID, err)
+	}
+	return nil
+}
+
+// Status runs the `status` query.
+func (c *Client) Status(ctx context.Context, ceremonyID string) (contract.State, error) {
+	var st contract.State
+	v, err := c.T.QueryWorkflow(ctx, contract.WorkflowID(ceremonyID), "", contract.QueryStatus)
+	if err == nil {
+		err = v.Get(&st)
+	}
+	if err != nil {
+		return st, translate(ceremonyID, err)
+	}
+	return st, nil
+}
+
+// translate turns Temporal errors into the package's errors and rejections.
+func translate(ceremonyID string, err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%w: %s", ErrNotFound, ceremonyID)
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		var details string
+		if app.HasDetails() {
+			_ = app.Details(&details)
+		}
+		if details == "" {
+			details = app.Message()
+		}
+		return &contract.Rejection{Code: app.Type(), Reason: details}
+	}
+	return fmt.Errorf("ceremony %s: %w", ceremonyID, err)
+}
+
+// WaitTimeout is a sensible default for calls made on behalf of a person.
+const WaitTimeout = 30 * time.Second

@@ -1,0 +1,238 @@
+// Package contract is the public API of the Ceremony workflow: its names, the JSON
+// payloads of its updates, signals and queries, and the search attributes it keeps.
+//
+// The web app, the watcher, scripts and operators (temporal CLI, tctl) all speak it,
+// so every payload is plain JSON a person can type. Changing a field name here is a
+// breaking change for all of them: add fields, never rename or repurpose them.
+package contract
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Names of the workflow, its task queue and its messages.
+const (
+	WorkflowType = "Ceremony"
+	TaskQueue    = "guildhall-ceremonies"
+
+	UpdateSign              = "sign"
+	SignalWitnessSignature  = "witness-signature"
+	SignalSpecChanged       = "spec-changed"
+	SignalSubstrateDecision = "substrate-decision"
+	SignalCancel            = "cancel"
+	QueryStatus             = "status"
+)
+
+// Search attributes the workflow keeps current for the Temporal UI and CLI filters.
+const (
+	SACeremonyStatus   = "CeremonyStatus"   // Keyword
+	SACeremonyKind     = "CeremonyKind"     // Keyword
+	SAArtifactDigest   = "ArtifactDigest"   // Keyword
+	SAPendingWitnesses = "PendingWitnesses" // KeywordList
+	SACeremonyDeadline = "CeremonyDeadline" // Datetime
+)
+
+// SearchAttributeTypes maps each search attribute to its Temporal type name, as
+// `temporal server start-dev --search-attribute NAME=TYPE` and
+// `temporal operator search-attribute create` expect them.
+var SearchAttributeTypes = [][2]string{
+	{SACeremonyStatus, "Keyword"},
+	{SACeremonyKind, "Keyword"},
+	{SAArtifactDigest, "Keyword"},
+	{SAPendingWitnesses, "KeywordList"},
+	{SACeremonyDeadline, "Datetime"},
+}
+
+// Ceremony kinds.
+const (
+	KindRelease      = "release"
+	KindKeyRotation  = "key-rotation"
+	KindRatification = "ratification"
+)
+
+// Kinds lists the accepted ceremony kinds in display order.
+var Kinds = []string{KindRelease, KindKeyRotation, KindRatification}
+
+// Status is the lifecycle state of a ceremony.
+type Status string
+
+// Lifecycle states; see DESIGN.md. Only collecting and quorum_reached are open.
+const (
+	StatusCollecting    Status = "collecting"
+	StatusQuorumReached Status = "quorum_reached"
+	StatusSealed        Status = "sealed"
+	StatusRejected      Status = "rejected"
+	StatusExpired       Status = "expired"
+	StatusCancelled     Status = "cancelled"
+)
+
+// Statuses lists every status in lifecycle order.
+var Statuses = []Status{StatusCollecting, StatusQuorumReached, StatusSealed, StatusRejected, StatusExpired, StatusCancelled}
+
+// Open reports whether signatures are still accepted in this state.
+func (s Status) Open() bool { return s == StatusCollecting }
+
+// Final reports whether the ceremony has ended.
+func (s Status) Final() bool {
+	return s == StatusSealed || s == StatusRejected || s == StatusExpired || s == StatusCancelled
+}
+
+// Decision is a witness's answer.
+type Decision string
+
+// The two decisions a witness can sign.
+const (
+	Approve Decision = "approve"
+	Reject  Decision = "reject"
+)
+
+// Artifact is the subject of a ceremony.
+type Artifact struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"` // "sha256:" + 64 lowercase hex digits
+	URI    string `json:"uri,omitempty"`
+}
+
+// WitnessRef names a witness and the role they sign in. A person with two roles is
+// listed twice; the quorum policy still counts them once.
+type WitnessRef struct {
+	ID   string `json:"id"`
+	Role string `json:"role,omitempty"`
+}
+
+// Quorum is the policy: Threshold approvals overall, at least Roles[r] approvals from
+// witnesses holding role r, and a single reject from a Veto role ends the ceremony.
+type Quorum struct {
+	Threshold int            `json:"threshold"`
+	Roles     map[string]int `json:"roles,omitempty"`
+	Veto      []string       `json:"veto,omitempty"`
+}
+
+// Spec is what a ceremony is opened with, and what spec-changed replaces.
+type Spec struct {
+	ID          string       `json:"id"` // "<namespace>/<name>", e.g. "default/release-v1"
+	Kind        string       `json:"kind"`
+	Title       string       `json:"title,omitempty"`
+	Description string       `json:"description,omitempty"`
+	Artifact    Artifact     `json:"artifact"`
+	Initiator   string       `json:"initiator"`
+	Witnesses   []WitnessRef `json:"witnesses"`
+	Quorum      Quorum       `json:"quorum"`
+	Deadline    time.Time    `json:"deadline"`
+	// Generation is the Ceremony resource's metadata.generation when the spec came
+	// from the cluster; 0 for ceremonies opened from the web or CLI.
+	Generation int64 `json:"generation,omitempty"`
+	// Source says who opened the ceremony: "web", "cluster", "cli", "seed".
+	Source string `json:"source,omitempty"`
+}
+
+// WorkflowID derives the workflow id of a ceremony from its id.
+func WorkflowID(ceremonyID string) string { return "ceremony/" + ceremonyID }
+
+// CeremonyIDFromWorkflowID is the inverse of WorkflowID.
+func CeremonyIDFromWorkflowID(workflowID string) (string, bool) {
+	return strings.CutPrefix(workflowID, "ceremony/")
+}
+
+// SignRequest is the payload of the `sign` update and the `witness-signature` signal.
+//
+// Example (a person can type this):
+//
+//	{"idempotencyKey":"k-1","witnessId":"alice@example.org","decision":"approve","comment":"lgtm"}
+type SignRequest struct {
+	IdempotencyKey string   `json:"idempotencyKey"`
+	WitnessID      string   `json:"witnessId"`
+	Decision       Decision `json:"decision"`
+	Comment        string   `json:"comment,omitempty"`
+	// Statement is the canonical statement the witness signed (see the statement
+	// package); Proof binds the witness to it. Both are optional for unsigned
+	// (session-authenticated) decisions and required when the witness has keys.
+	Statement string `json:"statement,omitempty"`
+	Proof     *Proof `json:"proof,omitempty"`
+	// Via says which channel carried it: "web", "api", "cli". Informational.
+	Via string `json:"via,omitempty"`
+}
+
+// Proof is a cryptographic signature over a statement.
+type Proof struct {
+	Type      string `json:"type"` // "ed25519" or "webauthn"
+	KeyID     string `json:"keyId"`
+	Signature string `json:"signature"` // base64 (std) of the raw signature
+	// WebAuthn assertions carry what the authenticator signed over.
+	AuthenticatorData string `json:"authenticatorData,omitempty"`
+	ClientDataJSON    string `json:"clientDataJSON,omitempty"`
+	Nonce             string `json:"nonce,omitempty"`
+}
+
+// SpecChanged is the payload of the `spec-changed` signal.
+type SpecChanged struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	Generation     int64  `json:"generation"`
+	Spec           Spec   `json:"spec"`
+}
+
+// SubstrateDecision is the payload of the `substrate-decision` signal: the
+// substrate's phase for the Ceremony resource (Sealed, Aborted, Expired, ...).
+type SubstrateDecision struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	Phase          string `json:"phase"`
+	Generation     int64  `json:"generation,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+}
+
+// Cancel is the payload of the `cancel` signal.
+type Cancel struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	By             string `json:"by"`
+	Reason         string `json:"reason"`
+}
+
+// Signature is an accepted signature as the workflow holds it.
+type Signature struct {
+	WitnessID      string    `json:"witnessId"`
+	Roles          []string  `json:"roles,omitempty"`
+	Decision       Decision  `json:"decision"`
+	Comment        string    `json:"comment,omitempty"`
+	SignedAt       time.Time `json:"signedAt"`
+	IdempotencyKey string    `json:"idempotencyKey"`
+	Statement      string    `json:"statement,omitempty"`
+	Proof          *Proof    `json:"proof,omitempty"`
+	Via            string    `json:"via,omitempty"`
+}
+
+// RejectedMessage records a message the workflow refused, so bad input is visible
+// in the state instead of failing the workflow.
+type RejectedMessage struct {
+	Name           string    `json:"name"` // signal or update name
+	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
+	WitnessID      string    `json:"witnessId,omitempty"`
+	Reason         string    `json:"reason"`
+	At             time.Time `json:"at"`
+}
+
+// State is the answer of the `status` query and of a successful `sign` update.
+type State struct {
+	CeremonyID string      `json:"ceremonyId"`
+	Spec       Spec        `json:"spec"`
+	Status     Status      `json:"status"`
+	Reason     string      `json:"reason,omitempty"`
+	OpenedAt   time.Time   `json:"openedAt"`
+	ClosedAt   *time.Time  `json:"closedAt,omitempty"`
+	Signatures []Signature `json:"signatures"`
+	// Pending lists witnesses who have not signed, sorted.
+	Pending  []string          `json:"pending"`
+	Approvals int              `json:"approvals"`
+	Rejections int             `json:"rejections"`
+	Rejected []RejectedMessage `json:"rejected,omitempty"`
+}
+
+// Rejection is the error text prefix the `sign` update returns when it refuses a
+// request; callers show the rest to people as is.
+type Rejection struct {
+	Code   string // unknown_witness, already_signed, closed, invalid, bad_signature
+	Reason string
+}
+
+func (r *Rejection) Error() string { return fmt.Sprintf("%s: %s", r.Code, r.Reason) }

@@ -1,0 +1,225 @@
+// Package testenv starts the real services integration tests need: a Temporal dev
+// server on free loopback ports and a fresh Postgres database. Nothing is skipped:
+// a missing dependency fails the test with the command that installs it.
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/guildhouse/guildhall/contract"
+)
+
+// TemporalVersion is the temporal CLI version the project pins.
+const TemporalVersion = "1.5.1"
+
+// TemporalBinary finds the temporal CLI: $TEMPORAL_BIN, the per-user cache that
+// `make tools` fills, or PATH.
+func TemporalBinary() (string, error) {
+	if p := os.Getenv("TEMPORAL_BIN"); p != "" {
+		return p, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".cache", "guildhall", "temporal-"+TemporalVersion, "temporal")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("temporal CLI not found: run `make tools` (installs temporal v" + TemporalVersion + " into ~/.cache/guildhall)")
+}
+
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// DevServer is a running `temporal server start-dev`.
+type DevServer struct {
+	Address string // host:port of the frontend
+	UIPort  int
+	DBFile  string // empty for in-memory
+	cmd     *exec.Cmd
+	args    []string
+	bin     string
+	log     *os.File
+	done    chan struct{}
+	mu      sync.Mutex
+}
+
+// DevServerOptions tune StartDevServer.
+type DevServerOptions struct {
+	// DBFile keeps state across restarts; empty means in memory.
+	DBFile string
+	// LogPath receives the server's output; empty means a temp file.
+	LogPath string
+}
+
+// DevServerArgs returns the `temporal server start-dev` arguments Guildhall uses,
+// with the contract's search attributes registered.
+func DevServerArgs(port, uiPort int, dbFile string) []string {
+	args := []string{"server", "start-dev",
+		"--ip", "127.0.0.1",
+		"--port", strconv.Itoa(port),
+		"--ui-port", strconv.Itoa(uiPort),
+		"--namespace", "default",
+		"--log-level", "warn",
+	}
+	if dbFile != "" {
+		args = append(args, "--db-filename", dbFile)
+	}
+	for _, sa := range contract.SearchAttributeTypes {
+		args = append(args, "--search-attribute", sa[0]+"="+sa[1])
+	}
+	return args
+}
+
+// StartDevServer starts a dev server on free ports and waits until it answers.
+func StartDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error) {
+	bin, err := TemporalBinary()
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	uiPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &DevServer{Address: fmt.Sprintf("127.0.0.1:%d", port), UIPort: uiPort, DBFile: o.DBFile, bin: bin,
+		args: DevServerArgs(port, uiPort, o.DBFile)}
+	if o.LogPath == "" {
+		f, err := os.CreateTemp("", "temporal-dev-*.log")
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
+		o.LogPath = f.Name()
+	}
+	s.log, err = os.OpenFile(o.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *DevServer) start(ctx context.Context) error {
+	s.mu.Lock()
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	// Own process group so Stop also ends the UI server the CLI forks.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("start temporal dev server: %w", err)
+	}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	done := s.done
+	go func() { _ = cmd.Wait(); close(done) }()
+	s.mu.Unlock()
+	return s.waitReady(ctx, done)
+}
+
+func (s *DevServer) waitReady(ctx context.Context, done chan struct{}) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := client.DialContext(ctx, client.Options{HostPort: s.Address, Logger: quietLogger{}})
+		if err == nil {
+			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("temporal dev server exited during start-up; see %s", s.log.Name())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return fmt.Errorf("temporal dev server not ready after 60s (last error: %v); see %s", err, s.log.Name())
+		}
+	}
+}
+
+// Stop ends the server and waits for it to exit.
+func (s *DevServer) Stop() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// Kill ends the server with SIGKILL (for chaos tests).
+func (s *DevServer) Kill() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+}
+
+// Restart stops and starts the server on the same ports and database file.
+func (s *DevServer) Restart(ctx context.Context) error {
+	s.Stop()
+	return s.start(ctx)
+}
+
+// Client dials the server.
+func (s *DevServer) Client(ctx context.Context) (client.Client, error) {
+	return client.DialContext(ctx, client.Options{HostPort: s.Address, Logger: quietLogger{}})
+}
+
+// LogTail returns the last bytes of the server log, for failure messages.
+func (s *DevServer) LogTail() string {
+	b, _ := os.ReadFile(s.log.Name())
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// quietLogger drops the SDK's client logs in tests; failures surface as errors.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}
