@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/custody"
+)
+
+// Opened is what RecordOpened writes.
+type Opened struct {
+	Spec       contract.Spec
+	WorkflowID string
+	RunID      string
+	OpenedAt   time.Time
+	Pending    []string
+}
+
+// RecordOpened writes the ceremony, its artifact (proposed, if new) and the
+// ceremony.opened custody event in one transaction. Retrying it writes nothing new.
+func (s *Store) RecordOpened(ctx context.Context, o Opened) error {
+	spec, err := json.Marshal(o.Spec)
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	at := o.OpenedAt.UTC()
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.ensureArtifact(ctx, tx, o.Spec.Artifact, at, o.Spec.ID); err != nil {
+			return err
+		}
+		c := Ceremony{
+			ID: o.Spec.ID, WorkflowID: o.WorkflowID, RunID: o.RunID, Kind: o.Spec.Kind,
+			Title: title(o.Spec), ArtifactDigest: o.Spec.Artifact.Digest, Initiator: o.Spec.Initiator,
+			Status: string(contract.StatusCollecting), Spec: string(spec), WitnessIDs: witnessIDs(o.Spec),
+			PendingIDs: nonNil(o.Pending), Threshold: o.Spec.Quorum.Threshold, Deadline: o.Spec.Deadline.UTC(),
+			OpenedAt: at, UpdatedAt: at,
+		}
+		if _, err := tx.NewInsert().Model(&c).On("CONFLICT (id) DO NOTHING").Exec(ctx); err != nil {
+			return fmt.Errorf("insert ceremony %s: %w", c.ID, err)
+		}
+		_, _, err := s.appendCustody(ctx, tx, NewEvent{
+			Type: custody.TypeCeremonyOpened, CeremonyID: o.Spec.ID, ArtifactDigest: o.Spec.Artifact.Digest,
+			Actor: o.Spec.Initiator, IdempotencyKey: "opened/" + o.Spec.ID, OccurredAt: at,
+			Data: map[string]any{"spec": o.Spec, "workflowId": o.WorkflowID},
+		})
+		return err
+	})
+}
+
+func (s *Store) ensureArtifact(ctx context.Context, tx bun.Tx, a contract.Artifact, at time.Time, ceremonyID string) error {
+	row := Artifact{Digest: a.Digest, Name: a.Name, URI: a.URI, State: ArtifactProposed, CreatedAt: at, UpdatedAt: at}
+	res, err := tx.NewInsert().Model(&row).On("CONFLICT (digest) DO NOTHING").Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("insert artifact %s: %w", a.Digest, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	_, _, err = s.appendCustody(ctx, tx, NewEvent{
+		Type: custody.TypeArtifactState, CeremonyID: ceremonyID, ArtifactDigest: a.Digest,
+		IdempotencyKey: "artifact/" + a.Digest + "/" + ArtifactProposed, OccurredAt: at,
+		Data: map[string]any{"name": a.Name, "uri": a.URI, "from": "", "to": ArtifactProposed},
+	})
+	return err
+}
+
+// Signed is what RecordSignature writes.
+type Signed struct {
+	CeremonyID string
+	Epoch      int
+	Signature  contract.Signature
+	Approvals  int
+	Rejections int
+	Pending    []string
+}
+
+// RecordSignature stores an accepted signature, the ceremony's new counts and the
+// signature.accepted custody event in one transaction. Retrying it writes nothing
+// new: signatures are unique per (ceremony, epoch, witness).
+func (s *Store) RecordSignature(ctx context.Context, in Signed) error {
+	sig := in.Signature
+	proof := ""
+	if sig.Proof != nil {
+		b, err := json.Marshal(sig.Proof)
+		if err != nil {
+			return fmt.Errorf("encode proof: %w", err)
+		}
+		proof = string(b)
+	}
+	row := Signature{
+		CeremonyID: in.CeremonyID, Epoch: in.Epoch, WitnessID: sig.WitnessID, Decision: string(sig.Decision),
+		Comment: sig.Comment, Roles: nonNil(sig.Roles), Statement: sig.Statement, Proof: proof, Via: sig.Via,
+		IdempotencyKey: sig.IdempotencyKey, SignedAt: sig.SignedAt.UTC(),
+	}
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&row).On("CONFLICT (ceremony_id, epoch, witness_id) DO NOTHING").Exec(ctx); err != nil {
+			return fmt.Errorf("insert signature of %s on %s: %w", sig.WitnessID, in.CeremonyID, err)
+		}
+		if _, err := tx.NewUpdate().Model((*Ceremony)(nil)).
+			Set("approvals = ?", in.Approvals).Set("rejections = ?", in.Rejections).
+			Set("pending_ids = ?", jsonText(nonNil(in.Pending))).Set("updated_at = ?", sig.SignedAt.UTC()).
+			Where("id = ?", in.CeremonyID).Exec(ctx); err != nil {
+			return fmt.Errorf("update counts of %s: %w", in.CeremonyID, err)
+		}
+		_, _, err := s.appendCustody(ctx, tx, NewEvent{
+			Type: custody.TypeSignatureAccepted, CeremonyID: in.CeremonyID, Actor: sig.WitnessID,
+			IdempotencyKey: fmt.Sprintf("signature/%s/%d/%s", in.CeremonyID, in.Epoch, sig.WitnessID),
+			OccurredAt:     sig.SignedAt,
+			Data: map[string]any{"epoch": in.Epoch, "decision": sig.Decision, "comment": sig.Comment,
+				"statement": sig.Statement, "proof": sig.Proof, "via": sig.Via, "messageKey": sig.IdempotencyKey},
+		})
+		return err
+	})
+}
+
+// StatusChange is what RecordStatus writes.
+type StatusChange struct {
+	CeremonyID string
+	Status     contract.Status
+	Reason     string
+	At         time.Time
+	Actor      string
+	// Seq distinguishes repeated visits to the same status (e.g. after an
+	// amendment reopens collecting); the workflow supplies it.
+	Seq int
+}
+
+// RecordStatus writes a ceremony's new status and its custody event.
+func (s *Store) RecordStatus(ctx context.Context, c StatusChange) error {
+	at := c.At.UTC()
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		q := tx.NewUpdate().Model((*Ceremony)(nil)).Set("status = ?", string(c.Status)).
+			Set("reason = ?", c.Reason).Set("updated_at = ?", at).Where("id = ?", c.CeremonyID)
+		if c.Status.Final() {
+			q = q.Set("closed_at = ?", at)
+		}
+		if _, err := q.Exec(ctx); err != nil {
+			return fmt.Errorf("update status of %s: %w", c.CeremonyID, err)
+		}
+		_, _, err := s.appendCustody(ctx, tx, NewEvent{
+			Type: custody.TypeStatusChanged, CeremonyID: c.CeremonyID, Actor: c.Actor,
+			IdempotencyKey: fmt.Sprintf("status/%s/%d/%s", c.CeremonyID, c.Seq, c.Status),
+			OccurredAt:     at, Data: map[string]any{"status": c.Status, "reason": c.Reason},
+		})
+		return err
+	})
+}
+
+func title(spec contract.Spec) string {
+	if spec.Title != "" {
+		return spec.Title
+	}
+	return spec.Kind + " of " + spec.Artifact.Name
+}
+
+func witnessIDs(spec contract.Spec) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, w := range spec.Witnesses {
+		if !seen[w.ID] {
+			seen[w.ID] = true
+			out = append(out, w.ID)
+		}
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
