@@ -70,12 +70,12 @@ var ErrNotFound = errors.New("no such ceremony")
 
 // StartOptions returns the start options for a ceremony: the derived workflow id,
 // the task queue, and the explicit id policies (a running ceremony is never
-// replaced; a finished id may be reused for a fresh ceremony of the same name).
+// replaced, and a finished id is never reused, so one id names one ceremony and one custody trail forever).
 func StartOptions(spec contract.Spec) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
 		ID:                       contract.WorkflowID(spec.ID),
 		TaskQueue:                contract.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes:    InitialSearchAttributes(spec),
 		Memo:                     map[string]any{"title": Title(spec)},

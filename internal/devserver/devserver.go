@@ -1,7 +1,8 @@
-// Package testenv starts the real services integration tests need: a Temporal dev
-// server on free loopback ports and a fresh Postgres database. Nothing is skipped:
-// a missing dependency fails the test with the command that installs it.
-package testenv
+// Package devserver runs `temporal server start-dev` as a child process: for
+// `guildhall dev` (make run) on the usual ports and for integration tests on free
+// loopback ports. The child dies with its parent and is stopped with its process
+// group, so Ctrl-C leaves nothing behind.
+package devserver
 
 import (
 	"context"
@@ -72,6 +73,8 @@ type DevServerOptions struct {
 	DBFile string
 	// LogPath receives the server's output; empty means a temp file.
 	LogPath string
+	// Port and UIPort fix the ports; zero picks free ones.
+	Port, UIPort int
 }
 
 // DevServerArgs returns the `temporal server start-dev` arguments Guildhall uses,
@@ -99,13 +102,16 @@ func StartDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error)
 	if err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
+	port, uiPort := o.Port, o.UIPort
+	if port == 0 {
+		if port, err = FreePort(); err != nil {
+			return nil, err
+		}
 	}
-	uiPort, err := FreePort()
-	if err != nil {
-		return nil, err
+	if uiPort == 0 {
+		if uiPort, err = FreePort(); err != nil {
+			return nil, err
+		}
 	}
 	s := &DevServer{Address: fmt.Sprintf("127.0.0.1:%d", port), UIPort: uiPort, DBFile: o.DBFile, bin: bin,
 		args: DevServerArgs(port, uiPort, o.DBFile)}

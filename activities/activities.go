@@ -1,0 +1,85 @@
+// Package activities holds the Ceremony workflow's side effects: every write to the
+// Ops DB goes through here, each one idempotent so Temporal may retry it freely.
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/store"
+)
+
+// Activities are registered on the worker as one struct; the workflow refers to
+// the methods, which fixes the activity names.
+type Activities struct {
+	Store *store.Store
+}
+
+// Opened is the input of RecordOpened.
+type Opened struct {
+	Spec     contract.Spec
+	OpenedAt time.Time
+	Pending  []string
+}
+
+// RecordOpened writes the ceremony row, its artifact and the opened custody event.
+func (a *Activities) RecordOpened(ctx context.Context, in Opened) error {
+	info := activity.GetInfo(ctx)
+	return a.Store.RecordOpened(ctx, store.Opened{
+		Spec: in.Spec, WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		OpenedAt: in.OpenedAt, Pending: in.Pending,
+	})
+}
+
+// Signed is the input of RecordSignature.
+type Signed struct {
+	CeremonyID string
+	Epoch      int
+	Signature  contract.Signature
+	Approvals  int
+	Rejections int
+	Pending    []string
+}
+
+// RecordSignature stores an accepted signature and its custody event.
+func (a *Activities) RecordSignature(ctx context.Context, in Signed) error {
+	return a.Store.RecordSignature(ctx, store.Signed(in))
+}
+
+// StatusChanged is the input of RecordStatus.
+type StatusChanged struct {
+	CeremonyID string
+	Status     contract.Status
+	Reason     string
+	At         time.Time
+	Actor      string
+	Seq        int
+}
+
+// RecordStatus stores a status change and its custody event.
+func (a *Activities) RecordStatus(ctx context.Context, in StatusChanged) error {
+	return a.Store.RecordStatus(ctx, store.StatusChange(in))
+}
+
+// Rejected is the input of RecordRejected.
+type Rejected struct {
+	CeremonyID string
+	Message    contract.RejectedMessage
+	Seq        int
+}
+
+// RecordRejected puts a refused message on the custody chain, so refusals are as
+// auditable as acceptances.
+func (a *Activities) RecordRejected(ctx context.Context, in Rejected) error {
+	_, err := a.Store.AppendCustody(ctx, store.NewEvent{
+		Type: custody.TypeMessageRejected, CeremonyID: in.CeremonyID, Actor: in.Message.WitnessID,
+		IdempotencyKey: fmt.Sprintf("rejected/%s/%d", in.CeremonyID, in.Seq),
+		OccurredAt:     in.Message.At, Data: in.Message,
+	})
+	return err
+}

@@ -1,0 +1,43 @@
+// Package worker builds the Temporal worker that runs Ceremony workflows and their
+// activities on the guildhall-ceremonies task queue.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/guildhouse/guildhall/activities"
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/workflows"
+)
+
+// Options tune the worker; zero values take the SDK defaults.
+type Options struct {
+	TaskQueue string // default contract.TaskQueue; tests use their own
+	sdkworker.Options
+}
+
+// New returns a worker with the Ceremony workflow and the activities registered.
+// The caller starts and stops it.
+func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Worker {
+	tq := o.TaskQueue
+	if tq == "" {
+		tq = contract.TaskQueue
+	}
+	w := sdkworker.New(c, tq, o.Options)
+	Register(w, acts)
+	return w
+}
+
+// Register adds the workflow and activities to any registry (a worker, a replayer
+// or a test environment), under their contract names.
+func Register(r interface {
+	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
+	RegisterActivity(any)
+}, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.Ceremony, workflow.RegisterOptions{Name: contract.WorkflowType})
+	if acts != nil {
+		r.RegisterActivity(acts)
+	}
+}
