@@ -1,0 +1,51 @@
+# Guildhall. `make run` runs the whole system locally; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TEMPORAL_VERSION := 1.5.1
+CACHE            ?= $(HOME)/.cache/guildhall
+TEMPORAL_BIN     := $(CACHE)/temporal-$(TEMPORAL_VERSION)/temporal
+GO_TEST_FLAGS    ?= -timeout 25m
+export TEMPORAL_BIN
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: tools build ## Run everything locally: Temporal dev server, embedded DB, worker and web on :4000
+	./bin/guildhall dev --start-temporal
+
+.PHONY: build
+build: ## Build bin/guildhall
+	go build -o bin/guildhall ./cmd/guildhall
+
+.PHONY: tools
+tools: $(TEMPORAL_BIN) ## Install the temporal CLI v$(TEMPORAL_VERSION) (cached in ~/.cache/guildhall)
+	@mkdir -p bin && ln -sf "$(TEMPORAL_BIN)" bin/temporal
+
+$(TEMPORAL_BIN):
+	@echo "Building the temporal CLI v$(TEMPORAL_VERSION) into $(dir $@) (first time only; takes minutes)..."
+	GOBIN="$(dir $@)" go install github.com/temporalio/cli/cmd/temporal@v$(TEMPORAL_VERSION)
+
+.PHONY: testbin
+testbin: ## Build kube-apiserver and etcd for the watcher tests (cached in ~/.cache/guildhall)
+	tools/k8s-testbin/build.sh >/dev/null
+
+.PHONY: test
+test: tools testbin ## Run every test: unit, integration (dev server, Postgres, kube-apiserver) and browser
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: generate
+generate: ## Regenerate templ output
+	go tool templ generate
+
+.PHONY: check-generated
+check-generated: ## Fail when committed generated files are stale
+	go tool templ generate
+	@git diff --exit-code -- '*_templ.go' || { echo "templ output is stale: run 'make generate' and commit"; exit 1; }
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
