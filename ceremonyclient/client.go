@@ -77,8 +77,10 @@ func StartOptions(spec contract.Spec) client.StartWorkflowOptions {
 		TaskQueue:                contract.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes:    InitialSearchAttributes(spec),
-		Memo:                     map[string]any{"title": Title(spec)},
+		// Without this the SDK quietly hands back the running ceremony.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    InitialSearchAttributes(spec),
+		Memo:                                     map[string]any{"title": Title(spec)},
 	}
 }
 
