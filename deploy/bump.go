@@ -95,6 +95,7 @@ func Bump(dir, tag string) ([]Change, error) {
 		if len(edits) == 0 {
 			continue
 		}
+		sort.Slice(edits, func(i, j int) bool { return edits[i].line < edits[j].line })
 		out, err := applyEdits(raw, edits)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
