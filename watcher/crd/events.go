@@ -15,8 +15,9 @@ const (
 	ReasonSpecForwarded  = "SpecForwarded"  // Normal: a new generation sent as spec-changed
 	ReasonSpecRefused    = "SpecRefused"    // Warning: invalid spec, no message sent
 	ReasonWorkflowIDUsed = "WorkflowIDInUse"
-	ReasonAttested       = "Attested"           // Normal: attestation written, ceremony reached quorum/sealed
-	ReasonNotAttested    = "AttestationRefused" // Warning: attestation written with a refusing outcome
+	ReasonSpecAccepted   = "SpecAccepted"     // Normal: the workflow accepted a generation
+	ReasonAttested       = "Attested"         // Normal: attestation written, quorum reached or sealed
+	ReasonAttestedNoGo   = "AttestedNoQuorum" // Warning: attestation written, rejected/expired/cancelled
 )
 
 // NewEventRecorder returns a recorder that writes core/v1 Events through kube (verbs

@@ -1,0 +1,350 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/watcher/crd"
+)
+
+// errRequeue asks for the key to be synced again later without counting an error:
+// the watcher is waiting for something in Temporal to settle.
+var errRequeue = errors.New("requeue")
+
+// syncer maps the state of one Ceremony to the contract messages it still owes the
+// workflow. The work queue never hands one key to two workers at once, so a
+// key's ledger is only touched by one goroutine at a time; the lock guards the maps.
+type syncer struct {
+	wf       Workflows
+	recorder record.EventRecorder
+	metrics  *Metrics
+	log      *slog.Logger
+	now      func() time.Time
+	get      func(key string) (*unstructured.Unstructured, bool, error)
+
+	mu      sync.Mutex
+	ledgers map[string]*Ledger   // ceremony id → what its workflow has received
+	tombs   map[string]string    // ceremony id → UID of a deleted Ceremony owed a cancel
+	refused map[string]int64     // UID → generation already refused (warned once)
+	seen    map[string]time.Time // ceremony id → first unsynced event, for latency
+}
+
+func newSyncer(wf Workflows, rec record.EventRecorder, m *Metrics, log *slog.Logger, now func() time.Time,
+	get func(string) (*unstructured.Unstructured, bool, error)) *syncer {
+	return &syncer{wf: wf, recorder: rec, metrics: m, log: log, now: now, get: get,
+		ledgers: map[string]*Ledger{}, tombs: map[string]string{}, refused: map[string]int64{}, seen: map[string]time.Time{}}
+}
+
+// sync brings the workflow of ceremony key up to date with the Ceremony's state.
+func (s *syncer) sync(ctx context.Context, key string) error {
+	obj, exists, err := s.get(key)
+	if err != nil {
+		return fmt.Errorf("read %s from the informer cache: %w", key, err)
+	}
+	if !exists {
+		return s.syncDeleted(ctx, key, s.tomb(key))
+	}
+	if obj.GetDeletionTimestamp() != nil {
+		// Another controller's finalizer holds the resource; it is going away all the same.
+		return s.syncDeleted(ctx, key, string(obj.GetUID()))
+	}
+	return s.syncPresent(ctx, key, obj)
+}
+
+func (s *syncer) syncDeleted(ctx context.Context, key, uid string) error {
+	if uid == "" {
+		return nil
+	}
+	led, err := s.ledger(ctx, key)
+	if err != nil {
+		return err
+	}
+	if led.Exists && led.UID == uid && led.Running && !led.has(CancelKey(uid)) {
+		msg := contract.Cancel{IdempotencyKey: CancelKey(uid), By: "watcher", Reason: CancelReasonDeleted}
+		if err := s.send(ctx, key, KindCancel, msg.IdempotencyKey, msg, led); err != nil {
+			return err
+		}
+	}
+	s.forgetResource(key, uid)
+	return nil
+}
+
+func (s *syncer) syncPresent(ctx context.Context, key string, obj *unstructured.Unstructured) error {
+	uid := string(obj.GetUID())
+	led, err := s.ledger(ctx, key)
+	if err != nil {
+		return err
+	}
+	switch {
+	case led.Exists && led.UID == "" && led.Running:
+		s.refuse(obj, crd.ReasonWorkflowIDUsed, []string{fmt.Sprintf(
+			"workflow %s is running and was not opened from this cluster; rename the Ceremony", contract.WorkflowID(key))})
+		return nil
+	case led.Exists && led.UID != uid && led.Running:
+		return s.replace(ctx, key, led)
+	case led.Exists && led.UID != uid:
+		// The closed run belonged to an earlier resource of the same name; what it
+		// received says nothing about this one.
+		*led = Ledger{}
+	}
+	if err := s.syncSpec(ctx, key, obj, led); err != nil || !led.Exists {
+		return err
+	}
+	return s.syncPhase(ctx, key, obj, led)
+}
+
+// replace cancels the workflow of a deleted Ceremony whose name has been reused by a
+// new one (the delete event was missed, or both landed in one sync), then waits for
+// it to close: signalling the new spec into the old run would merge two ceremonies.
+func (s *syncer) replace(ctx context.Context, key string, led *Ledger) error {
+	old := led.UID
+	if !led.has(CancelKey(old)) {
+		msg := contract.Cancel{IdempotencyKey: CancelKey(old), By: "watcher", Reason: CancelReasonDeleted}
+		if err := s.send(ctx, key, KindCancel, msg.IdempotencyKey, msg, led); err != nil {
+			return err
+		}
+	}
+	s.forgetLedger(key)
+	return fmt.Errorf("%w: waiting for the workflow of the deleted Ceremony %s to close", errRequeue, old)
+}
+
+func (s *syncer) syncSpec(ctx context.Context, key string, obj *unstructured.Unstructured, led *Ledger) error {
+	uid, gen := string(obj.GetUID()), obj.GetGeneration()
+	k := SpecKey(uid, gen)
+	if led.has(k) || s.wasRefused(uid, gen) {
+		return nil
+	}
+	raw, err := crd.DecodeSpec(obj)
+	var problems []string
+	if err != nil {
+		problems = []string{err.Error()}
+	} else {
+		problems = Validate(raw, s.now())
+	}
+	if len(problems) > 0 {
+		s.refuse(obj, crd.ReasonSpecRefused, problems)
+		return nil
+	}
+	msg := contract.SpecChanged{IdempotencyKey: k, Generation: gen, Spec: crd.ContractSpec(obj, raw)}
+	switch {
+	case !led.Exists:
+		return s.start(ctx, key, obj, led, msg)
+	case !led.Running:
+		s.log.Info("ceremony already closed; spec change not forwarded", "ceremony", key, "generation", gen)
+		led.mark(k)
+		return nil
+	}
+	if err := s.send(ctx, key, KindSpec, k, msg, led); err != nil {
+		return err
+	}
+	if led.Running {
+		s.recorder.Eventf(obj, corev1.EventTypeNormal, crd.ReasonSpecForwarded,
+			"Generation %d sent to workflow %s as %s", gen, contract.WorkflowID(key), contract.SignalSpecChanged)
+	}
+	return nil
+}
+
+func (s *syncer) start(ctx context.Context, key string, obj *unstructured.Unstructured, led *Ledger, msg contract.SpecChanged) error {
+	uid := string(obj.GetUID())
+	err := s.wf.SignalWithStart(ctx, msg.Spec, uid, msg)
+	if errors.Is(err, ErrIDTaken) {
+		s.refuse(obj, crd.ReasonWorkflowIDUsed, []string{fmt.Sprintf(
+			"workflow %s already ran for an earlier Ceremony of this name and ids are never reused; rename the Ceremony", contract.WorkflowID(key))})
+		return nil
+	}
+	if err != nil {
+		s.forgetLedger(key)
+		s.metrics.Errors.WithLabelValues("start").Inc()
+		return fmt.Errorf("start workflow for %s generation %d: %w", key, msg.Generation, err)
+	}
+	led.Exists, led.Running, led.UID = true, true, uid
+	led.mark(msg.IdempotencyKey)
+	s.sent(key, KindStart, msg.IdempotencyKey)
+	s.recorder.Eventf(obj, corev1.EventTypeNormal, crd.ReasonCeremonyOpened,
+		"Workflow %s started for generation %d", contract.WorkflowID(key), msg.Generation)
+	return nil
+}
+
+func (s *syncer) syncPhase(ctx context.Context, key string, obj *unstructured.Unstructured, led *Ledger) error {
+	st := crd.ReadStatus(obj)
+	if st.Phase == "" {
+		return nil
+	}
+	uid := string(obj.GetUID())
+	k := DecisionKey(uid, st.Phase, st.ObservedGeneration)
+	if led.has(k) {
+		return nil
+	}
+	if !led.Running {
+		led.mark(k)
+		return nil
+	}
+	gen := st.ObservedGeneration
+	if gen == 0 {
+		gen = obj.GetGeneration()
+	}
+	msg := contract.SubstrateDecision{IdempotencyKey: k, Phase: st.Phase, Generation: gen, Reason: st.Reason}
+	return s.send(ctx, key, KindDecision, k, msg, led)
+}
+
+// send delivers one signal and records it in the ledger. A closed workflow is not
+// an error: the ceremony is over and the message has nothing left to change.
+func (s *syncer) send(ctx context.Context, key, kind, msgKey string, payload any, led *Ledger) error {
+	err := s.wf.Signal(ctx, key, kind, payload)
+	switch {
+	case errors.Is(err, ErrClosed):
+		s.log.Info("ceremony workflow already closed; message dropped", "ceremony", key, "signal", kind, "key", msgKey)
+		led.Running = false
+		led.mark(msgKey)
+		return nil
+	case err != nil:
+		// The signal may have landed before the error; re-reading the history on
+		// the retry keeps that from becoming a duplicate.
+		s.forgetLedger(key)
+		s.metrics.Errors.WithLabelValues("signal").Inc()
+		return fmt.Errorf("send %s to %s: %w", kind, key, err)
+	}
+	led.mark(msgKey)
+	s.sent(key, kind, msgKey)
+	return nil
+}
+
+func (s *syncer) sent(key, kind, msgKey string) {
+	s.metrics.MessagesSent.WithLabelValues(kind).Inc()
+	s.mu.Lock()
+	first, ok := s.seen[key]
+	s.mu.Unlock()
+	if ok {
+		s.metrics.Latency.Observe(s.now().Sub(first).Seconds())
+	}
+	s.log.Info("message sent", "ceremony", key, "kind", kind, "key", msgKey)
+}
+
+// refuse records a Warning Event and a log line once per resource generation, so
+// resyncs and restarts of the same bad spec do not flood the Event stream.
+func (s *syncer) refuse(obj *unstructured.Unstructured, reason string, problems []string) {
+	uid, gen := string(obj.GetUID()), obj.GetGeneration()
+	s.mu.Lock()
+	warned := s.refused[uid] == gen
+	s.refused[uid] = gen
+	s.mu.Unlock()
+	if warned {
+		return
+	}
+	msg := strings.Join(problems, "; ")
+	s.metrics.Refused.Inc()
+	s.log.Warn("ceremony refused; no message sent", "ceremony", crd.CeremonyID(obj.GetNamespace(), obj.GetName()),
+		"uid", uid, "generation", gen, "reason", reason, "problems", msg)
+	s.recorder.Eventf(obj, corev1.EventTypeWarning, reason, "Generation %d not sent to Guildhall: %s", gen, msg)
+}
+
+func (s *syncer) wasRefused(uid string, gen int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.refused[uid]
+	return ok && g == gen
+}
+
+// ledger returns the cached ledger of key, reading it from Temporal on first use
+// (after a start, a restart or a leadership change).
+func (s *syncer) ledger(ctx context.Context, key string) (*Ledger, error) {
+	s.mu.Lock()
+	l := s.ledgers[key]
+	s.mu.Unlock()
+	if l != nil {
+		return l, nil
+	}
+	got, err := s.wf.Lookup(ctx, key)
+	if err != nil {
+		s.metrics.Errors.WithLabelValues("lookup").Inc()
+		return nil, fmt.Errorf("look up workflow of %s: %w", key, err)
+	}
+	s.mu.Lock()
+	s.ledgers[key] = &got
+	s.mu.Unlock()
+	return &got, nil
+}
+
+func (s *syncer) forgetLedger(key string) {
+	s.mu.Lock()
+	delete(s.ledgers, key)
+	s.mu.Unlock()
+}
+
+func (s *syncer) forgetResource(key, uid string) {
+	s.mu.Lock()
+	if s.tombs[key] == uid {
+		delete(s.tombs, key)
+	}
+	delete(s.refused, uid)
+	s.mu.Unlock()
+}
+
+// observe notes when an event for key arrived; the first unsynced one counts.
+func (s *syncer) observe(key string, at time.Time) {
+	s.mu.Lock()
+	if _, ok := s.seen[key]; !ok {
+		s.seen[key] = at
+	}
+	s.mu.Unlock()
+}
+
+func (s *syncer) synced(key string) {
+	s.mu.Lock()
+	delete(s.seen, key)
+	s.mu.Unlock()
+}
+
+// deleted remembers the UID of a deleted Ceremony until its cancel is sent.
+func (s *syncer) deleted(key, uid string) {
+	s.mu.Lock()
+	s.tombs[key] = uid
+	s.mu.Unlock()
+}
+
+func (s *syncer) tomb(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tombs[key]
+}
+
+// sweep finds workflows the watcher opened whose Ceremony is gone: deleted while no
+// watcher was leading, so no delete event will ever come. It queues their cancel.
+func (s *syncer) sweep(ctx context.Context, inScope func(namespace string) bool, enqueue func(key string)) error {
+	open, err := s.wf.ListOpen(ctx)
+	if err != nil {
+		s.metrics.Errors.WithLabelValues("sweep").Inc()
+		return fmt.Errorf("list open ceremony workflows: %w", err)
+	}
+	for _, o := range open {
+		ns, _, err := cache.SplitMetaNamespaceKey(o.CeremonyID)
+		if err != nil || !inScope(ns) {
+			continue
+		}
+		obj, exists, _ := s.get(o.CeremonyID)
+		if exists && string(obj.GetUID()) == o.UID {
+			continue
+		}
+		if !exists {
+			s.mu.Lock()
+			if s.tombs[o.CeremonyID] == "" {
+				s.tombs[o.CeremonyID] = o.UID
+			}
+			s.mu.Unlock()
+		}
+		s.log.Info("open workflow without its Ceremony; queueing cancel", "ceremony", o.CeremonyID, "uid", o.UID)
+		enqueue(o.CeremonyID)
+	}
+	return nil
+}
