@@ -1,0 +1,141 @@
+package store
+
+// Read queries the web app needs beyond the core ones. Kept in their own file so
+// the web's needs are visible in one place; each is a single bounded query.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// OverdueCeremonies returns collecting ceremonies whose deadline has passed
+// (the workflow has not expired them yet, or its timer is late), oldest
+// deadline first, and how many there are.
+func (s *Store) OverdueCeremonies(ctx context.Context, now time.Time, limit int) ([]Ceremony, int, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 20
+	}
+	var out []Ceremony
+	total, err := s.DB.NewSelect().Model(&out).
+		Where("status = ?", "collecting").Where("deadline < ?", now.UTC()).
+		Order("deadline ASC", "id ASC").Limit(int64(limit)).ScanAndCount(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list overdue ceremonies: %w", err)
+	}
+	return out, int(total), nil
+}
+
+// RecentlyClosed returns the ceremonies that most recently reached one of the
+// given statuses (e.g. sealed), newest first.
+func (s *Store) RecentlyClosed(ctx context.Context, statuses []string, limit int) ([]Ceremony, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 10
+	}
+	var out []Ceremony
+	q := s.DB.NewSelect().Model(&out).Where("closed_at IS NOT NULL").
+		Order("closed_at DESC", "id ASC").Limit(int64(limit))
+	if len(statuses) > 0 {
+		q = q.Where("status IN (?)", bun.List(statuses))
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list recently closed ceremonies: %w", err)
+	}
+	return out, nil
+}
+
+// CustodyAfter returns up to limit custody links with seq > afterSeq, in order
+// (incremental chain verification).
+func (s *Store) CustodyAfter(ctx context.Context, afterSeq int64, limit int) ([]CustodyEvent, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	var out []CustodyEvent
+	if err := s.DB.NewSelect().Model(&out).Where("seq > ?", afterSeq).Order("seq ASC").Limit(int64(limit)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("read custody chain after seq %d: %w", afterSeq, err)
+	}
+	return out, nil
+}
+
+// CustodyFilter narrows ListCustody.
+type CustodyFilter struct {
+	Types []string // empty: all
+	// BeforeSeq pages backwards: only links with seq < BeforeSeq (0: from the head).
+	BeforeSeq int64
+	Limit     int
+}
+
+// ListCustody returns custody links newest first, paged by seq (keyset, so deep
+// pages cost the same as the first).
+func (s *Store) ListCustody(ctx context.Context, f CustodyFilter) ([]CustodyEvent, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	var out []CustodyEvent
+	q := s.DB.NewSelect().Model(&out).Order("seq DESC").Limit(int64(f.Limit))
+	if f.BeforeSeq > 0 {
+		q = q.Where("seq < ?", f.BeforeSeq)
+	}
+	if len(f.Types) > 0 {
+		q = q.Where("type IN (?)", bun.List(f.Types))
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list custody events: %w", err)
+	}
+	return out, nil
+}
+
+// ArtifactCustody lists the custody events of one artifact, and of the
+// ceremonies about it, in seq order.
+func (s *Store) ArtifactCustody(ctx context.Context, digest string, limit int) ([]CustodyEvent, error) {
+	if limit <= 0 || limit > 2000 {
+		limit = 500
+	}
+	var out []CustodyEvent
+	err := s.DB.NewSelect().Model(&out).
+		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where("artifact_digest = ?", digest).
+				WhereOr("ceremony_id IN (?)", s.DB.NewSelect().Model((*Ceremony)(nil)).Column("id").Where("artifact_digest = ?", digest))
+		}).Order("seq ASC").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("custody events of artifact %s: %w", digest, err)
+	}
+	return out, nil
+}
+
+// CeremoniesOfArtifact lists the ceremonies about one artifact, newest first.
+func (s *Store) CeremoniesOfArtifact(ctx context.Context, digest string, limit int) ([]Ceremony, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	var out []Ceremony
+	if err := s.DB.NewSelect().Model(&out).Where("artifact_digest = ?", digest).
+		Order("opened_at DESC", "id ASC").Limit(int64(limit)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("ceremonies of artifact %s: %w", digest, err)
+	}
+	return out, nil
+}
+
+// CeremonyChange is a ceremony's change marker, for live updates.
+type CeremonyChange struct {
+	ID        string    `bun:"id"`
+	Status    string    `bun:"status"`
+	Approvals int       `bun:"approvals"`
+	UpdatedAt time.Time `bun:"updated_at"`
+}
+
+// CeremoniesChangedSince returns ceremonies updated after since, oldest change
+// first, so a poller can advance its cursor to the last one it saw.
+func (s *Store) CeremoniesChangedSince(ctx context.Context, since time.Time, limit int) ([]CeremonyChange, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	var out []CeremonyChange
+	if err := s.DB.NewSelect().Model((*Ceremony)(nil)).Column("id", "status", "approvals", "updated_at").
+		Where("updated_at > ?", since.UTC()).Order("updated_at ASC").Limit(int64(limit)).Scan(ctx, &out); err != nil {
+		return nil, fmt.Errorf("ceremonies changed since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return out, nil
+}

@@ -1,0 +1,110 @@
+package web
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/store"
+)
+
+// fakeCeremonies is an in-memory stand-in for the workflow, for handler unit
+// tests. It writes the Ops DB like the activities would, so list pages see it.
+// The integration and browser tests use the real worker instead.
+type fakeCeremonies struct {
+	mu     sync.Mutex
+	st     *store.Store
+	states map[string]*contract.State
+	keys   map[string]contract.State
+	signs  int // sign updates received
+	now    func() time.Time
+}
+
+func newFake(st *store.Store) *fakeCeremonies {
+	return &fakeCeremonies{st: st, states: map[string]*contract.State{}, keys: map[string]contract.State{}, now: time.Now}
+}
+
+func (f *fakeCeremonies) Open(ctx context.Context, spec contract.Spec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.states[spec.ID]; ok && s.Status.Open() {
+		return "", ceremonyclient.ErrAlreadyOpen
+	}
+	var pending []string
+	for _, w := range spec.Witnesses {
+		if w.ID != spec.Initiator && !slices.Contains(pending, w.ID) {
+			pending = append(pending, w.ID)
+		}
+	}
+	slices.Sort(pending)
+	now := f.now().UTC()
+	f.states[spec.ID] = &contract.State{CeremonyID: spec.ID, Spec: spec, Status: contract.StatusCollecting, OpenedAt: now, Pending: pending, Signatures: []contract.Signature{}}
+	if f.st != nil {
+		if err := f.st.RecordOpened(ctx, store.Opened{Spec: spec, WorkflowID: contract.WorkflowID(spec.ID), RunID: "fake", OpenedAt: now, Pending: pending}); err != nil {
+			return "", err
+		}
+	}
+	return "fake", nil
+}
+
+func (f *fakeCeremonies) Sign(ctx context.Context, id string, req contract.SignRequest) (contract.State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.signs++
+	if st, ok := f.keys[req.IdempotencyKey]; ok {
+		return st, nil
+	}
+	s, ok := f.states[id]
+	if !ok {
+		return contract.State{}, ceremonyclient.ErrNotFound
+	}
+	if !s.Status.Open() {
+		return *s, &contract.Rejection{Code: "closed", Reason: "the ceremony is " + string(s.Status)}
+	}
+	if !slices.Contains(s.Pending, req.WitnessID) {
+		for _, sg := range s.Signatures {
+			if sg.WitnessID == req.WitnessID {
+				return *s, &contract.Rejection{Code: "already_signed", Reason: req.WitnessID + " has already signed"}
+			}
+		}
+		return *s, &contract.Rejection{Code: "unknown_witness", Reason: req.WitnessID + " is not a witness of this ceremony"}
+	}
+	sig := contract.Signature{WitnessID: req.WitnessID, Decision: req.Decision, Comment: req.Comment, SignedAt: f.now().UTC(),
+		IdempotencyKey: req.IdempotencyKey, Statement: req.Statement, Proof: req.Proof, Via: req.Via}
+	s.Signatures = append(s.Signatures, sig)
+	s.Pending = slices.DeleteFunc(s.Pending, func(w string) bool { return w == req.WitnessID })
+	if req.Decision == contract.Approve {
+		s.Approvals++
+	} else {
+		s.Rejections++
+	}
+	if s.Approvals >= s.Spec.Quorum.Threshold {
+		s.Status = contract.StatusQuorumReached
+	}
+	if f.st != nil {
+		if err := f.st.RecordSignature(ctx, store.Signed{CeremonyID: id, Signature: sig, Approvals: s.Approvals, Rejections: s.Rejections, Pending: s.Pending}); err != nil {
+			return contract.State{}, err
+		}
+		if s.Status == contract.StatusQuorumReached {
+			_ = f.st.RecordStatus(ctx, store.StatusChange{CeremonyID: id, Status: s.Status, At: sig.SignedAt})
+		}
+	}
+	f.keys[req.IdempotencyKey] = *s
+	return *s, nil
+}
+
+func (f *fakeCeremonies) Status(ctx context.Context, id string) (contract.State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.states[id]
+	if !ok {
+		return contract.State{}, ceremonyclient.ErrNotFound
+	}
+	out := *s
+	out.Signatures = slices.Clone(s.Signatures)
+	out.Pending = slices.Clone(s.Pending)
+	return out, nil
+}

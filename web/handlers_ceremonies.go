@@ -1,0 +1,365 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/store"
+)
+
+const listPageSize = 25
+
+// openStatuses are the states a witness can still act on or wait for.
+var openStatuses = []string{string(contract.StatusCollecting), string(contract.StatusQuorumReached)}
+
+type dashboardView struct {
+	Now             time.Time
+	Counts          map[string]int
+	Total           int
+	Open            int
+	AwaitingMe      []store.Ceremony
+	AwaitingMeTotal int
+	Overdue         []store.Ceremony
+	OverdueTotal    int
+	RecentlySealed  []store.Ceremony
+	Chain           chainStatus
+}
+
+func (a *App) dashboard(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	me := viewerFrom(ctx)
+	v := dashboardView{Now: a.cfg.Now()}
+	var err error
+	if v.Counts, err = a.store.CountByStatus(ctx); err != nil {
+		a.dbError(w, r, "count ceremonies", err)
+		return
+	}
+	for s, n := range v.Counts {
+		v.Total += n
+		if slices.Contains(openStatuses, s) {
+			v.Open += n
+		}
+	}
+	if v.AwaitingMe, v.AwaitingMeTotal, err = a.store.ListCeremonies(ctx, store.CeremonyFilter{
+		Statuses: []string{string(contract.StatusCollecting)}, AwaitingWitness: me.ID, Limit: 10}); err != nil {
+		a.dbError(w, r, "list ceremonies awaiting the viewer", err)
+		return
+	}
+	if v.Overdue, v.OverdueTotal, err = a.store.OverdueCeremonies(ctx, v.Now, 10); err != nil {
+		a.dbError(w, r, "list overdue ceremonies", err)
+		return
+	}
+	if v.RecentlySealed, err = a.store.RecentlyClosed(ctx, []string{string(contract.StatusSealed)}, 5); err != nil {
+		a.dbError(w, r, "list recently sealed ceremonies", err)
+		return
+	}
+	v.Chain = a.chainStatus(ctx)
+	if r.URL.Query().Get("fragment") == "cards" {
+		a.render(w, r, http.StatusOK, dashboardCards(v))
+		return
+	}
+	a.render(w, r, http.StatusOK, dashboardPage(a.meta(r, "Dashboard"), v))
+}
+
+// dbError logs a database failure and shows a plain page.
+func (a *App) dbError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return // the browser went away
+	}
+	a.log.Error(what, "err", err, "path", r.URL.Path)
+	a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
+		"The operations database did not answer ("+plainError(err)+"). Try again in a moment.")
+}
+
+// listQuery is the parsed filter of /ceremonies, kept so links can keep it.
+type listQuery struct {
+	Statuses []string
+	Kind     string
+	Awaiting bool
+	Page     int
+}
+
+func parseListQuery(q url.Values) listQuery {
+	lq := listQuery{Kind: q.Get("kind"), Awaiting: q.Get("awaiting") == "me", Page: 1}
+	for _, s := range q["status"] {
+		if s == "open" {
+			lq.Statuses = append(lq.Statuses, openStatuses...)
+			continue
+		}
+		if slices.Contains(contract.Statuses, contract.Status(s)) && !slices.Contains(lq.Statuses, s) {
+			lq.Statuses = append(lq.Statuses, s)
+		}
+	}
+	if !slices.Contains(contract.Kinds, lq.Kind) {
+		lq.Kind = ""
+	}
+	if p, err := strconv.Atoi(q.Get("page")); err == nil && p > 1 && p < 1_000_000 {
+		lq.Page = p
+	}
+	return lq
+}
+
+// encode renders the filter as a query string for page p.
+func (lq listQuery) encode(p int) string {
+	v := url.Values{}
+	for _, s := range lq.Statuses {
+		v.Add("status", s)
+	}
+	if lq.Kind != "" {
+		v.Set("kind", lq.Kind)
+	}
+	if lq.Awaiting {
+		v.Set("awaiting", "me")
+	}
+	if p > 1 {
+		v.Set("page", strconv.Itoa(p))
+	}
+	if len(v) == 0 {
+		return "/ceremonies"
+	}
+	return "/ceremonies?" + v.Encode()
+}
+
+func (lq listQuery) has(status string) bool { return slices.Contains(lq.Statuses, status) }
+
+type listView struct {
+	Now   time.Time
+	Q     listQuery
+	Rows  []store.Ceremony
+	Total int
+	Pages int
+}
+
+func (a *App) ceremonyList(w http.ResponseWriter, r *http.Request) {
+	v, err := a.listData(r)
+	if err != nil {
+		a.dbError(w, r, "list ceremonies", err)
+		return
+	}
+	if r.URL.Query().Get("fragment") == "rows" {
+		a.render(w, r, http.StatusOK, ceremonyTable(v))
+		return
+	}
+	a.render(w, r, http.StatusOK, listPage(a.meta(r, "Ceremonies"), v))
+}
+
+func (a *App) listData(r *http.Request) (listView, error) {
+	me := viewerFrom(r.Context())
+	v := listView{Now: a.cfg.Now(), Q: parseListQuery(r.URL.Query())}
+	f := store.CeremonyFilter{Statuses: v.Q.Statuses, Kind: v.Q.Kind, Limit: listPageSize, Offset: (v.Q.Page - 1) * listPageSize}
+	if v.Q.Awaiting {
+		f.AwaitingWitness = me.ID
+	}
+	var err error
+	v.Rows, v.Total, err = a.store.ListCeremonies(r.Context(), f)
+	if err != nil {
+		return v, err
+	}
+	v.Pages = max(1, (v.Total+listPageSize-1)/listPageSize)
+	return v, nil
+}
+
+// ceremonyID reads "<namespace>/<name>" from the route.
+func ceremonyID(r *http.Request) (string, bool) {
+	ns, name := chi.URLParam(r, "ns"), chi.URLParam(r, "name")
+	if !validName(ns) || !validName(name) {
+		return "", false
+	}
+	return ns + "/" + name, true
+}
+
+// k8s names (DNS subdomains) are the widest ids we accept.
+var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+
+func validName(s string) bool { return nameRE.MatchString(s) }
+
+type detailView struct {
+	Now       time.Time
+	ID        string
+	State     contract.State
+	Live      bool   // State came from the workflow (else from the Ops DB)
+	LiveNote  string // why it is not live
+	Ceremony  *store.Ceremony
+	Custody   []store.CustodyEvent
+	CanSign   bool
+	IsWitness bool
+	MySig     *contract.Signature
+	FormKey   string
+	SignError string
+	Comment   string
+}
+
+func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
+	id, ok := ceremonyID(r)
+	if !ok {
+		a.errorPage(w, r, http.StatusNotFound, "No such ceremony", "The ceremony id in the address is not valid.")
+		return
+	}
+	v, code, err := a.detailData(r.Context(), id)
+	if err != nil {
+		a.detailError(w, r, code, err)
+		return
+	}
+	if r.URL.Query().Get("fragment") == "live" {
+		a.render(w, r, http.StatusOK, detailLive(v))
+		return
+	}
+	a.render(w, r, http.StatusOK, detailPage(a.meta(r, ceremonyclient.Title(v.State.Spec)), v))
+}
+
+func (a *App) detailError(w http.ResponseWriter, r *http.Request, code int, err error) {
+	if code == http.StatusNotFound {
+		a.errorPage(w, r, code, "No such ceremony", "No ceremony with this id exists. It may not have been opened yet.")
+		return
+	}
+	a.log.Error("load ceremony", "path", r.URL.Path, "err", err)
+	a.errorPage(w, r, code, "Temporarily unavailable", "The ceremony could not be loaded ("+plainError(err)+"). Try again in a moment.")
+}
+
+// detailData loads a ceremony's live state from the `status` query, falling
+// back to the Ops DB row when the workflow cannot be asked (Temporal down, or
+// history past retention) so the page still says what is known.
+func (a *App) detailData(ctx context.Context, id string) (detailView, int, error) {
+	me := viewerFrom(ctx)
+	v := detailView{Now: a.cfg.Now(), ID: id, FormKey: randomHex(16)}
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	st, qerr := a.cer.Status(qctx, id)
+	cancel()
+	row, rerr := a.store.GetCeremony(ctx, id)
+	if rerr == nil {
+		v.Ceremony = &row
+	}
+	switch {
+	case qerr == nil:
+		v.State, v.Live = st, true
+	case rerr != nil && isNotFound(rerr) && isNotFound(qerr):
+		return v, http.StatusNotFound, qerr
+	case rerr != nil:
+		if isNotFound(rerr) {
+			return v, http.StatusServiceUnavailable, qerr
+		}
+		return v, http.StatusServiceUnavailable, rerr
+	default:
+		a.log.Warn("status query failed; showing the Ops DB copy", "ceremony", id, "err", qerr)
+		v.State = stateFromRow(row)
+		if isNotFound(qerr) {
+			v.LiveNote = "The workflow history is no longer available; this is the recorded outcome."
+		} else {
+			v.LiveNote = "Live state is unavailable right now (" + plainError(qerr) + "); showing the last recorded state."
+		}
+	}
+	if rerr == nil {
+		ev, err := a.store.CeremonyCustody(ctx, id)
+		if err != nil {
+			a.log.Warn("read custody timeline", "ceremony", id, "err", err)
+		}
+		v.Custody = ev
+	}
+	for _, wr := range v.State.Spec.Witnesses {
+		if wr.ID == me.ID {
+			v.IsWitness = true
+		}
+	}
+	for i := range v.State.Signatures {
+		if v.State.Signatures[i].WitnessID == me.ID {
+			v.MySig = &v.State.Signatures[i]
+		}
+	}
+	v.CanSign = v.Live && v.IsWitness && v.MySig == nil && v.State.Status.Open() && me.Witness != nil &&
+		me.ID != v.State.Spec.Initiator
+	return v, http.StatusOK, nil
+}
+
+// stateFromRow rebuilds what the Ops DB knows of a ceremony in the query's shape.
+func stateFromRow(c store.Ceremony) contract.State {
+	st := contract.State{CeremonyID: c.ID, Status: contract.Status(c.Status), Reason: c.Reason,
+		OpenedAt: c.OpenedAt, ClosedAt: c.ClosedAt, Pending: c.PendingIDs, Approvals: c.Approvals, Rejections: c.Rejections}
+	_ = json.Unmarshal([]byte(c.Spec), &st.Spec)
+	return st
+}
+
+func (a *App) signSubmit(w http.ResponseWriter, r *http.Request) {
+	id, ok := ceremonyID(r)
+	if !ok {
+		a.errorPage(w, r, http.StatusNotFound, "No such ceremony", "The ceremony id in the address is not valid.")
+		return
+	}
+	me := viewerFrom(r.Context())
+	v, code, err := a.detailData(r.Context(), id)
+	if err != nil {
+		a.detailError(w, r, code, err)
+		return
+	}
+	// Authorization before anything reaches the workflow: only the ceremony's
+	// own, registered witnesses may sign.
+	if !v.IsWitness || me.Witness == nil {
+		a.log.Warn("sign refused: not a witness of this ceremony", "ceremony", id, "viewer", me.ID)
+		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "You are not a witness of this ceremony, so you cannot sign it.")
+		return
+	}
+	decision := contract.Decision(r.PostFormValue("decision"))
+	comment := strings.TrimSpace(r.PostFormValue("comment"))
+	key := r.PostFormValue("key")
+	fail := func(code int, msg string) {
+		v.SignError, v.Comment = msg, comment
+		a.render(w, r, code, detailPage(a.meta(r, ceremonyclient.Title(v.State.Spec)), v))
+	}
+	switch {
+	case decision != contract.Approve && decision != contract.Reject:
+		fail(http.StatusUnprocessableEntity, "Choose approve or reject.")
+		return
+	case len(comment) > 2000:
+		fail(http.StatusUnprocessableEntity, "The comment is too long (2000 characters at most).")
+		return
+	case !validFormKey(key):
+		fail(http.StatusUnprocessableEntity, "The form was incomplete; reload the page and try again.")
+		return
+	}
+	req := contract.SignRequest{
+		// The key comes from the rendered form, so a double submit of the same form
+		// is one signature; it is scoped to the witness so keys cannot collide.
+		IdempotencyKey: "web:" + me.ID + ":" + key,
+		WitnessID:      me.ID, Decision: decision, Comment: comment, Via: "web",
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), ceremonyclient.WaitTimeout)
+	defer cancel()
+	st, err := a.cer.Sign(ctx, id, req)
+	if err != nil {
+		if rj, ok := asRejection(err); ok {
+			a.log.Info("signature refused by the workflow", "ceremony", id, "witness", me.ID, "code", rj.Code, "reason", rj.Reason)
+			fail(http.StatusConflict, "Your signature was not accepted: "+rj.Reason)
+			return
+		}
+		a.log.Error("send sign update", "ceremony", id, "witness", me.ID, "err", err)
+		fail(http.StatusServiceUnavailable, "Your signature could not be confirmed ("+plainError(err)+"). Reload the page to see whether it was recorded before trying again.")
+		return
+	}
+	a.log.Info("signature accepted", "ceremony", id, "witness", me.ID, "decision", decision, "status", st.Status)
+	a.notifyChanged(id)
+	http.Redirect(w, r, "/ceremonies/"+id, http.StatusSeeOther)
+}
+
+var formKeyRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func validFormKey(k string) bool { return formKeyRE.MatchString(k) }
+
+// fragmentURL is the list URL that returns only the table, for live refresh.
+func (lq listQuery) fragmentURL() string {
+	u := lq.encode(lq.Page)
+	if strings.Contains(u, "?") {
+		return u + "&fragment=rows"
+	}
+	return u + "?fragment=rows"
+}

@@ -1,0 +1,170 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/guildhouse/guildhall/store"
+)
+
+const sessionCookie = "guildhall_session"
+
+// cookieCodec signs and verifies cookie values with HMAC-SHA256. Values are
+// readable by their owner (base64 JSON) but cannot be forged or altered.
+type cookieCodec struct{ key []byte }
+
+func newCookieCodec(secret []byte) *cookieCodec {
+	// Derive a purpose-bound key so the raw secret is never used directly.
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("guildhall web cookie v1"))
+	return &cookieCodec{key: m.Sum(nil)}
+}
+
+func (c *cookieCodec) encode(name string, v any) (string, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	p := base64.RawURLEncoding.EncodeToString(body)
+	return p + "." + base64.RawURLEncoding.EncodeToString(c.mac(name, p)), nil
+}
+
+func (c *cookieCodec) decode(name, value string, v any) error {
+	p, sig, ok := strings.Cut(value, ".")
+	if !ok {
+		return errors.New("malformed cookie")
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, c.mac(name, p)) {
+		return errors.New("cookie signature does not match")
+	}
+	body, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return errors.New("malformed cookie")
+	}
+	return json.Unmarshal(body, v)
+}
+
+// mac binds the cookie name too, so one signed cookie cannot be replayed as another.
+func (c *cookieCodec) mac(name, payload string) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(name))
+	m.Write([]byte{0})
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
+// session is what the session cookie holds.
+type session struct {
+	WitnessID string `json:"w"`
+	Via       string `json:"v"` // "dev" or "oidc"
+	Expires   int64  `json:"e"` // unix seconds
+}
+
+// viewer is the logged-in person as handlers see them.
+type viewer struct {
+	ID      string
+	Name    string
+	Roles   []string
+	Via     string
+	Witness *store.Witness // nil when the identity has no witness record
+}
+
+type ctxKey int
+
+const viewerKey ctxKey = 1
+
+func viewerFrom(ctx context.Context) *viewer {
+	v, _ := ctx.Value(viewerKey).(*viewer)
+	return v
+}
+
+func (a *App) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: int(maxAge.Seconds()),
+		HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (a *App) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
+}
+
+func (a *App) startSession(w http.ResponseWriter, witnessID, via string) error {
+	s := session{WitnessID: witnessID, Via: via, Expires: a.cfg.Now().Add(a.cfg.SessionTTL).Unix()}
+	v, err := a.cookies.encode(sessionCookie, s)
+	if err != nil {
+		return err
+	}
+	a.setCookie(w, sessionCookie, v, a.cfg.SessionTTL)
+	return nil
+}
+
+// loadSession puts the viewer (if any) in the request context. A witness record
+// is looked up each request so removed witnesses lose access at once.
+func (a *App) loadSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(sessionCookie)
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var s session
+		if err := a.cookies.decode(sessionCookie, c.Value, &s); err != nil || s.WitnessID == "" ||
+			a.cfg.Now().Unix() > s.Expires || (s.Via == "dev" && !a.cfg.DevLogin) {
+			a.clearCookie(w, sessionCookie)
+			next.ServeHTTP(w, r)
+			return
+		}
+		v := &viewer{ID: s.WitnessID, Name: s.WitnessID, Via: s.Via}
+		wit, err := a.store.GetWitness(r.Context(), s.WitnessID)
+		switch {
+		case err == nil:
+			v.Witness, v.Name, v.Roles = &wit, wit.DisplayName, wit.Roles
+		case errors.Is(err, store.ErrNotFound):
+		default:
+			a.log.Error("load witness for session", "witness", s.WitnessID, "err", err)
+			a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database did not answer. Try again in a moment.")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
+	})
+}
+
+func (a *App) requireLogin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if viewerFrom(r.Context()) == nil {
+			target := "/login"
+			if r.Method == http.MethodGet && r.URL.Path != "/" {
+				target += "?next=" + urlQueryEscape(r.URL.RequestURI())
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// safeNext keeps post-login redirects on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}

@@ -1,0 +1,152 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guildhouse/guildhall/store"
+	"github.com/guildhouse/guildhall/store/storetest"
+)
+
+func seedWitnesses(t testing.TB, st *store.Store) {
+	t.Helper()
+	for _, w := range []store.Witness{
+		{ID: "alice@example.org", DisplayName: "Alice", Roles: []string{"security"}},
+		{ID: "bob@example.org", DisplayName: "Bob", Roles: []string{"release"}},
+		{ID: "carol@example.org", DisplayName: "Carol", Roles: []string{"release", "security"}},
+		{ID: "ivy@example.org", DisplayName: "Ivy", Roles: []string{"release"}},
+	} {
+		if err := st.UpsertWitness(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type harness struct {
+	t    *testing.T
+	st   *store.Store
+	fake *fakeCeremonies
+	app  *App
+	srv  *httptest.Server
+}
+
+func newHarness(t *testing.T, st *store.Store) *harness {
+	t.Helper()
+	seedWitnesses(t, st)
+	fake := newFake(st)
+	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), DevLogin: true},
+		Deps{Store: st, Ceremonies: fake, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app)
+	t.Cleanup(func() { app.Shutdown(); srv.Close() })
+	return &harness{t: t, st: st, fake: fake, app: app, srv: srv}
+}
+
+// client returns an HTTP client logged in (dev login) as witness, which does not
+// follow redirects so tests can see them.
+func (h *harness) client(witness string) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if witness != "" {
+		resp := h.post(c, "/login/dev", url.Values{"witness": {witness}})
+		if resp.StatusCode != http.StatusSeeOther {
+			h.t.Fatalf("dev login as %s: %d", witness, resp.StatusCode)
+		}
+	}
+	return c
+}
+
+func (h *harness) post(c *http.Client, path string, form url.Values) *http.Response {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := c.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp
+}
+
+func (h *harness) get(c *http.Client, path string) (*http.Response, string) {
+	h.t.Helper()
+	resp, err := c.Get(h.srv.URL + path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestSmokePages(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	alice := h.client("alice@example.org")
+	for _, p := range []string{"/", "/ceremonies", "/ceremonies/new", "/login"} {
+		resp, body := h.get(alice, p)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d\n%s", p, resp.StatusCode, body)
+		}
+	}
+	resp, body := h.get(alice, "/health")
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("health: %d %q", resp.StatusCode, body)
+	}
+}
+
+const testDigest = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+func composeValues(name string) url.Values {
+	return url.Values{
+		"kind": {"release"}, "name": {name}, "artifact_name": {"app"}, "digest": {testDigest},
+		"witness": {"bob@example.org", "carol@example.org"}, "role:bob@example.org": {"release"}, "role:carol@example.org": {"security"},
+		"threshold": {"2"}, "deadline": {time.Now().UTC().Add(48 * time.Hour).Format("2006-01-02T15:04")},
+	}
+}
+
+func signValues(t *testing.T, h *harness, c *http.Client, id string) url.Values {
+	t.Helper()
+	_, body := h.get(c, "/ceremonies/"+id)
+	i := strings.Index(body, `name="key" value="`)
+	if i < 0 {
+		t.Fatalf("no sign form on %s:\n%s", id, body)
+	}
+	key := body[i+len(`name="key" value="`):][:32]
+	return url.Values{"key": {key}, "decision": {"approve"}, "comment": {"ok"}}
+}
+
+func TestSmokeOpenAndSign(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	ivy, bob, carol := h.client("ivy@example.org"), h.client("bob@example.org"), h.client("carol@example.org")
+	resp := h.post(ivy, "/ceremonies/new", composeValues("rel-1"))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ceremonies/web/rel-1" {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("compose: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), b)
+	}
+	for _, c := range []*http.Client{bob, carol} {
+		resp := h.post(c, "/ceremonies/web/rel-1/sign", signValues(t, h, c, "web/rel-1"))
+		if resp.StatusCode != http.StatusSeeOther {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("sign: %d\n%s", resp.StatusCode, b)
+		}
+	}
+	_, body := h.get(ivy, "/ceremonies/web/rel-1")
+	if !strings.Contains(body, "quorum reached") {
+		t.Fatalf("no quorum on page:\n%s", body)
+	}
+	_, body = h.get(ivy, "/ceremonies")
+	if !strings.Contains(body, "web/rel-1") {
+		t.Fatalf("list misses the ceremony")
+	}
+}

@@ -1,0 +1,224 @@
+// Package web is the witness web app: chi routes, templ pages, sessions, the JSON
+// API and live updates. It reads lists from the Ops DB (never one workflow query
+// per row) and talks to ceremony workflows only through the typed client.
+//
+// Wiring (cmd/guildhall):
+//
+//	app, err := web.New(web.Config{
+//		BaseURL:       "http://localhost:4000", // GUILDHALL_HOST
+//		SessionSecret: []byte(os.Getenv("SESSION_SECRET")), // >= 32 bytes
+//		DevLogin:      true, // ONLY under `guildhall dev`; New refuses it for a non-loopback BaseURL
+//	}, web.Deps{
+//		Store:      st,                        // *store.Store
+//		Ceremonies: ceremonyclient.New(tc),   // *ceremonyclient.Client
+//		Logger:     slog.Default(),
+//		Metrics:    m,                         // optional: m := web.NewMetrics(); prometheus.MustRegister(m)
+//	})
+//	srv := web.NewServer(":4000", app) // timeouts set; live streams end on srv.Shutdown
+//
+// The returned handler also serves /health (shallow, unauthenticated).
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/store"
+)
+
+// Store is what the web reads from (and the little it writes to) the Ops DB.
+// *store.Store satisfies it.
+type Store interface {
+	Ping(ctx context.Context) error
+	ListCeremonies(ctx context.Context, f store.CeremonyFilter) ([]store.Ceremony, int, error)
+	CountByStatus(ctx context.Context) (map[string]int, error)
+	GetCeremony(ctx context.Context, id string) (store.Ceremony, error)
+	Signatures(ctx context.Context, ceremonyID string) ([]store.Signature, error)
+	CeremonyCustody(ctx context.Context, ceremonyID string) ([]store.CustodyEvent, error)
+	GetWitness(ctx context.Context, id string) (store.Witness, error)
+	ListWitnesses(ctx context.Context) ([]store.Witness, error)
+	OverdueCeremonies(ctx context.Context, now time.Time, limit int) ([]store.Ceremony, int, error)
+	RecentlyClosed(ctx context.Context, statuses []string, limit int) ([]store.Ceremony, error)
+	CeremoniesChangedSince(ctx context.Context, since time.Time, limit int) ([]store.CeremonyChange, error)
+	ChainHead(ctx context.Context) (store.CustodyEvent, error)
+	CustodyAfter(ctx context.Context, afterSeq int64, limit int) ([]store.CustodyEvent, error)
+}
+
+// Ceremonies is the workflow side: *ceremonyclient.Client satisfies it.
+type Ceremonies interface {
+	Open(ctx context.Context, spec contract.Spec) (runID string, err error)
+	Sign(ctx context.Context, ceremonyID string, req contract.SignRequest) (contract.State, error)
+	Status(ctx context.Context, ceremonyID string) (contract.State, error)
+}
+
+// Config is the web app's configuration.
+type Config struct {
+	// BaseURL is the public base URL (GUILDHALL_HOST), e.g. http://localhost:4000.
+	// Cookies are Secure and HSTS is sent when it is https.
+	BaseURL string
+	// SessionSecret signs session cookies; at least 32 bytes.
+	SessionSecret []byte
+	// DevLogin enables the pick-a-witness login. DEVELOPMENT ONLY: anyone reaching
+	// the app can act as any witness. New refuses it unless BaseURL is a loopback
+	// host, so a misconfigured deployment fails to start instead of opening up.
+	DevLogin bool
+	// Namespace is the namespace part of ceremony ids opened from the composer
+	// ("web" by default): ids are "<namespace>/<name>".
+	Namespace string
+	// SessionTTL is how long a login lasts (default 12h).
+	SessionTTL time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Deps are the app's collaborators.
+type Deps struct {
+	Store      Store
+	Ceremonies Ceremonies
+	Logger     *slog.Logger
+	// Metrics counts requests by route pattern; optional (see NewMetrics).
+	Metrics *Metrics
+}
+
+// App is the web app. It is an http.Handler; Shutdown ends live streams so
+// http.Server.Shutdown does not wait for them.
+type App struct {
+	cfg     Config
+	store   Store
+	cer     Ceremonies
+	log     *slog.Logger
+	metrics *Metrics
+	secure  bool
+	cookies *cookieCodec
+	router  http.Handler
+	closing chan struct{}
+	chain   chainWatch
+	hub     hub
+	changes changeSource
+}
+
+// New builds the web app.
+func New(cfg Config, deps Deps) (*App, error) {
+	if deps.Store == nil || deps.Ceremonies == nil {
+		return nil, errors.New("web: Deps.Store and Deps.Ceremonies are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = NewMetrics()
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://localhost:4000"
+	}
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https") {
+		return nil, fmt.Errorf("web: base URL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if len(cfg.SessionSecret) < 32 {
+		return nil, errors.New("web: the session secret must be at least 32 bytes (set SESSION_SECRET)")
+	}
+	if cfg.DevLogin && !isLoopback(base.Hostname()) {
+		return nil, fmt.Errorf("web: the development login is only allowed on a loopback host, not %q; configure OIDC instead", base.Hostname())
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "web"
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &App{
+		cfg: cfg, store: deps.Store, cer: deps.Ceremonies, log: deps.Logger, metrics: deps.Metrics,
+		secure:  base.Scheme == "https",
+		cookies: newCookieCodec(cfg.SessionSecret),
+		closing: make(chan struct{}),
+		changes: deps.Store,
+	}
+	a.router = a.routes()
+	return a, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ServeHTTP implements http.Handler.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+
+// Shutdown ends open live-update streams; register it with
+// http.Server.RegisterOnShutdown (NewServer does).
+func (a *App) Shutdown() {
+	select {
+	case <-a.closing:
+	default:
+		close(a.closing)
+	}
+}
+
+// NewServer returns an http.Server for the app with timeouts that suit it.
+// Live streams clear their own write deadline, so WriteTimeout does not cut them.
+func NewServer(addr string, app *App) *http.Server {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           app,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	srv.RegisterOnShutdown(app.Shutdown)
+	return srv
+}
+
+func (a *App) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders)
+	r.Get("/health", a.health)
+	r.Get("/static/{file}", serveAsset)
+
+	// Browser routes: cross-origin state changes are refused.
+	r.Group(func(r chi.Router) {
+		r.Use(a.crossOrigin, a.limitBody(64<<10), a.loadSession)
+		r.Get("/login", a.loginPage)
+		r.Post("/login/dev", a.devLogin)
+		r.Post("/logout", a.logout)
+
+		r.Group(func(r chi.Router) {
+			r.Use(a.requireLogin)
+			r.Get("/", a.dashboard)
+			r.Get("/ceremonies", a.ceremonyList)
+			r.Get("/ceremonies/new", a.composer)
+			r.Post("/ceremonies/new", a.composeSubmit)
+			r.Get("/ceremonies/{ns}/{name}", a.ceremonyDetail)
+			r.Post("/ceremonies/{ns}/{name}/sign", a.signSubmit)
+			r.Get("/events", a.listEvents)
+			r.Get("/ceremonies/{ns}/{name}/events", a.ceremonyEvents)
+		})
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		a.errorPage(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		a.errorPage(w, r, http.StatusMethodNotAllowed, "Not allowed", "This address does not accept that kind of request.")
+	})
+	return r
+}
