@@ -19,7 +19,7 @@ var staticFS embed.FS
 // asset is one embedded static file served under a content-hashed name, so it
 // can be cached forever and a new build never serves a stale copy.
 type asset struct {
-	body []byte
+	body  []byte
 	ctype string
 }
 

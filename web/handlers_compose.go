@@ -18,12 +18,12 @@ import (
 // composeForm is the composer's input, kept as strings so a refused form is
 // shown back exactly as typed.
 type composeForm struct {
-	Kind, Title, Description, Name    string
-	ArtifactName, Digest, URI         string
-	Threshold, Deadline               string
-	Witnesses                         map[string]string // checked witness id -> role
-	RoleMin                           map[string]string // role -> minimum
-	Veto                              []string
+	Kind, Title, Description, Name string
+	ArtifactName, Digest, URI      string
+	Threshold, Deadline            string
+	Witnesses                      map[string]string // checked witness id -> role
+	RoleMin                        map[string]string // role -> minimum
+	Veto                           []string
 }
 
 type fieldErrors map[string]string
@@ -114,7 +114,7 @@ func readComposeForm(r *http.Request, roles []string) composeForm {
 		Description: strings.TrimSpace(r.PostFormValue("description")), Name: strings.TrimSpace(r.PostFormValue("name")),
 		ArtifactName: strings.TrimSpace(r.PostFormValue("artifact_name")), Digest: strings.TrimSpace(r.PostFormValue("digest")),
 		URI: strings.TrimSpace(r.PostFormValue("uri")), Threshold: strings.TrimSpace(r.PostFormValue("threshold")),
-		Deadline: strings.TrimSpace(r.PostFormValue("deadline")),
+		Deadline:  strings.TrimSpace(r.PostFormValue("deadline")),
 		Witnesses: map[string]string{}, RoleMin: map[string]string{},
 	}
 	for _, id := range r.PostForm["witness"] {
