@@ -381,5 +381,5 @@ func policyOf(q contract.Quorum) quorum.Policy {
 }
 
 func rejection(code, reason string) error {
-	return temporal.NewApplicationError(reason, code, reason)
+	return temporal.NewNonRetryableApplicationError(reason, code, nil, reason)
 }
