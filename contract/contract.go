@@ -32,7 +32,18 @@ const (
 	SAArtifactDigest   = "ArtifactDigest"   // Keyword
 	SAPendingWitnesses = "PendingWitnesses" // KeywordList
 	SACeremonyDeadline = "CeremonyDeadline" // Datetime
+	// SACeremonyAttention is set (Keyword) while a ceremony needs an operator, e.g.
+	// "substrate_timeout" when the substrate has not decided in time; unset otherwise.
+	SACeremonyAttention = "CeremonyAttention"
 )
+
+// Attention reasons (State.Attention and the CeremonyAttention search attribute).
+const (
+	AttentionSubstrateTimeout = "substrate_timeout"
+)
+
+// MemoTitle is the memo key holding the ceremony's title (shown in the Temporal UI).
+const MemoTitle = "title"
 
 // SearchAttributeTypes maps each search attribute to its Temporal type name, as
 // `temporal server start-dev --search-attribute NAME=TYPE` and
@@ -43,6 +54,7 @@ var SearchAttributeTypes = [][2]string{
 	{SAArtifactDigest, "Keyword"},
 	{SAPendingWitnesses, "KeywordList"},
 	{SACeremonyDeadline, "Datetime"},
+	{SACeremonyAttention, "Keyword"},
 }
 
 // Ceremony kinds.
@@ -200,6 +212,25 @@ type Signature struct {
 	Statement      string    `json:"statement,omitempty"`
 	Proof          *Proof    `json:"proof,omitempty"`
 	Via            string    `json:"via,omitempty"`
+	// Epoch is the signature epoch it was collected in; an amendment that voids
+	// signatures starts a new epoch.
+	Epoch int `json:"epoch"`
+	// VoidedAt and VoidReason are set on signatures an amendment voided (State.Voided).
+	VoidedAt   *time.Time `json:"voidedAt,omitempty"`
+	VoidReason string     `json:"voidReason,omitempty"`
+}
+
+// Amendment records one accepted spec-changed message.
+type Amendment struct {
+	Generation     int64     `json:"generation"`
+	IdempotencyKey string    `json:"idempotencyKey"`
+	At             time.Time `json:"at"`
+	// Changes says in plain words what changed, e.g. "witness added: dave".
+	Changes []string `json:"changes"`
+	// Voided counts the signatures this amendment voided.
+	Voided int `json:"voided"`
+	// NewEpoch is set when the amendment started a new signature epoch.
+	NewEpoch bool `json:"newEpoch,omitempty"`
 }
 
 // RejectedMessage records a message the workflow refused, so bad input is visible
@@ -222,16 +253,34 @@ type State struct {
 	ClosedAt   *time.Time  `json:"closedAt,omitempty"`
 	Signatures []Signature `json:"signatures"`
 	// Pending lists witnesses who have not signed, sorted.
-	Pending  []string          `json:"pending"`
-	Approvals int              `json:"approvals"`
-	Rejections int             `json:"rejections"`
-	Rejected []RejectedMessage `json:"rejected,omitempty"`
+	Pending    []string          `json:"pending"`
+	Approvals  int               `json:"approvals"`
+	Rejections int               `json:"rejections"`
+	Rejected   []RejectedMessage `json:"rejected,omitempty"`
+
+	// Generation is the spec generation in force (see SpecChanged).
+	Generation int64 `json:"generation"`
+	// Epoch counts signature voidings; Signatures all belong to this epoch or,
+	// for witnesses kept through a witness-only amendment, an earlier one.
+	Epoch int `json:"epoch"`
+	// Voided are signatures an amendment voided, oldest first.
+	Voided []Signature `json:"voided,omitempty"`
+	// Amendments are the accepted spec changes, oldest first.
+	Amendments []Amendment `json:"amendments,omitempty"`
+	// RemindersSent counts reminder notifications sent for the current deadline.
+	RemindersSent int `json:"remindersSent"`
+	// QuorumReachedAt is when the quorum was last met.
+	QuorumReachedAt *time.Time `json:"quorumReachedAt,omitempty"`
+	// Attention is set when the ceremony needs an operator (AttentionSubstrateTimeout).
+	Attention string `json:"attention,omitempty"`
+	// Runs counts workflow runs: 1 plus the number of continue-as-new.
+	Runs int `json:"runs,omitempty"`
 }
 
 // Rejection is the error text prefix the `sign` update returns when it refuses a
 // request; callers show the rest to people as is.
 type Rejection struct {
-	Code   string // unknown_witness, already_signed, closed, invalid, bad_signature
+	Code   string // unknown_witness, not_a_witness, already_signed, closed, invalid, bad_signature
 	Reason string
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Policy is the quorum policy.
@@ -44,6 +45,26 @@ const (
 	Vetoed     Verdict = "vetoed"
 	Impossible Verdict = "impossible"
 )
+
+// Rank orders verdicts from worst to best for a ceremony that wants to pass:
+// Vetoed < Impossible < Pending < Met. An extra approval never lowers the rank and
+// an extra reject never raises it (the fuzz target checks both).
+func (v Verdict) Rank() int {
+	switch v {
+	case Vetoed:
+		return 0
+	case Impossible:
+		return 1
+	case Pending:
+		return 2
+	case Met:
+		return 3
+	}
+	return -1
+}
+
+// Decided reports whether the verdict ends collecting.
+func (v Verdict) Decided() bool { return v != Pending }
 
 // Result is a verdict with the counts behind it.
 type Result struct {
@@ -86,7 +107,7 @@ func Evaluate(p Policy, members []Member, votes []Vote) Result {
 	}
 	res := Result{RoleApprovals: map[string]int{}}
 	voted := map[string]bool{}
-	vetoedBy := ""
+	var vetoedBy []string
 	for _, v := range votes {
 		m, ok := byID[v.WitnessID]
 		if !ok || voted[v.WitnessID] {
@@ -95,8 +116,8 @@ func Evaluate(p Policy, members []Member, votes []Vote) Result {
 		voted[v.WitnessID] = true
 		if !v.Approve {
 			res.Rejections++
-			if vetoedBy == "" && holdsAny(m, p.Veto) {
-				vetoedBy = v.WitnessID
+			if holdsAny(m, p.Veto) {
+				vetoedBy = append(vetoedBy, v.WitnessID)
 			}
 			continue
 		}
@@ -107,8 +128,10 @@ func Evaluate(p Policy, members []Member, votes []Vote) Result {
 			}
 		}
 	}
-	if vetoedBy != "" {
-		res.Verdict, res.Reason = Vetoed, fmt.Sprintf("vetoed by %s", vetoedBy)
+	if len(vetoedBy) > 0 {
+		// Sorted, so the reason does not depend on the order people signed in.
+		sort.Strings(vetoedBy)
+		res.Verdict, res.Reason = Vetoed, fmt.Sprintf("vetoed by %s", strings.Join(vetoedBy, ", "))
 		return res
 	}
 	if short := shortRoles(p, res.RoleApprovals); res.Approvals >= p.Threshold && len(short) == 0 {

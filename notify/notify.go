@@ -1,0 +1,125 @@
+// Package notify delivers ceremony notifications (opened, reminder, amended,
+// outcome, attention) to people: by e-mail over SMTP, to a JSON webhook (Slack
+// compatible), or, for development, to the log. The Ceremony workflow decides what
+// to say and when; the Notify activity (activities/notify.go) calls the Notifiers
+// configured here and records each delivery on the custody chain.
+package notify
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+)
+
+// Kinds of notification.
+const (
+	KindOpened    = "opened"
+	KindReminder  = "reminder"
+	KindAmended   = "amended"
+	KindOutcome   = "outcome"
+	KindAttention = "attention"
+)
+
+// Recipient is a person to notify.
+type Recipient struct {
+	ID    string `json:"id"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+}
+
+// Message is one notification to a set of people.
+type Message struct {
+	// Key identifies the notification; a channel delivers a key at most once.
+	Key        string      `json:"key"`
+	CeremonyID string      `json:"ceremonyId"`
+	Kind       string      `json:"kind"`
+	Subject    string      `json:"subject"`
+	Text       string      `json:"text"`
+	URL        string      `json:"url,omitempty"`
+	To         []Recipient `json:"to"`
+}
+
+// Notifier delivers messages over one channel.
+type Notifier interface {
+	// Channel names the channel in custody events and logs: "smtp", "webhook", "log".
+	Channel() string
+	// Notify delivers m. An error means it should be tried again later.
+	Notify(ctx context.Context, m Message) error
+}
+
+// Recorder is the development notifier: it logs each message and keeps it in
+// memory (tests read Sent). The Notify activity also writes every delivery, with
+// its subject and text, to the custody chain in the Ops DB, so the recorder's
+// messages can be read back there.
+type Recorder struct {
+	Log *slog.Logger
+	mu  sync.Mutex
+	out []Message
+}
+
+// Channel implements Notifier.
+func (*Recorder) Channel() string { return "log" }
+
+// Notify implements Notifier.
+func (r *Recorder) Notify(_ context.Context, m Message) error {
+	log := r.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	ids := make([]string, len(m.To))
+	for i, to := range m.To {
+		ids[i] = to.ID
+	}
+	log.Info("notification", "kind", m.Kind, "ceremony", m.CeremonyID, "to", strings.Join(ids, ","), "subject", m.Subject, "key", m.Key)
+	r.mu.Lock()
+	r.out = append(r.out, m)
+	r.mu.Unlock()
+	return nil
+}
+
+// Sent returns the messages recorded so far.
+func (r *Recorder) Sent() []Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Message(nil), r.out...)
+}
+
+// FromEnv builds the notifiers the environment configures:
+//
+//	NOTIFY_SMTP_ADDR      host:port of an SMTP server (enables e-mail)
+//	NOTIFY_SMTP_FROM      sender address (default guildhall@localhost)
+//	NOTIFY_SMTP_USERNAME / NOTIFY_SMTP_PASSWORD   PLAIN auth (needs TLS or loopback)
+//	NOTIFY_WEBHOOK_URL    POST a JSON message here (enables the webhook)
+//	NOTIFY_WEBHOOK_FORMAT "slack" (only {"text": …}) or "json" (the full message; default)
+//	GUILDHALL_HOST        base URL for links to ceremonies
+//
+// With neither configured it returns the development Recorder, which logs.
+func FromEnv(getenv func(string) string, log *slog.Logger) ([]Notifier, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var out []Notifier
+	if addr := getenv("NOTIFY_SMTP_ADDR"); addr != "" {
+		from := getenv("NOTIFY_SMTP_FROM")
+		if from == "" {
+			from = "guildhall@localhost"
+		}
+		out = append(out, &SMTP{Addr: addr, From: from, Username: getenv("NOTIFY_SMTP_USERNAME"), Password: getenv("NOTIFY_SMTP_PASSWORD")})
+	}
+	if u := getenv("NOTIFY_WEBHOOK_URL"); u != "" {
+		format := getenv("NOTIFY_WEBHOOK_FORMAT")
+		switch format {
+		case "", FormatJSON, FormatSlack:
+		default:
+			return nil, fmt.Errorf("NOTIFY_WEBHOOK_FORMAT must be %q or %q, not %q", FormatJSON, FormatSlack, format)
+		}
+		out = append(out, &Webhook{URL: u, Format: format})
+	}
+	if len(out) == 0 {
+		out = append(out, &Recorder{Log: log})
+	}
+	return out, nil
+}
