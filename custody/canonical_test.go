@@ -55,8 +55,8 @@ func sampleEvent(seq int64, prev string) Event {
 	data, _ := json.Marshal(map[string]any{
 		"epoch": 0, "decision": "approve", "comment": "checked the digest \"twice\" ✓\n",
 		"statement": `{"artifact":{"digest":"sha256:4f53","name":"guildhall"},"ceremonyId":"demo/x"}`,
-		"proof": map[string]any{"type": "ed25519", "keyId": "ed25519:0123456789abcdef", "signature": strings.Repeat("QUJD", 22)},
-		"via":   "cli", "messageKey": "k-1",
+		"proof":     map[string]any{"type": "ed25519", "keyId": "ed25519:0123456789abcdef", "signature": strings.Repeat("QUJD", 22)},
+		"via":       "cli", "messageKey": "k-1",
 	})
 	return Event{Seq: seq, Type: TypeSignatureAccepted, CeremonyID: "demo/release-guildhall-v0-1-0", Actor: "alice@guildhouse.dev",
 		IdempotencyKey: "signature/demo/release-guildhall-v0-1-0/0/alice@guildhouse.dev", OccurredAt: "2026-11-27T10:00:00.123456Z",
