@@ -139,3 +139,53 @@ func (s *Store) CeremoniesChangedSince(ctx context.Context, since time.Time, lim
 	}
 	return out, nil
 }
+
+// WitnessByEmail returns the witness with this e-mail (case-insensitive), for
+// mapping an identity provider's verified e-mail to a witness.
+func (s *Store) WitnessByEmail(ctx context.Context, email string) (Witness, error) {
+	var w Witness
+	if err := s.DB.NewSelect().Model(&w).Where("lower(email) = lower(?)", email).OrderExpr("id ASC").Limit(1).Scan(ctx); err != nil {
+		return w, notFound(err, "witness with e-mail "+email)
+	}
+	return w, nil
+}
+
+// CeremoniesOpenedSince returns ceremonies opened at or after since, oldest
+// first, at most limit (posture charts).
+func (s *Store) CeremoniesOpenedSince(ctx context.Context, since time.Time, limit int) ([]Ceremony, error) {
+	if limit <= 0 || limit > 20000 {
+		limit = 5000
+	}
+	var out []Ceremony
+	if err := s.DB.NewSelect().Model(&out).Column("id", "kind", "status", "opened_at", "closed_at", "deadline").
+		Where("opened_at >= ?", since.UTC()).Order("opened_at ASC").Limit(int64(limit)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("ceremonies opened since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return out, nil
+}
+
+// QuorumTime is when a ceremony that reached quorum got its deciding approval.
+type QuorumTime struct {
+	CeremonyID string    `bun:"id"`
+	OpenedAt   time.Time `bun:"opened_at"`
+	QuorumAt   time.Time `bun:"quorum_at"`
+}
+
+// QuorumTimes returns, for ceremonies opened since that reached quorum (status
+// quorum_reached or sealed), the time of their last valid approval — signing
+// stops at quorum, so that is when quorum was met.
+func (s *Store) QuorumTimes(ctx context.Context, since time.Time, limit int) ([]QuorumTime, error) {
+	if limit <= 0 || limit > 20000 {
+		limit = 5000
+	}
+	var out []QuorumTime
+	err := s.DB.NewSelect().TableExpr("ceremonies AS c").
+		Join("JOIN signatures AS s ON s.ceremony_id = c.id AND s.epoch = c.epoch AND s.voided_at IS NULL AND s.decision = 'approve'").
+		ColumnExpr("c.id, c.opened_at, max(s.signed_at) AS quorum_at").
+		Where("c.status IN ('quorum_reached', 'sealed')").Where("c.opened_at >= ?", since.UTC()).
+		GroupExpr("c.id, c.opened_at").OrderExpr("c.opened_at ASC").Limit(int64(limit)).Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("time to quorum: %w", err)
+	}
+	return out, nil
+}

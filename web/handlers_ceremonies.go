@@ -199,6 +199,8 @@ type detailView struct {
 	FormKey   string
 	SignError string
 	Comment   string
+	// HasEvidence: an evidence download is mounted (custody issue).
+	HasEvidence bool
 }
 
 func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
@@ -209,6 +211,11 @@ func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
 	}
 	v, code, err := a.detailData(r.Context(), id)
 	if err != nil {
+		if code == http.StatusNotFound && r.URL.Query().Get("created") == "1" {
+			a.errorPage(w, r, http.StatusAccepted, "Ceremony requested",
+				"The Ceremony resource was created in the cluster. It appears here as soon as the watcher has started it; reload in a few seconds.")
+			return
+		}
 		a.detailError(w, r, code, err)
 		return
 	}
@@ -233,7 +240,7 @@ func (a *App) detailError(w http.ResponseWriter, r *http.Request, code int, err 
 // history past retention) so the page still says what is known.
 func (a *App) detailData(ctx context.Context, id string) (detailView, int, error) {
 	me := viewerFrom(ctx)
-	v := detailView{Now: a.cfg.Now(), ID: id, FormKey: randomHex(16)}
+	v := detailView{Now: a.cfg.Now(), ID: id, FormKey: randomHex(16), HasEvidence: a.evidence != nil}
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	st, qerr := a.cer.Status(qctx, id)
 	cancel()
@@ -288,67 +295,6 @@ func stateFromRow(c store.Ceremony) contract.State {
 		OpenedAt: c.OpenedAt, ClosedAt: c.ClosedAt, Pending: c.PendingIDs, Approvals: c.Approvals, Rejections: c.Rejections}
 	_ = json.Unmarshal([]byte(c.Spec), &st.Spec)
 	return st
-}
-
-func (a *App) signSubmit(w http.ResponseWriter, r *http.Request) {
-	id, ok := ceremonyID(r)
-	if !ok {
-		a.errorPage(w, r, http.StatusNotFound, "No such ceremony", "The ceremony id in the address is not valid.")
-		return
-	}
-	me := viewerFrom(r.Context())
-	v, code, err := a.detailData(r.Context(), id)
-	if err != nil {
-		a.detailError(w, r, code, err)
-		return
-	}
-	// Authorization before anything reaches the workflow: only the ceremony's
-	// own, registered witnesses may sign.
-	if !v.IsWitness || me.Witness == nil {
-		a.log.Warn("sign refused: not a witness of this ceremony", "ceremony", id, "viewer", me.ID)
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "You are not a witness of this ceremony, so you cannot sign it.")
-		return
-	}
-	decision := contract.Decision(r.PostFormValue("decision"))
-	comment := strings.TrimSpace(r.PostFormValue("comment"))
-	key := r.PostFormValue("key")
-	fail := func(code int, msg string) {
-		v.SignError, v.Comment = msg, comment
-		a.render(w, r, code, detailPage(a.meta(r, ceremonyclient.Title(v.State.Spec)), v))
-	}
-	switch {
-	case decision != contract.Approve && decision != contract.Reject:
-		fail(http.StatusUnprocessableEntity, "Choose approve or reject.")
-		return
-	case len(comment) > 2000:
-		fail(http.StatusUnprocessableEntity, "The comment is too long (2000 characters at most).")
-		return
-	case !validFormKey(key):
-		fail(http.StatusUnprocessableEntity, "The form was incomplete; reload the page and try again.")
-		return
-	}
-	req := contract.SignRequest{
-		// The key comes from the rendered form, so a double submit of the same form
-		// is one signature; it is scoped to the witness so keys cannot collide.
-		IdempotencyKey: "web:" + me.ID + ":" + key,
-		WitnessID:      me.ID, Decision: decision, Comment: comment, Via: "web",
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), ceremonyclient.WaitTimeout)
-	defer cancel()
-	st, err := a.cer.Sign(ctx, id, req)
-	if err != nil {
-		if rj, ok := asRejection(err); ok {
-			a.log.Info("signature refused by the workflow", "ceremony", id, "witness", me.ID, "code", rj.Code, "reason", rj.Reason)
-			fail(http.StatusConflict, "Your signature was not accepted: "+rj.Reason)
-			return
-		}
-		a.log.Error("send sign update", "ceremony", id, "witness", me.ID, "err", err)
-		fail(http.StatusServiceUnavailable, "Your signature could not be confirmed ("+plainError(err)+"). Reload the page to see whether it was recorded before trying again.")
-		return
-	}
-	a.log.Info("signature accepted", "ceremony", id, "witness", me.ID, "decision", decision, "status", st.Status)
-	a.notifyChanged(id)
-	http.Redirect(w, r, "/ceremonies/"+id, http.StatusSeeOther)
 }
 
 var formKeyRE = regexp.MustCompile(`^[0-9a-f]{32}$`)

@@ -91,6 +91,19 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if a.cluster != nil {
+		// Cluster mode: the Ceremony resource is the source of truth; the watcher
+		// starts the workflow from it.
+		if err := a.cluster.CreateCeremony(ctx, spec); err != nil {
+			a.log.Error("create Ceremony resource", "ceremony", spec.ID, "err", err)
+			v.Error = "The Ceremony resource could not be created (" + plainError(err) + ")."
+			a.render(w, r, http.StatusServiceUnavailable, composePage(a.meta(r, "New ceremony"), v))
+			return
+		}
+		a.log.Info("Ceremony resource created from the web", "ceremony", spec.ID, "initiator", me.ID)
+		http.Redirect(w, r, "/ceremonies/"+spec.ID+"?created=1", http.StatusSeeOther)
+		return
+	}
 	if _, err := a.cer.Open(ctx, spec); err != nil {
 		if errors.Is(err, ceremonyclient.ErrAlreadyOpen) {
 			v.Errs["name"] = "A ceremony with this name is already open; choose another name."

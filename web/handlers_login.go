@@ -75,6 +75,3 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	a.clearCookie(w, sessionCookie)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
-
-// oidcEnabled reports whether OIDC login is configured (filled in by oidc.go).
-func (a *App) oidcEnabled() bool { return false }

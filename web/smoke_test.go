@@ -135,8 +135,7 @@ func TestSmokeOpenAndSign(t *testing.T) {
 		t.Fatalf("compose: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), b)
 	}
 	for _, c := range []*http.Client{bob, carol} {
-		resp := h.post(c, "/ceremonies/web/rel-1/sign", signValues(t, h, c, "web/rel-1"))
-		if resp.StatusCode != http.StatusSeeOther {
+		if resp := h.signSession(c, "web/rel-1", "approve", "ok"); resp.StatusCode != http.StatusSeeOther {
 			b, _ := io.ReadAll(resp.Body)
 			t.Fatalf("sign: %d\n%s", resp.StatusCode, b)
 		}
@@ -149,4 +148,40 @@ func TestSmokeOpenAndSign(t *testing.T) {
 	if !strings.Contains(body, "web/rel-1") {
 		t.Fatalf("list misses the ceremony")
 	}
+}
+
+// between returns the text after prefix up to the next quote.
+func between(body, prefix string) string {
+	i := strings.Index(body, prefix)
+	if i < 0 {
+		return ""
+	}
+	rest := body[i+len(prefix):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// review posts the sign form and returns the review page.
+func (h *harness) review(c *http.Client, id, decision, comment string) (*http.Response, string) {
+	h.t.Helper()
+	form := signValues(h.t, h, c, id)
+	form.Set("decision", decision)
+	form.Set("comment", comment)
+	resp := h.post(c, "/ceremonies/"+id+"/review", form)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// signSession reviews and confirms a session-authenticated signature.
+func (h *harness) signSession(c *http.Client, id, decision, comment string) *http.Response {
+	h.t.Helper()
+	resp, body := h.review(c, id, decision, comment)
+	if resp.StatusCode != 200 {
+		h.t.Fatalf("review %s: %d\n%s", id, resp.StatusCode, body)
+	}
+	ticket := between(body, `name="ticket" value="`)
+	if ticket == "" {
+		h.t.Fatalf("no confirm form on the review page:\n%s", body)
+	}
+	return h.post(c, "/ceremonies/"+id+"/sign", url.Values{"ticket": {ticket}})
 }

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/store"
@@ -47,11 +48,19 @@ type Store interface {
 	CeremonyCustody(ctx context.Context, ceremonyID string) ([]store.CustodyEvent, error)
 	GetWitness(ctx context.Context, id string) (store.Witness, error)
 	ListWitnesses(ctx context.Context) ([]store.Witness, error)
+	SetCredentials(ctx context.Context, id string, creds []store.Credential) error
 	OverdueCeremonies(ctx context.Context, now time.Time, limit int) ([]store.Ceremony, int, error)
 	RecentlyClosed(ctx context.Context, statuses []string, limit int) ([]store.Ceremony, error)
 	CeremoniesChangedSince(ctx context.Context, since time.Time, limit int) ([]store.CeremonyChange, error)
 	ChainHead(ctx context.Context) (store.CustodyEvent, error)
 	CustodyAfter(ctx context.Context, afterSeq int64, limit int) ([]store.CustodyEvent, error)
+	ListCustody(ctx context.Context, f store.CustodyFilter) ([]store.CustodyEvent, error)
+	ListArtifacts(ctx context.Context, limit, offset int) ([]store.Artifact, int, error)
+	GetArtifact(ctx context.Context, digest string) (store.Artifact, error)
+	ArtifactCustody(ctx context.Context, digest string, limit int) ([]store.CustodyEvent, error)
+	CeremoniesOfArtifact(ctx context.Context, digest string, limit int) ([]store.Ceremony, error)
+	CeremoniesOpenedSince(ctx context.Context, since time.Time, limit int) ([]store.Ceremony, error)
+	QuorumTimes(ctx context.Context, since time.Time, limit int) ([]store.QuorumTime, error)
 }
 
 // Ceremonies is the workflow side: *ceremonyclient.Client satisfies it.
@@ -72,9 +81,17 @@ type Config struct {
 	// the app can act as any witness. New refuses it unless BaseURL is a loopback
 	// host, so a misconfigured deployment fails to start instead of opening up.
 	DevLogin bool
+	// OIDC enables login through the organisation's identity provider; nil = off.
+	OIDC *OIDCConfig
 	// Namespace is the namespace part of ceremony ids opened from the composer
 	// ("web" by default): ids are "<namespace>/<name>".
 	Namespace string
+	// TrustedProxies are CIDRs of proxies whose X-Forwarded-For is believed for
+	// the client address (rate limits); empty means the TCP peer is the client.
+	TrustedProxies []string
+	// IngestToken is the bearer token the Chronicle collector presents at
+	// POST /api/v1/chronicle (CHRONICLE_INGEST_TOKEN); empty refuses all ingest.
+	IngestToken string
 	// SessionTTL is how long a login lasts (default 12h).
 	SessionTTL time.Duration
 	// Now is the clock (tests); default time.Now.
@@ -88,23 +105,44 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Metrics counts requests by route pattern; optional (see NewMetrics).
 	Metrics *Metrics
+	// Evidence serves a ceremony's evidence bundle at
+	// GET /ceremonies/{ns}/{name}/evidence (logged-in users); optional. The
+	// detail page links to it when set.
+	Evidence http.Handler
+	// ChronicleIngest receives Chronicle events at POST /api/v1/chronicle, behind
+	// the ingest bearer token (Config.IngestToken); optional (501 without it).
+	ChronicleIngest http.Handler
+	// Cluster, when set, makes the composer create a Ceremony resource in the
+	// cluster (the watcher then starts the workflow) instead of starting the
+	// workflow itself.
+	Cluster CeremonyCreator
+}
+
+// CeremonyCreator creates a Ceremony resource from a spec (cluster mode).
+type CeremonyCreator interface {
+	CreateCeremony(ctx context.Context, spec contract.Spec) error
 }
 
 // App is the web app. It is an http.Handler; Shutdown ends live streams so
 // http.Server.Shutdown does not wait for them.
 type App struct {
-	cfg     Config
-	store   Store
-	cer     Ceremonies
-	log     *slog.Logger
-	metrics *Metrics
-	secure  bool
-	cookies *cookieCodec
-	router  http.Handler
-	closing chan struct{}
-	chain   chainWatch
-	hub     hub
-	changes changeSource
+	cfg      Config
+	store    Store
+	cer      Ceremonies
+	log      *slog.Logger
+	metrics  *Metrics
+	secure   bool
+	cookies  *cookieCodec
+	router   http.Handler
+	closing  chan struct{}
+	chain    chainWatch
+	hub      hub
+	changes  changeSource
+	webauthn *webauthn.WebAuthn
+	oidc     *oidcLogin
+	evidence http.Handler
+	ingest   http.Handler
+	cluster  CeremonyCreator
 }
 
 // New builds the web app.
@@ -143,10 +181,20 @@ func New(cfg Config, deps Deps) (*App, error) {
 	}
 	a := &App{
 		cfg: cfg, store: deps.Store, cer: deps.Ceremonies, log: deps.Logger, metrics: deps.Metrics,
-		secure:  base.Scheme == "https",
-		cookies: newCookieCodec(cfg.SessionSecret),
-		closing: make(chan struct{}),
-		changes: deps.Store,
+		secure:   base.Scheme == "https",
+		cookies:  newCookieCodec(cfg.SessionSecret),
+		closing:  make(chan struct{}),
+		changes:  deps.Store,
+		evidence: deps.Evidence, ingest: deps.ChronicleIngest, cluster: deps.Cluster,
+	}
+	if a.webauthn, err = newWebAuthn(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("web: passkeys: %w", err)
+	}
+	if cfg.OIDC != nil {
+		if cfg.OIDC.Issuer == "" || cfg.OIDC.ClientID == "" {
+			return nil, errors.New("web: OIDC needs an issuer and a client id (OIDC_ISSUER, OIDC_CLIENT_ID)")
+		}
+		a.oidc = newOIDCLogin(*cfg.OIDC, cfg.BaseURL)
 	}
 	a.router = a.routes()
 	return a, nil
@@ -191,15 +239,22 @@ func NewServer(addr string, app *App) *http.Server {
 
 func (a *App) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders)
+	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP())
 	r.Get("/health", a.health)
 	r.Get("/static/{file}", serveAsset)
+
+	// JSON API: bearer tokens only (no cookies), problem+json errors.
+	r.Route("/api/v1", a.apiRoutes)
 
 	// Browser routes: cross-origin state changes are refused.
 	r.Group(func(r chi.Router) {
 		r.Use(a.crossOrigin, a.limitBody(64<<10), a.loadSession)
-		r.Get("/login", a.loginPage)
-		r.Post("/login/dev", a.devLogin)
+		r.With(a.loginLimiter()).Group(func(r chi.Router) {
+			r.Get("/login", a.loginPage)
+			r.Post("/login/dev", a.devLogin)
+			r.Get("/login/oidc", a.oidcStart)
+			r.Get("/login/oidc/callback", a.oidcCallbackHandler)
+		})
 		r.Post("/logout", a.logout)
 
 		r.Group(func(r chi.Router) {
@@ -209,15 +264,40 @@ func (a *App) routes() http.Handler {
 			r.Get("/ceremonies/new", a.composer)
 			r.Post("/ceremonies/new", a.composeSubmit)
 			r.Get("/ceremonies/{ns}/{name}", a.ceremonyDetail)
-			r.Post("/ceremonies/{ns}/{name}/sign", a.signSubmit)
-			r.Get("/events", a.listEvents)
 			r.Get("/ceremonies/{ns}/{name}/events", a.ceremonyEvents)
+			r.With(a.signLimiter()).Group(func(r chi.Router) {
+				r.Post("/ceremonies/{ns}/{name}/review", a.signReview)
+				r.Post("/ceremonies/{ns}/{name}/sign", a.signConfirm)
+				r.Post("/ceremonies/{ns}/{name}/sign/passkey", a.signPasskey)
+			})
+			if a.evidence != nil {
+				r.Get("/ceremonies/{ns}/{name}/evidence", a.evidence.ServeHTTP)
+			}
+			r.Get("/events", a.listEvents)
+			r.Get("/artifacts", a.artifactList)
+			r.Get("/artifacts/{digest}", a.artifactDetail)
+			r.Get("/chronicle", a.chronicle)
+			r.Get("/posture", a.posture)
+			r.Get("/account", a.account)
+			r.Post("/account/passkeys/begin", a.passkeyBegin)
+			r.Post("/account/passkeys/finish", a.passkeyFinish)
+			r.Post("/account/passkeys/remove", a.removePasskey)
+			r.Post("/account/tokens", a.createToken)
+			r.Post("/account/keys", a.addEd25519Key)
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			problem(w, http.StatusNotFound, "not found", "There is no API endpoint at this address.")
+			return
+		}
 		a.errorPage(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			problem(w, http.StatusMethodNotAllowed, "method not allowed", "This endpoint does not accept "+r.Method+".")
+			return
+		}
 		a.errorPage(w, r, http.StatusMethodNotAllowed, "Not allowed", "This address does not accept that kind of request.")
 	})
 	return r

@@ -1,0 +1,291 @@
+package web
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/store"
+)
+
+// The JSON API under /api/v1. Authentication is a bearer token (see tokens.go);
+// authorization is the same as the pages': anyone authenticated reads, only a
+// ceremony's registered witnesses sign. Errors are RFC 9457 problem documents.
+
+func (a *App) apiRoutes(r chi.Router) {
+	r.Use(a.limitBody(256 << 10))
+	r.Post("/chronicle", a.apiChronicle)
+	r.Group(func(r chi.Router) {
+		r.Use(a.bearer)
+		r.Get("/ceremonies", a.apiList)
+		r.Get("/ceremonies/{ns}/{name}", a.apiDetail)
+		r.Get("/ceremonies/{ns}/{name}/statement", a.apiStatement)
+		r.With(httprate.LimitBy(signLimit, limitWindow, keyByActor, httprate.WithLimitHandler(a.limited))).
+			Post("/ceremonies/{ns}/{name}/sign", a.apiSign)
+	})
+}
+
+// bearer authenticates API requests; cookies are ignored on purpose, so the API
+// cannot be driven cross-site with a browser session.
+func (a *App) bearer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="guildhall"`)
+			problem(w, http.StatusUnauthorized, "authentication required", "Send an API token as 'Authorization: Bearer <token>'. Create one on your account page.")
+			return
+		}
+		t, ok := a.parseToken(strings.TrimSpace(tok))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="guildhall", error="invalid_token"`)
+			problem(w, http.StatusUnauthorized, "invalid token", "The token is not valid or has expired.")
+			return
+		}
+		v := &viewer{ID: t.WitnessID, Name: t.WitnessID, Via: "token"}
+		wit, err := a.store.GetWitness(r.Context(), t.WitnessID)
+		switch {
+		case err == nil:
+			v.Witness, v.Name, v.Roles = &wit, wit.DisplayName, wit.Roles
+		case errors.Is(err, store.ErrNotFound):
+			problem(w, http.StatusUnauthorized, "invalid token", "The token's witness no longer exists.")
+			return
+		default:
+			a.log.Error("API: load witness", "witness", t.WitnessID, "err", err)
+			problem(w, http.StatusServiceUnavailable, "temporarily unavailable", "The database did not answer.")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// apiCeremony is the list representation of a ceremony (from the Ops DB).
+type apiCeremony struct {
+	ID             string     `json:"id"`
+	Title          string     `json:"title"`
+	Kind           string     `json:"kind"`
+	Status         string     `json:"status"`
+	Reason         string     `json:"reason,omitempty"`
+	ArtifactDigest string     `json:"artifactDigest"`
+	Initiator      string     `json:"initiator"`
+	Threshold      int        `json:"threshold"`
+	Approvals      int        `json:"approvals"`
+	Rejections     int        `json:"rejections"`
+	Pending        []string   `json:"pending"`
+	Deadline       time.Time  `json:"deadline"`
+	OpenedAt       time.Time  `json:"openedAt"`
+	ClosedAt       *time.Time `json:"closedAt,omitempty"`
+	URL            string     `json:"url"`
+}
+
+func (a *App) apiList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	lq := parseListQuery(q)
+	size := listPageSize
+	if n, err := strconv.Atoi(q.Get("pageSize")); err == nil && n >= 1 && n <= 200 {
+		size = n
+	}
+	f := store.CeremonyFilter{Statuses: lq.Statuses, Kind: lq.Kind, Limit: size, Offset: (lq.Page - 1) * size}
+	if lq.Awaiting {
+		f.AwaitingWitness = viewerFrom(r.Context()).ID
+	}
+	rows, total, err := a.store.ListCeremonies(r.Context(), f)
+	if err != nil {
+		a.log.Error("API: list ceremonies", "err", err)
+		problem(w, http.StatusServiceUnavailable, "temporarily unavailable", "The operations database did not answer.")
+		return
+	}
+	items := make([]apiCeremony, 0, len(rows))
+	for _, c := range rows {
+		items = append(items, apiCeremony{ID: c.ID, Title: c.Title, Kind: c.Kind, Status: c.Status, Reason: c.Reason,
+			ArtifactDigest: c.ArtifactDigest, Initiator: c.Initiator, Threshold: c.Threshold, Approvals: c.Approvals,
+			Rejections: c.Rejections, Pending: c.PendingIDs, Deadline: c.Deadline, OpenedAt: c.OpenedAt, ClosedAt: c.ClosedAt,
+			URL: a.cfg.BaseURL + "/api/v1/ceremonies/" + c.ID})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": total, "page": lq.Page, "pageSize": size})
+}
+
+func (a *App) apiDetail(w http.ResponseWriter, r *http.Request) {
+	v, ok := a.apiLoad(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"state": v.State, "live": v.Live, "canSign": v.CanSign})
+}
+
+func (a *App) apiLoad(w http.ResponseWriter, r *http.Request) (detailView, bool) {
+	id, ok := ceremonyID(r)
+	if !ok {
+		problem(w, http.StatusNotFound, "no such ceremony", "The ceremony id is not valid.")
+		return detailView{}, false
+	}
+	v, code, err := a.detailData(r.Context(), id)
+	if err != nil {
+		if code == http.StatusNotFound {
+			problem(w, code, "no such ceremony", "No ceremony with id "+id+" exists.")
+		} else {
+			a.log.Error("API: load ceremony", "ceremony", id, "err", err)
+			problem(w, code, "temporarily unavailable", "The ceremony could not be loaded.")
+		}
+		return v, false
+	}
+	return v, true
+}
+
+// apiStatement returns the canonical statement to sign for a decision.
+func (a *App) apiStatement(w http.ResponseWriter, r *http.Request) {
+	v, ok := a.apiLoad(w, r)
+	if !ok {
+		return
+	}
+	me := viewerFrom(r.Context())
+	d := contract.Decision(r.URL.Query().Get("decision"))
+	if d != contract.Approve && d != contract.Reject {
+		problem(w, http.StatusBadRequest, "decision required", "Add ?decision=approve or ?decision=reject.")
+		return
+	}
+	if !v.IsWitness || me.ID == v.State.Spec.Initiator {
+		problem(w, http.StatusForbidden, "not a witness", "You are not a witness of this ceremony.")
+		return
+	}
+	st := NewStatement(v.State.Spec, me.ID, d, a.cfg.Now())
+	writeJSON(w, http.StatusOK, map[string]string{"statement": string(st.Canonical()), "digest": st.Digest(),
+		"signWith": "ed25519 over the statement bytes; POST them back with the signature within 10 minutes"})
+}
+
+// apiSignRequest is the body of POST .../sign.
+type apiSignRequest struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	Decision       string `json:"decision"`
+	Comment        string `json:"comment"`
+	Statement      string `json:"statement"`
+	KeyID          string `json:"keyId"`
+	Signature      string `json:"signature"` // base64 (std) ed25519 signature over the statement
+}
+
+const statementMaxAge = 10 * time.Minute
+
+func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
+	id, ok := ceremonyID(r)
+	if !ok {
+		problem(w, http.StatusNotFound, "no such ceremony", "The ceremony id is not valid.")
+		return
+	}
+	me := viewerFrom(r.Context())
+	var in apiSignRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			problem(w, http.StatusRequestEntityTooLarge, "request too large", "The request body is larger than this endpoint accepts.")
+			return
+		}
+		problem(w, http.StatusBadRequest, "invalid JSON", "The body must be a JSON object: "+plainError(err))
+		return
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		problem(w, http.StatusBadRequest, "invalid JSON", "The body must hold one JSON object.")
+		return
+	}
+	v, code, err := a.detailData(r.Context(), id)
+	if err != nil {
+		problem(w, code, "ceremony unavailable", "The ceremony could not be loaded.")
+		return
+	}
+	// Authorization first: nothing reaches the workflow for non-witnesses.
+	if !v.IsWitness || me.Witness == nil || me.ID == v.State.Spec.Initiator {
+		a.log.Warn("API signature refused: not a witness", "ceremony", id, "caller", me.ID)
+		problem(w, http.StatusForbidden, "not a witness", "You are not a witness of this ceremony, so you cannot sign it.")
+		return
+	}
+	d := contract.Decision(in.Decision)
+	errs := map[string]string{}
+	if d != contract.Approve && d != contract.Reject {
+		errs["decision"] = "must be approve or reject"
+	}
+	if len(in.Comment) > 2000 {
+		errs["comment"] = "at most 2000 characters"
+	}
+	if in.IdempotencyKey == "" || len(in.IdempotencyKey) > 100 {
+		errs["idempotencyKey"] = "required, at most 100 characters"
+	}
+	if len(errs) > 0 {
+		problemExt(w, http.StatusUnprocessableEntity, "invalid request", "Some fields are not valid.", map[string]any{"errors": errs})
+		return
+	}
+	st, err := ParseStatement([]byte(in.Statement))
+	if err != nil {
+		problem(w, http.StatusUnprocessableEntity, "invalid statement", plainError(err))
+		return
+	}
+	if why := st.Matches(v.State.Spec, me.ID, d); why != "" {
+		problem(w, http.StatusConflict, "statement does not match the ceremony", "The statement is stale: "+why+". Fetch a new one.")
+		return
+	}
+	issued, err := time.Parse(time.RFC3339, st.IssuedAt)
+	if now := a.cfg.Now(); err != nil || issued.After(now.Add(time.Minute)) || now.Sub(issued) > statementMaxAge {
+		problem(w, http.StatusConflict, "statement expired", "The statement was issued too long ago; fetch a new one.")
+		return
+	}
+	var pub ed25519.PublicKey
+	for _, c := range me.Witness.Credentials {
+		if c.Type == "ed25519" && subtle.ConstantTimeCompare([]byte(c.KeyID), []byte(in.KeyID)) == 1 {
+			pub, _ = base64.StdEncoding.DecodeString(c.PublicKey)
+		}
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		problem(w, http.StatusForbidden, "unknown key", "No ed25519 key with this id is registered for you.")
+		return
+	}
+	sig, err := base64.StdEncoding.DecodeString(in.Signature)
+	if err != nil || !ed25519.Verify(pub, []byte(in.Statement), sig) {
+		a.log.Warn("API signature does not verify", "ceremony", id, "witness", me.ID, "key", in.KeyID)
+		problem(w, http.StatusForbidden, "bad signature", "The signature does not verify against your registered key.")
+		return
+	}
+	t := signTicket{CeremonyID: id, WitnessID: me.ID, Decision: d, Comment: strings.TrimSpace(in.Comment),
+		Statement: in.Statement, Key: in.IdempotencyKey}
+	state, msg, code := a.sendSignVia(r.Context(), id, t, &contract.Proof{Type: "ed25519", KeyID: in.KeyID, Signature: in.Signature}, "api")
+	if msg != "" {
+		problem(w, code, "signature not accepted", msg)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"state": state})
+}
+
+// apiChronicle hands Chronicle events to the ingest handler, behind the ingest token.
+func (a *App) apiChronicle(w http.ResponseWriter, r *http.Request) {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if a.cfg.IngestToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.IngestToken)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="guildhall-ingest"`)
+		problem(w, http.StatusUnauthorized, "ingest token required", "Chronicle ingest needs the collector's bearer token.")
+		return
+	}
+	if a.ingest == nil {
+		problem(w, http.StatusNotImplemented, "ingest not available", "This instance does not ingest Chronicle events.")
+		return
+	}
+	a.ingest.ServeHTTP(w, r)
+}

@@ -1,0 +1,293 @@
+package web
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/contract"
+)
+
+// Signing is two steps. Review: the witness's decision and comment become a
+// canonical statement, shown in words, as JSON and as its SHA-256 digest, with a
+// signed ticket that carries it. Confirm: the ticket comes back (with a WebAuthn
+// assertion when the witness has passkeys), the server re-derives the statement
+// from the ceremony's current state, refuses if anything changed, and only then
+// sends the `sign` update. Nothing reaches the workflow for non-witnesses.
+
+const ticketTTL = 10 * time.Minute
+
+// signTicket is the HMAC-signed record of what a witness reviewed. It is stateless
+// (it rides in the review page), bound to the witness, the ceremony and a time.
+type signTicket struct {
+	CeremonyID string                `json:"c"`
+	WitnessID  string                `json:"w"`
+	Decision   contract.Decision     `json:"d"`
+	Comment    string                `json:"m,omitempty"`
+	Statement  string                `json:"s"`
+	Key        string                `json:"k"`
+	Nonce      string                `json:"n,omitempty"` // base64 std, WebAuthn only
+	WebAuthn   *webauthn.SessionData `json:"wa,omitempty"`
+	Expires    int64                 `json:"e"`
+}
+
+const ticketName = "sign-ticket"
+
+type reviewView struct {
+	Detail      detailView
+	Statement   Statement
+	Canonical   string
+	Digest      string
+	Words       string
+	Comment     string
+	Ticket      string
+	Passkey     bool   // the witness signs with a passkey
+	OptionsJSON string // WebAuthn request options for navigator.credentials.get
+	Error       string
+}
+
+// signReview prepares the statement for confirmation.
+func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
+	v, ok := a.signableDetail(w, r)
+	if !ok {
+		return
+	}
+	me := viewerFrom(r.Context())
+	decision := contract.Decision(r.PostFormValue("decision"))
+	comment := strings.TrimSpace(r.PostFormValue("comment"))
+	key := r.PostFormValue("key")
+	fail := func(msg string) {
+		v.SignError, v.Comment = msg, comment
+		a.render(w, r, http.StatusUnprocessableEntity, detailPage(a.meta(r, ceremonyclient.Title(v.State.Spec)), v))
+	}
+	switch {
+	case decision != contract.Approve && decision != contract.Reject:
+		fail("Choose approve or reject.")
+		return
+	case len(comment) > 2000:
+		fail("The comment is too long (2000 characters at most).")
+		return
+	case !validFormKey(key):
+		fail("The form was incomplete; reload the page and try again.")
+		return
+	}
+	if v.MySig != nil || !v.State.Status.Open() {
+		fail("This ceremony no longer accepts your signature.")
+		return
+	}
+	st := NewStatement(v.State.Spec, me.ID, decision, a.cfg.Now())
+	t := signTicket{CeremonyID: v.ID, WitnessID: me.ID, Decision: decision, Comment: comment,
+		Statement: string(st.Canonical()), Key: key, Expires: a.cfg.Now().Add(ticketTTL).Unix()}
+	rv := reviewView{Detail: v, Statement: st, Canonical: t.Statement, Digest: st.Digest(),
+		Words: statementWords(st, me.Name), Comment: comment}
+	if creds := webauthnCredentials(me.Witness); len(creds) > 0 {
+		opts, session, nonce, err := a.beginPasskeySign(me, []byte(t.Statement))
+		if err != nil {
+			a.log.Error("prepare passkey signature", "witness", me.ID, "err", err)
+			fail("Passkey signing could not be prepared. Try again.")
+			return
+		}
+		t.Nonce, t.WebAuthn, rv.Passkey = base64.StdEncoding.EncodeToString(nonce), session, true
+		b, _ := json.Marshal(opts.Response)
+		rv.OptionsJSON = string(b)
+	}
+	tok, err := a.cookies.encode(ticketName, t)
+	if err != nil {
+		fail("The statement could not be prepared. Try again.")
+		return
+	}
+	rv.Ticket = tok
+	w.Header().Set("Cache-Control", "no-store")
+	a.render(w, r, http.StatusOK, reviewPage(a.meta(r, "Review your signature"), rv))
+}
+
+// signableDetail loads the ceremony and enforces that the viewer is one of its
+// registered witnesses. On refusal it has written the response.
+func (a *App) signableDetail(w http.ResponseWriter, r *http.Request) (detailView, bool) {
+	id, ok := ceremonyID(r)
+	if !ok {
+		a.errorPage(w, r, http.StatusNotFound, "No such ceremony", "The ceremony id in the address is not valid.")
+		return detailView{}, false
+	}
+	me := viewerFrom(r.Context())
+	v, code, err := a.detailData(r.Context(), id)
+	if err != nil {
+		a.detailError(w, r, code, err)
+		return v, false
+	}
+	if !v.IsWitness || me.Witness == nil || me.ID == v.State.Spec.Initiator {
+		a.log.Warn("signature refused: not a witness of this ceremony", "ceremony", id, "viewer", me.ID)
+		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "You are not a witness of this ceremony, so you cannot sign it.")
+		return v, false
+	}
+	if !v.Live {
+		a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The ceremony's live state cannot be read right now, so it cannot be signed. Try again in a moment.")
+		return v, false
+	}
+	return v, true
+}
+
+// checkTicket verifies a ticket against the viewer and the ceremony's current
+// state. It returns a plain reason when the ticket cannot be used.
+func (a *App) checkTicket(raw string, v detailView, me *viewer) (signTicket, Statement, string) {
+	var t signTicket
+	if err := a.cookies.decode(ticketName, raw, &t); err != nil {
+		return t, Statement{}, "The signing form was not valid. Review the ceremony again."
+	}
+	if a.cfg.Now().Unix() > t.Expires {
+		return t, Statement{}, "The review expired. Review the ceremony again."
+	}
+	if t.WitnessID != me.ID || t.CeremonyID != v.ID {
+		return t, Statement{}, "This signing form belongs to someone else or another ceremony."
+	}
+	st, err := ParseStatement([]byte(t.Statement))
+	if err != nil {
+		return t, st, "The statement was not valid. Review the ceremony again."
+	}
+	if why := st.Matches(v.State.Spec, me.ID, t.Decision); why != "" {
+		return t, st, "The ceremony changed since you reviewed it (" + why + "). Review it again before signing."
+	}
+	if v.MySig != nil {
+		return t, st, "You have already signed this ceremony."
+	}
+	if !v.State.Status.Open() {
+		return t, st, "This ceremony no longer accepts signatures (it is " + statusLabel(string(v.State.Status)) + ")."
+	}
+	return t, st, ""
+}
+
+// signConfirm sends a session-authenticated signature (witnesses without passkeys).
+func (a *App) signConfirm(w http.ResponseWriter, r *http.Request) {
+	v, ok := a.signableDetail(w, r)
+	if !ok {
+		return
+	}
+	me := viewerFrom(r.Context())
+	fail := func(code int, msg string) {
+		v.SignError = msg
+		a.render(w, r, code, detailPage(a.meta(r, ceremonyclient.Title(v.State.Spec)), v))
+	}
+	if len(webauthnCredentials(me.Witness)) > 0 {
+		fail(http.StatusForbidden, "You have a registered passkey, so your signature must be made with it.")
+		return
+	}
+	t, _, why := a.checkTicket(r.PostFormValue("ticket"), v, me)
+	if why != "" {
+		fail(http.StatusConflict, why)
+		return
+	}
+	_, msg, code := a.sendSign(r.Context(), v.ID, t, nil)
+	if msg != "" {
+		fail(code, msg)
+		return
+	}
+	http.Redirect(w, r, "/ceremonies/"+v.ID, http.StatusSeeOther)
+}
+
+// sendSign sends the `sign` update; on refusal it returns a message for people.
+func (a *App) sendSign(ctx context.Context, id string, t signTicket, proof *contract.Proof) (contract.State, string, int) {
+	return a.sendSignVia(ctx, id, t, proof, "web")
+}
+
+func (a *App) sendSignVia(ctx context.Context, id string, t signTicket, proof *contract.Proof, via string) (contract.State, string, int) {
+	req := contract.SignRequest{
+		// The key comes from the rendered form, so submitting the same form twice is
+		// one signature; it is scoped to the witness so keys cannot collide.
+		IdempotencyKey: via + ":" + t.WitnessID + ":" + t.Key,
+		WitnessID:      t.WitnessID, Decision: t.Decision, Comment: t.Comment,
+		Statement: t.Statement, Proof: proof, Via: via,
+	}
+	ctx, cancel := context.WithTimeout(ctx, ceremonyclient.WaitTimeout)
+	defer cancel()
+	st, err := a.cer.Sign(ctx, id, req)
+	if err != nil {
+		if rj, ok := asRejection(err); ok {
+			a.log.Info("signature refused by the workflow", "ceremony", id, "witness", t.WitnessID, "code", rj.Code, "reason", rj.Reason)
+			return st, "Your signature was not accepted: " + rj.Reason, http.StatusConflict
+		}
+		if isNotFound(err) {
+			return st, "The ceremony's workflow no longer exists, so it cannot be signed.", http.StatusNotFound
+		}
+		a.log.Error("send sign update", "ceremony", id, "witness", t.WitnessID, "err", err)
+		return st, "Your signature could not be confirmed (" + plainError(err) + "). Reload the page to see whether it was recorded before trying again.", http.StatusServiceUnavailable
+	}
+	a.log.Info("signature accepted", "ceremony", id, "witness", t.WitnessID, "decision", t.Decision, "status", st.Status, "via", via)
+	a.notifyChanged(id)
+	return st, "", http.StatusOK
+}
+
+// passkeySignRequest is what app.js posts after navigator.credentials.get.
+type passkeySignRequest struct {
+	Ticket     string          `json:"ticket"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+// signPasskey verifies a WebAuthn assertion over the reviewed statement and sends
+// the signature with the proof. It answers JSON (the page's script reads it).
+func (a *App) signPasskey(w http.ResponseWriter, r *http.Request) {
+	id, ok := ceremonyID(r)
+	if !ok {
+		problem(w, http.StatusNotFound, "no such ceremony", "The ceremony id in the address is not valid.")
+		return
+	}
+	me := viewerFrom(r.Context())
+	v, code, err := a.detailData(r.Context(), id)
+	if err != nil {
+		problem(w, code, "ceremony unavailable", "The ceremony could not be loaded.")
+		return
+	}
+	if !v.IsWitness || me.Witness == nil || me.ID == v.State.Spec.Initiator {
+		a.log.Warn("passkey signature refused: not a witness", "ceremony", id, "viewer", me.ID)
+		problem(w, http.StatusForbidden, "not a witness", "You are not a witness of this ceremony, so you cannot sign it.")
+		return
+	}
+	var in passkeySignRequest
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(body, &in)
+	}
+	if err != nil {
+		problem(w, http.StatusBadRequest, "unreadable request", "The signature could not be read.")
+		return
+	}
+	t, _, why := a.checkTicket(in.Ticket, v, me)
+	if why != "" {
+		problem(w, http.StatusConflict, "statement no longer valid", why)
+		return
+	}
+	if t.WebAuthn == nil || t.Nonce == "" {
+		problem(w, http.StatusBadRequest, "not a passkey review", "Review the ceremony again and sign with your passkey.")
+		return
+	}
+	proof, updated, err := a.finishPasskeySign(me, *t.WebAuthn, t.Nonce, in.Credential)
+	if err != nil {
+		a.log.Warn("passkey assertion refused", "ceremony", id, "witness", me.ID, "err", err)
+		problem(w, http.StatusForbidden, "passkey signature not valid", "Your passkey's signature could not be verified, so nothing was signed.")
+		return
+	}
+	if err := a.store.SetCredentials(r.Context(), me.ID, updated); err != nil {
+		// The counter only guards against cloned authenticators; not saving it
+		// must not lose a valid signature.
+		a.log.Warn("save passkey sign counter", "witness", me.ID, "err", err)
+	}
+	_, msg, code := a.sendSign(r.Context(), id, t, proof)
+	if msg != "" {
+		problem(w, code, "signature not accepted", msg)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"redirect": "/ceremonies/" + id})
+}
+
+var errCloned = errors.New("the authenticator's signature counter went backwards (possible cloned passkey)")
+
+var _ = protocol.CredentialAssertion{}

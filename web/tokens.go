@@ -1,0 +1,113 @@
+package web
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/guildhouse/guildhall/store"
+)
+
+// API bearer tokens are stateless: "gh1." + an HMAC-signed payload naming the
+// witness and an expiry, issued on the account page and shown once. They end
+// when they expire or when the session secret is rotated (which revokes all).
+const (
+	tokenPrefix = "gh1."
+	tokenName   = "api-token"
+	tokenTTL    = 30 * 24 * time.Hour
+)
+
+type apiToken struct {
+	WitnessID string `json:"w"`
+	Expires   int64  `json:"e"`
+	ID        string `json:"j"` // random, for audit logs
+}
+
+func (a *App) issueToken(witnessID string) (string, time.Time, error) {
+	exp := a.cfg.Now().Add(tokenTTL)
+	v, err := a.cookies.encode(tokenName, apiToken{WitnessID: witnessID, Expires: exp.Unix(), ID: randomHex(8)})
+	if err != nil {
+		return "", exp, err
+	}
+	return tokenPrefix + v, exp, nil
+}
+
+func (a *App) parseToken(tok string) (apiToken, bool) {
+	var t apiToken
+	raw, ok := strings.CutPrefix(tok, tokenPrefix)
+	if !ok || a.cookies.decode(tokenName, raw, &t) != nil || t.WitnessID == "" || a.cfg.Now().Unix() > t.Expires {
+		return t, false
+	}
+	return t, true
+}
+
+func (a *App) createToken(w http.ResponseWriter, r *http.Request) {
+	me := viewerFrom(r.Context())
+	if me.Witness == nil {
+		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses can create API tokens.")
+		return
+	}
+	tok, exp, err := a.issueToken(me.ID)
+	if err != nil {
+		a.errorPage(w, r, http.StatusInternalServerError, "Token not created", "The token could not be created. Try again.")
+		return
+	}
+	a.log.Info("API token issued", "witness", me.ID, "expires", exp)
+	w.Header().Set("Cache-Control", "no-store")
+	a.render(w, r, http.StatusOK, accountPage(a.meta(r, "Your account"), accountView{Witness: me.Witness, Token: tok, TokenExp: exp}))
+}
+
+// ed25519KeyID names an ed25519 public key: "ed25519:" and the first 16 hex
+// digits of the SHA-256 of the raw 32-byte key.
+func ed25519KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "ed25519:" + hex.EncodeToString(sum[:8])
+}
+
+// addEd25519Key registers a raw ed25519 public key (base64) for API signing.
+func (a *App) addEd25519Key(w http.ResponseWriter, r *http.Request) {
+	me := viewerFrom(r.Context())
+	if me.Witness == nil {
+		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses can add keys.")
+		return
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(r.PostFormValue("public_key")))
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		a.render(w, r, http.StatusUnprocessableEntity, accountPageErr(a.meta(r, "Your account"), accountView{Witness: me.Witness},
+			"The public key must be the 32-byte raw ed25519 key in base64 (44 characters)."))
+		return
+	}
+	id := ed25519KeyID(raw)
+	creds := []store.Credential{}
+	for _, c := range me.Witness.Credentials {
+		if c.KeyID != id {
+			creds = append(creds, c)
+		}
+	}
+	label := strings.TrimSpace(r.PostFormValue("label"))
+	if len(label) > 60 {
+		label = label[:60]
+	}
+	creds = append(creds, store.Credential{Type: "ed25519", KeyID: id, PublicKey: base64.StdEncoding.EncodeToString(raw),
+		Label: label, AddedAt: a.cfg.Now().UTC()})
+	if err := a.store.SetCredentials(r.Context(), me.ID, creds); err != nil {
+		a.dbError(w, r, "save ed25519 key", err)
+		return
+	}
+	a.log.Info("ed25519 key registered", "witness", me.ID, "key", id)
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+func keysOf(w *store.Witness, typ string) []store.Credential {
+	var out []store.Credential
+	for _, c := range w.Credentials {
+		if c.Type == typ {
+			out = append(out, c)
+		}
+	}
+	return out
+}
