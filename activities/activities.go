@@ -11,6 +11,7 @@ import (
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/notify"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -18,6 +19,11 @@ import (
 // the methods, which fixes the activity names.
 type Activities struct {
 	Store *store.Store
+	// Notifiers deliver notifications (see notify.FromEnv); none means the
+	// development recorder, which logs.
+	Notifiers []notify.Notifier
+	// BaseURL is the web app's public URL, for links in notifications.
+	BaseURL string
 }
 
 // Opened is the input of RecordOpened.

@@ -3,16 +3,19 @@
 //
 // Determinism rules for this package: no time.Now (use workflow.Now), no rand, no
 // I/O (activities do it), never range over a map to produce output or commands,
-// and behaviour changes go behind workflow.GetVersion (see ARCHITECTURE.md).
+// and behaviour changes go behind workflow.GetVersion (see ARCHITECTURE.md,
+// "Changing the workflow"). Histories of every lifecycle path are replayed from
+// testdata/ in `make test`; a change that breaks them is a change that would break
+// running ceremonies.
 package workflows
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"strings"
 	"time"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -32,8 +35,86 @@ var activityOptions = workflow.ActivityOptions{
 	},
 }
 
+// notifyOptions give a notification a bounded number of tries; after the last
+// one the failure itself is recorded on the custody chain.
+var notifyOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+		MaximumAttempts:    NotifyAttempts,
+	},
+}
+
+// NotifyAttempts is how often a notification is tried before it is recorded as failed.
+const NotifyAttempts = 5
+
+// DefaultDecisionTimeout is how long a ceremony that reached quorum waits for the
+// substrate's decision before it flags itself for operators.
+const DefaultDecisionTimeout = 24 * time.Hour
+
+// ReminderLadder is when reminders go out, in percent of the window from opening
+// to the deadline.
+var ReminderLadder = []int64{50, 80, 95}
+
 // a is only used for method references; its fields are never touched here.
 var a *activities.Activities
+
+// Tuning adjusts timings; zero values take the defaults. Production never sets
+// it; tests do, through Continued.
+type Tuning struct {
+	// DecisionTimeout overrides DefaultDecisionTimeout.
+	DecisionTimeout time.Duration `json:"decisionTimeout,omitempty"`
+	// ContinueAsNewAfter makes a run continue as new after this many processed
+	// messages, as if the server had suggested it (tests only; 0 = off).
+	ContinueAsNewAfter int `json:"continueAsNewAfter,omitempty"`
+}
+
+// Answer is the recorded answer to a message, by idempotency key: a duplicate
+// gets the same answer and changes nothing.
+type Answer struct {
+	Code   string `json:"code,omitempty"` // "" = accepted
+	Reason string `json:"reason,omitempty"`
+}
+
+func (x Answer) err() error {
+	if x.Code == "" {
+		return nil
+	}
+	return rejection(x.Code, x.Reason)
+}
+
+// Message is a signal received but not yet processed, carried across
+// continue-as-new.
+type Message struct {
+	Name    string          `json:"name"`
+	Payload []byte          `json:"payload,omitempty"` // JSON, when Problem is empty
+	Problem string          `json:"problem,omitempty"` // why the payload is not JSON
+	raw     *converter.RawValue
+}
+
+// Seqs number repeated records so each gets its own custody idempotency key.
+type Seqs struct {
+	Status    int `json:"status"`
+	Reject    int `json:"reject"`
+	Notify    int `json:"notify"`
+	Attention int `json:"attention"`
+}
+
+// Continued is the workflow's optional second argument: the state a run hands
+// to the next one when it continues as new, and test tuning. A ceremony opened
+// normally has none (nil).
+type Continued struct {
+	State        contract.State    `json:"state"`
+	Answers      map[string]Answer `json:"answers,omitempty"`
+	Inbox        []Message         `json:"inbox,omitempty"`
+	Seqs         Seqs              `json:"seqs"`
+	ReminderStep int               `json:"reminderStep"`
+	DecisionDue  *time.Time        `json:"decisionDue,omitempty"`
+	Keys         WitnessKeys       `json:"keys,omitempty"`
+	Tuning       Tuning            `json:"tuning,omitempty"`
+}
 
 // inboxItem is a sign request from the update handler, processed by the main loop
 // in arrival order so signals and updates share one path.
@@ -49,154 +130,244 @@ type outcome struct {
 
 // ceremony is the workflow's state and logic.
 type ceremony struct {
-	st       contract.State
-	members  []quorum.Member
-	epoch    int
-	seen     map[string]error // idempotency key → answer given (nil = accepted)
-	inbox    workflow.Channel
-	statusNo int
-	rejectNo int
+	st      contract.State
+	members []quorum.Member
+	answers map[string]Answer // idempotency key → answer; only looked up, never ranged over
+	seqs    Seqs
+	keys    WitnessKeys
+	tuning  Tuning
+
+	inbox     workflow.Channel
+	processed int // messages handled in this run
+	notifying int // notification coroutines still running
+
+	reminderStep int        // next step of ReminderLadder for the current deadline
+	decisionDue  *time.Time // when to flag a quorum the substrate has not decided
+
+	timer       workflow.Future
+	timerFor    time.Time
+	stopTimer   workflow.CancelFunc
+	lastSA      string // what the search attributes were last set to
+	attentionSA bool   // CeremonyAttention has been set in this or an earlier run
+	lastTitle   string
 }
 
-// Ceremony is the workflow. It returns the final state.
-func Ceremony(ctx workflow.Context, spec contract.Spec) (contract.State, error) {
-	c := &ceremony{seen: map[string]error{}}
-	c.st = contract.State{CeremonyID: spec.ID, Spec: spec, Status: contract.StatusCollecting,
-		OpenedAt: workflow.Now(ctx), Signatures: []contract.Signature{}}
-	c.setSpec(spec)
+// signal channels, in the order a continued run processes carried messages.
+var signalNames = []string{contract.SignalWitnessSignature, contract.SignalSpecChanged, contract.SignalSubstrateDecision, contract.SignalCancel}
+
+// Ceremony is the workflow. It returns the final state. carried is nil unless the
+// run continues an earlier one (or a test tunes it).
+func Ceremony(ctx workflow.Context, spec contract.Spec, carried *Continued) (contract.State, error) {
+	c := &ceremony{answers: map[string]Answer{}}
 	c.inbox = workflow.NewBufferedChannel(ctx, 1024)
-	if err := c.registerHandlers(ctx); err != nil {
-		return c.st, err
-	}
 	actx := workflow.WithActivityOptions(ctx, activityOptions)
-	if err := workflow.ExecuteActivity(actx, a.RecordOpened, activities.Opened{
-		Spec: spec, OpenedAt: c.st.OpenedAt, Pending: c.st.Pending}).Get(ctx, nil); err != nil {
-		return c.st, fmt.Errorf("record opened ceremony: %w", err)
+	if carried != nil {
+		c.tuning = carried.Tuning
 	}
-	if problem := validateSpec(spec); problem != "" {
-		c.setStatus(actx, contract.StatusRejected, "invalid spec: "+problem, spec.Initiator)
+	if carried != nil && carried.State.CeremonyID != "" {
+		c.resume(carried)
+		if err := c.registerHandlers(ctx); err != nil {
+			return c.st, err
+		}
+		c.upsertSearchAttributes(ctx)
+		c.upsertMemo(ctx)
+		for _, m := range carried.Inbox {
+			c.onSignal(actx, m)
+		}
 	} else {
-		c.evaluate(actx)
+		if err := c.open(ctx, actx, spec); err != nil {
+			return c.st, err
+		}
 	}
-	c.run(ctx, actx)
-	c.drain(ctx, actx)
+	if next := c.run(ctx, actx); next != nil {
+		return c.st, workflow.NewContinueAsNewError(ctx, contract.WorkflowType, c.st.Spec, next)
+	}
+	c.finish(ctx, actx)
 	return c.st, nil
 }
 
-// drain answers updates that were validated while the ceremony was open but
-// reached the inbox after it closed, so no caller waits forever and the workflow
-// completes only when every handler has finished.
-func (c *ceremony) drain(ctx, actx workflow.Context) {
-	for {
-		_ = workflow.Await(ctx, func() bool { return c.inbox.Len() > 0 || workflow.AllHandlersFinished(ctx) })
-		var item inboxItem
-		if !c.inbox.ReceiveAsync(&item) {
-			return
-		}
-		item.done.err = c.sign(actx, item.req, contract.UpdateSign)
-		item.done.finished = true
+func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
+	if spec.ID == "" {
+		// Keep the record findable even when the start argument is broken.
+		spec.ID, _ = contract.CeremonyIDFromWorkflowID(workflow.GetInfo(ctx).WorkflowExecution.ID)
 	}
-}
-
-func (c *ceremony) registerHandlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.State, error) {
-		return c.st, nil
-	}); err != nil {
+	now := workflow.Now(ctx)
+	c.st = contract.State{CeremonyID: spec.ID, Status: contract.StatusCollecting, OpenedAt: now,
+		Signatures: []contract.Signature{}, Generation: spec.Generation, Runs: 1}
+	c.setSpec(spec)
+	if err := c.registerHandlers(ctx); err != nil {
 		return err
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateSign,
-		func(ctx workflow.Context, raw json.RawMessage) (contract.State, error) {
-			req, _ := decodeSign(raw) // the validator already accepted it
-			if err, dup := c.seen[req.IdempotencyKey]; dup {
-				return c.st, err
-			}
-			o := &outcome{}
-			c.inbox.Send(ctx, inboxItem{req: req, done: o})
-			if err := workflow.Await(ctx, func() bool { return o.finished }); err != nil {
-				return c.st, err
-			}
-			return c.st, o.err
-		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, raw json.RawMessage) error {
-			req, err := decodeSign(raw)
-			if err != nil {
-				return err
-			}
-			if err, dup := c.seen[req.IdempotencyKey]; dup {
-				return err // same answer as the first time; nil lets the handler repeat it
-			}
-			return c.check(req)
-		}},
-	)
+	c.upsertSearchAttributes(ctx)
+	c.upsertMemo(ctx)
+	if err := workflow.ExecuteActivity(actx, a.RecordOpened, activities.Opened{
+		Spec: spec, OpenedAt: c.st.OpenedAt, Pending: c.st.Pending}).Get(ctx, nil); err != nil {
+		return fmt.Errorf("record opened ceremony: %w", err)
+	}
+	if problem := validateSpec(spec); problem != "" {
+		c.setStatus(actx, contract.StatusRejected, "invalid spec: "+problem, spec.Initiator)
+		return nil
+	}
+	c.skipPastReminders(now)
+	c.notifyOpened(actx)
+	c.evaluate(actx)
+	return nil
 }
 
-// run is the main loop: it processes messages until the ceremony is final.
-func (c *ceremony) run(ctx, actx workflow.Context) {
-	sigCh := workflow.GetSignalChannel(ctx, contract.SignalWitnessSignature)
-	cancelCh := workflow.GetSignalChannel(ctx, contract.SignalCancel)
-	decisionCh := workflow.GetSignalChannel(ctx, contract.SignalSubstrateDecision)
-	timerCtx, stopTimer := workflow.WithCancel(ctx)
-	defer stopTimer()
-	deadline := workflow.NewTimer(timerCtx, max(c.st.Spec.Deadline.Sub(workflow.Now(ctx)), 0))
-	expired := false
+func (c *ceremony) resume(k *Continued) {
+	c.st = k.State
+	c.st.Runs++
+	for key, ans := range k.Answers { // copying a map into a map: order does not matter
+		c.answers[key] = ans
+	}
+	c.seqs, c.keys, c.reminderStep, c.decisionDue = k.Seqs, k.Keys, k.ReminderStep, k.DecisionDue
+	c.attentionSA = c.st.Attention != ""
+	c.setSpec(c.st.Spec)
+}
+
+// run is the main loop: it processes messages and timers until the ceremony is
+// final, or returns what to carry when it is time to continue as new.
+func (c *ceremony) run(ctx, actx workflow.Context) *Continued {
+	chans := make([]workflow.ReceiveChannel, len(signalNames))
+	for i, name := range signalNames {
+		chans[i] = workflow.GetSignalChannel(ctx, name)
+	}
 	for !c.st.Status.Final() {
+		if c.continueAsNewDue(ctx) {
+			if next := c.prepareContinue(ctx, actx, chans); next != nil {
+				return next
+			}
+			continue
+		}
+		c.armTimer(ctx)
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(c.inbox, func(ch workflow.ReceiveChannel, _ bool) {
 			var item inboxItem
-			ch.Receive(ctx, &item)
-			item.done.err = c.sign(actx, item.req, contract.UpdateSign)
-			item.done.finished = true
+			ch.ReceiveAsync(&item)
+			c.processUpdate(actx, item)
 		})
-		sel.AddReceive(sigCh, func(ch workflow.ReceiveChannel, _ bool) {
-			var raw json.RawMessage
-			ch.Receive(ctx, &raw)
-			req, err := decodeSign(raw)
-			if err != nil {
-				c.reject(actx, contract.SignalWitnessSignature, req, err)
-				return
-			}
-			if _, dup := c.seen[req.IdempotencyKey]; dup {
-				return
-			}
-			_ = c.sign(actx, req, contract.SignalWitnessSignature)
-		})
-		sel.AddReceive(decisionCh, func(ch workflow.ReceiveChannel, _ bool) {
-			var raw json.RawMessage
-			ch.Receive(ctx, &raw)
-			c.substrateDecision(actx, raw)
-		})
-		sel.AddReceive(cancelCh, func(ch workflow.ReceiveChannel, _ bool) {
-			var raw json.RawMessage
-			ch.Receive(ctx, &raw)
-			c.cancel(actx, raw)
-		})
-		if !expired && c.st.Status == contract.StatusCollecting {
-			sel.AddFuture(deadline, func(workflow.Future) {
-				expired = true
-				c.setStatus(actx, contract.StatusExpired, "deadline passed without quorum", "")
+		for i, name := range signalNames {
+			sel.AddReceive(chans[i], func(ch workflow.ReceiveChannel, _ bool) {
+				var rv converter.RawValue
+				if ch.ReceiveAsync(&rv) {
+					c.onSignal(actx, Message{Name: name, raw: &rv})
+				}
+			})
+		}
+		if c.timer != nil {
+			sel.AddFuture(c.timer, func(workflow.Future) {
+				c.timer, c.timerFor = nil, time.Time{}
+				c.onWake(actx)
 			})
 		}
 		sel.Select(ctx)
+		c.processed++
 	}
+	return nil
+}
+
+// finish runs once the ceremony is final: it answers updates that were accepted
+// while it was open, records signals that were already delivered (as refused:
+// the ceremony is closed), and waits for notifications, so the workflow
+// completes only when every handler and notification has finished.
+func (c *ceremony) finish(ctx, actx workflow.Context) {
+	if c.stopTimer != nil {
+		c.stopTimer()
+	}
+	chans := make([]workflow.ReceiveChannel, len(signalNames))
+	for i, name := range signalNames {
+		chans[i] = workflow.GetSignalChannel(ctx, name)
+	}
+	for {
+		_ = workflow.Await(ctx, func() bool {
+			return c.inbox.Len() > 0 || (workflow.AllHandlersFinished(ctx) && c.notifying == 0)
+		})
+		var item inboxItem
+		if c.inbox.ReceiveAsync(&item) {
+			c.processUpdate(actx, item)
+			continue
+		}
+		drained := false
+		for i, name := range signalNames {
+			var rv converter.RawValue
+			for chans[i].ReceiveAsync(&rv) {
+				c.onSignal(actx, Message{Name: name, raw: &rv})
+				drained = true
+			}
+		}
+		if !drained {
+			return
+		}
+	}
+}
+
+// processUpdate handles a sign update the validator admitted.
+func (c *ceremony) processUpdate(actx workflow.Context, item inboxItem) {
+	if ans, dup := c.answers[item.req.IdempotencyKey]; dup {
+		item.done.err = ans.err()
+	} else {
+		item.done.err = c.sign(actx, item.req, contract.UpdateSign)
+	}
+	item.done.finished = true
+}
+
+// onSignal dispatches one signal. Nothing in here may fail the workflow task:
+// bad payloads are recorded as rejected messages.
+func (c *ceremony) onSignal(actx workflow.Context, m Message) {
+	if m.raw != nil {
+		m.Payload, m.Problem = payloadJSON(*m.raw)
+	}
+	var perr error
+	if m.Problem != "" {
+		perr = rejection("invalid", m.Problem)
+	}
+	switch m.Name {
+	case contract.SignalWitnessSignature:
+		c.onWitnessSignature(actx, m.Payload, perr)
+	case contract.SignalCancel:
+		c.onCancel(actx, m.Payload, perr)
+	case contract.SignalSubstrateDecision:
+		c.onSubstrateDecision(actx, m.Payload, perr)
+	case contract.SignalSpecChanged:
+		c.onSpecChanged(actx, m.Payload, perr)
+	}
+}
+
+func (c *ceremony) onWitnessSignature(actx workflow.Context, raw []byte, perr error) {
+	req, err := decodeSign(raw)
+	if perr != nil {
+		err = perr
+	}
+	if err != nil {
+		if _, dup := c.answers[req.IdempotencyKey]; dup && req.IdempotencyKey != "" {
+			return
+		}
+		c.reject(actx, contract.SignalWitnessSignature, req.IdempotencyKey, req.WitnessID, err)
+		return
+	}
+	if _, dup := c.answers[req.IdempotencyKey]; dup {
+		return
+	}
+	_ = c.sign(actx, req, contract.SignalWitnessSignature)
 }
 
 // sign processes one sign request from either channel. The returned error is the
 // rejection the caller sees.
 func (c *ceremony) sign(actx workflow.Context, req contract.SignRequest, via string) error {
 	if err := c.check(req); err != nil {
-		c.reject(actx, via, req, err)
+		c.reject(actx, via, req.IdempotencyKey, req.WitnessID, err)
 		return err
 	}
 	sig := contract.Signature{
 		WitnessID: req.WitnessID, Roles: c.rolesOf(req.WitnessID), Decision: req.Decision, Comment: req.Comment,
 		SignedAt: workflow.Now(actx), IdempotencyKey: req.IdempotencyKey, Statement: req.Statement,
-		Proof: req.Proof, Via: req.Via,
+		Proof: req.Proof, Via: req.Via, Epoch: c.st.Epoch,
 	}
 	c.st.Signatures = append(c.st.Signatures, sig)
-	c.seen[req.IdempotencyKey] = nil
+	c.answers[req.IdempotencyKey] = Answer{}
 	res := c.tally()
 	err := workflow.ExecuteActivity(actx, a.RecordSignature, activities.Signed{
-		CeremonyID: c.st.CeremonyID, Epoch: c.epoch, Signature: sig,
+		CeremonyID: c.st.CeremonyID, Epoch: sig.Epoch, Signature: sig,
 		Approvals: res.Approvals, Rejections: res.Rejections, Pending: c.st.Pending,
 	}).Get(actx, nil)
 	if err != nil {
@@ -208,7 +379,8 @@ func (c *ceremony) sign(actx workflow.Context, req contract.SignRequest, via str
 	return nil
 }
 
-// check validates a sign request against the current state; it never mutates.
+// check validates a sign request against the current state; it never mutates
+// and does no I/O, so the update validator can call it.
 func (c *ceremony) check(req contract.SignRequest) error {
 	switch {
 	case !c.st.Status.Open():
@@ -224,7 +396,7 @@ func (c *ceremony) check(req contract.SignRequest) error {
 				req.WitnessID, s.Decision, s.SignedAt.UTC().Format(time.RFC3339)))
 		}
 	}
-	return nil
+	return c.verifyProof(req)
 }
 
 // tally recomputes counts and pending witnesses from the signatures.
@@ -241,7 +413,7 @@ func (c *ceremony) tally() quorum.Result {
 			pending = append(pending, m.ID)
 		}
 	}
-	sort.Strings(pending)
+	sortStrings(pending)
 	res := quorum.Evaluate(policyOf(c.st.Spec.Quorum), c.members, votes)
 	c.st.Pending, c.st.Approvals, c.st.Rejections = pending, res.Approvals, res.Rejections
 	return res
@@ -256,24 +428,46 @@ func (c *ceremony) evaluate(actx workflow.Context) {
 	}
 	switch res.Verdict {
 	case quorum.Met:
+		now := workflow.Now(actx)
+		due := now.Add(c.decisionTimeout())
+		c.st.QuorumReachedAt, c.decisionDue = &now, &due
 		c.setStatus(actx, contract.StatusQuorumReached, fmt.Sprintf("%d approvals", res.Approvals), "")
 	case quorum.Vetoed, quorum.Impossible:
 		c.setStatus(actx, contract.StatusRejected, res.Reason, "")
 	}
 }
 
-func (c *ceremony) cancel(actx workflow.Context, raw json.RawMessage) {
+func (c *ceremony) decisionTimeout() time.Duration {
+	if c.tuning.DecisionTimeout > 0 {
+		return c.tuning.DecisionTimeout
+	}
+	return DefaultDecisionTimeout
+}
+
+func (c *ceremony) onCancel(actx workflow.Context, raw []byte, perr error) {
 	var msg contract.Cancel
-	if err := decodeStrict(raw, &msg); err != nil || msg.By == "" {
-		if err == nil {
-			err = errors.New("cancel needs \"by\"")
-		}
-		c.reject(actx, contract.SignalCancel, contract.SignRequest{IdempotencyKey: msg.IdempotencyKey}, err)
+	err := perr
+	if err == nil {
+		err = decodeStrict(raw, &msg)
+	}
+	if err == nil {
+		err = requireKey(msg.IdempotencyKey)
+	}
+	if err == nil && strings.TrimSpace(msg.By) == "" {
+		err = rejection("invalid", `cancel needs "by": who cancels (initiator, operator, cluster)`)
+	}
+	if c.duplicate(msg.IdempotencyKey) {
+		return
+	}
+	if err != nil {
+		c.reject(actx, contract.SignalCancel, msg.IdempotencyKey, "", err)
 		return
 	}
 	if c.st.Status.Final() {
+		c.answers[msg.IdempotencyKey] = Answer{Code: "closed", Reason: "already " + string(c.st.Status)}
 		return
 	}
+	c.answers[msg.IdempotencyKey] = Answer{}
 	reason := msg.Reason
 	if reason == "" {
 		reason = "cancelled"
@@ -281,64 +475,90 @@ func (c *ceremony) cancel(actx workflow.Context, raw json.RawMessage) {
 	c.setStatus(actx, contract.StatusCancelled, reason, msg.By)
 }
 
-// substrateDecision applies the substrate's verdict on a ceremony that reached
-// quorum: Sealed seals it, Aborted rejects it. Other phases are informational.
-func (c *ceremony) substrateDecision(actx workflow.Context, raw json.RawMessage) {
+// onSubstrateDecision applies the substrate's verdict on a ceremony that reached
+// quorum: Sealed seals it, Aborted rejects it, Expired expires it. Other phases,
+// and decisions about an older generation, are informational.
+func (c *ceremony) onSubstrateDecision(actx workflow.Context, raw []byte, perr error) {
 	var msg contract.SubstrateDecision
-	if err := decodeStrict(raw, &msg); err != nil {
-		c.reject(actx, contract.SignalSubstrateDecision, contract.SignRequest{IdempotencyKey: msg.IdempotencyKey}, err)
+	err := perr
+	if err == nil {
+		err = decodeStrict(raw, &msg)
+	}
+	if err == nil {
+		err = requireKey(msg.IdempotencyKey)
+	}
+	if c.duplicate(msg.IdempotencyKey) {
 		return
 	}
-	if c.st.Status != contract.StatusQuorumReached {
+	if err != nil {
+		c.reject(actx, contract.SignalSubstrateDecision, msg.IdempotencyKey, "", err)
+		return
+	}
+	c.answers[msg.IdempotencyKey] = Answer{}
+	if c.st.Status != contract.StatusQuorumReached || (msg.Generation != 0 && msg.Generation < c.st.Generation) {
 		return
 	}
 	reason := msg.Reason
 	switch msg.Phase {
 	case "Sealed":
-		if reason == "" {
-			reason = "sealed by the substrate"
-		}
-		c.setStatus(actx, contract.StatusSealed, reason, "substrate")
+		c.setStatus(actx, contract.StatusSealed, orDefault(reason, "sealed by the substrate"), "substrate")
 	case "Aborted":
-		if reason == "" {
-			reason = "aborted by the substrate"
-		}
-		c.setStatus(actx, contract.StatusRejected, reason, "substrate")
+		c.setStatus(actx, contract.StatusRejected, orDefault(reason, "aborted by the substrate"), "substrate")
+	case "Expired":
+		c.setStatus(actx, contract.StatusExpired, orDefault(reason, "expired by the substrate"), "substrate")
 	}
 }
 
-// setStatus changes the status, records it and updates the search attributes.
+// setStatus changes the status, records it, updates the search attributes and
+// tells people when it matters.
 func (c *ceremony) setStatus(actx workflow.Context, s contract.Status, reason, actor string) {
 	now := workflow.Now(actx)
 	c.st.Status, c.st.Reason = s, reason
 	if s.Final() {
 		c.st.ClosedAt = &now
+		c.st.Attention = ""
 	}
-	c.statusNo++
+	if s != contract.StatusQuorumReached {
+		c.decisionDue = nil
+		c.st.Attention = ""
+	}
+	c.seqs.Status++
 	c.upsertSearchAttributes(actx)
 	err := workflow.ExecuteActivity(actx, a.RecordStatus, activities.StatusChanged{
-		CeremonyID: c.st.CeremonyID, Status: s, Reason: reason, At: now, Actor: actor, Seq: c.statusNo,
+		CeremonyID: c.st.CeremonyID, Status: s, Reason: reason, At: now, Actor: actor, Seq: c.seqs.Status,
 	}).Get(actx, nil)
 	if err != nil {
 		workflow.GetLogger(actx).Error("record status failed", "status", s, "error", err)
 	}
+	if s.Final() || s == contract.StatusQuorumReached {
+		c.notifyOutcome(actx)
+	}
 }
 
-// reject records a refused message in the state and on the custody chain.
-func (c *ceremony) reject(actx workflow.Context, name string, req contract.SignRequest, err error) {
-	msg := contract.RejectedMessage{Name: name, IdempotencyKey: req.IdempotencyKey, WitnessID: req.WitnessID,
+// reject records a refused message in the state and on the custody chain, and
+// remembers the answer under its key.
+func (c *ceremony) reject(actx workflow.Context, name, key, witness string, err error) {
+	msg := contract.RejectedMessage{Name: name, IdempotencyKey: key, WitnessID: witness,
 		Reason: err.Error(), At: workflow.Now(actx)}
 	c.st.Rejected = append(c.st.Rejected, msg)
-	if req.IdempotencyKey != "" {
-		if _, dup := c.seen[req.IdempotencyKey]; !dup {
-			c.seen[req.IdempotencyKey] = err
+	if key != "" {
+		if _, dup := c.answers[key]; !dup {
+			c.answers[key] = answerOf(err)
 		}
 	}
-	c.rejectNo++
+	c.seqs.Reject++
 	if e := workflow.ExecuteActivity(actx, a.RecordRejected, activities.Rejected{
-		CeremonyID: c.st.CeremonyID, Message: msg, Seq: c.rejectNo}).Get(actx, nil); e != nil {
+		CeremonyID: c.st.CeremonyID, Message: msg, Seq: c.seqs.Reject}).Get(actx, nil); e != nil {
 		workflow.GetLogger(actx).Error("record rejected message failed", "error", e)
 	}
+}
+
+func (c *ceremony) duplicate(key string) bool {
+	if key == "" {
+		return false
+	}
+	_, dup := c.answers[key]
+	return dup
 }
 
 func (c *ceremony) setSpec(spec contract.Spec) {
@@ -366,14 +586,63 @@ func (c *ceremony) rolesOf(id string) []string {
 	return nil
 }
 
+func (c *ceremony) memberIDs() []string {
+	out := make([]string, len(c.members))
+	for i, m := range c.members {
+		out[i] = m.ID
+	}
+	return out
+}
+
+// upsertSearchAttributes keeps the Temporal UI's view current, writing only
+// when something changed.
 func (c *ceremony) upsertSearchAttributes(ctx workflow.Context) {
-	err := workflow.UpsertTypedSearchAttributes(ctx,
+	spec := c.st.Spec
+	snapshot := strings.Join([]string{string(c.st.Status), spec.Kind, spec.Artifact.Digest,
+		strings.Join(c.st.Pending, ","), spec.Deadline.UTC().Format(time.RFC3339Nano), c.st.Attention}, "\x00")
+	if snapshot == c.lastSA {
+		return
+	}
+	c.lastSA = snapshot
+	updates := []temporal.SearchAttributeUpdate{
 		temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyStatus).ValueSet(string(c.st.Status)),
+		temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyKind).ValueSet(spec.Kind),
+		temporal.NewSearchAttributeKeyKeyword(contract.SAArtifactDigest).ValueSet(spec.Artifact.Digest),
 		temporal.NewSearchAttributeKeyKeywordList(contract.SAPendingWitnesses).ValueSet(c.st.Pending),
-	)
-	if err != nil {
+	}
+	if !spec.Deadline.IsZero() {
+		updates = append(updates, temporal.NewSearchAttributeKeyTime(contract.SACeremonyDeadline).ValueSet(spec.Deadline))
+	}
+	// CeremonyAttention is only touched once it is needed, so a namespace that
+	// has not registered it yet keeps working until a ceremony needs an operator.
+	if c.st.Attention != "" {
+		updates = append(updates, temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyAttention).ValueSet(c.st.Attention))
+		c.attentionSA = true
+	} else if c.attentionSA {
+		updates = append(updates, temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyAttention).ValueUnset())
+		c.attentionSA = false
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Warn("upsert search attributes failed", "error", err)
 	}
+}
+
+func (c *ceremony) upsertMemo(ctx workflow.Context) {
+	t := title(c.st.Spec)
+	if t == c.lastTitle {
+		return
+	}
+	c.lastTitle = t
+	if err := workflow.UpsertMemo(ctx, map[string]any{contract.MemoTitle: t}); err != nil {
+		workflow.GetLogger(ctx).Warn("upsert memo failed", "error", err)
+	}
+}
+
+func title(spec contract.Spec) string {
+	if spec.Title != "" {
+		return spec.Title
+	}
+	return fmt.Sprintf("%s of %s", spec.Kind, spec.Artifact.Name)
 }
 
 func policyOf(q contract.Quorum) quorum.Policy {
@@ -382,4 +651,26 @@ func policyOf(q contract.Quorum) quorum.Policy {
 
 func rejection(code, reason string) error {
 	return temporal.NewNonRetryableApplicationError(reason, code, nil, reason)
+}
+
+func answerOf(err error) Answer {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return Answer{Code: app.Type(), Reason: app.Message()}
+	}
+	return Answer{Code: "invalid", Reason: err.Error()}
+}
+
+func requireKey(key string) error {
+	if strings.TrimSpace(key) == "" {
+		return rejection("invalid", "idempotencyKey is required")
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
