@@ -2,9 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,6 +15,7 @@ import (
 	"github.com/go-chi/httprate"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -169,9 +168,9 @@ func (a *App) apiStatement(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusForbidden, "not a witness", "You are not a witness of this ceremony.")
 		return
 	}
-	st := NewStatement(v.State.Spec, me.ID, d, a.cfg.Now())
+	st := statement.Build(v.State.Spec, me.ID, d, a.cfg.Now())
 	writeJSON(w, http.StatusOK, map[string]string{"statement": string(st.Canonical()), "digest": st.Digest(),
-		"signWith": "ed25519 over the statement bytes; POST them back with the signature within 10 minutes"})
+		"words": st.ToWords(me.Name), "signWith": "ed25519 over the statement bytes (guildhall sign), then POST .../sign"})
 }
 
 // apiSignRequest is the body of POST .../sign.
@@ -183,8 +182,6 @@ type apiSignRequest struct {
 	KeyID          string `json:"keyId"`
 	Signature      string `json:"signature"` // base64 (std) ed25519 signature over the statement
 }
-
-const statementMaxAge = 10 * time.Minute
 
 func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 	id, ok := ceremonyID(r)
@@ -235,39 +232,23 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 		problemExt(w, http.StatusUnprocessableEntity, "invalid request", "Some fields are not valid.", map[string]any{"errors": errs})
 		return
 	}
-	st, err := ParseStatement([]byte(in.Statement))
-	if err != nil {
-		problem(w, http.StatusUnprocessableEntity, "invalid statement", plainError(err))
-		return
-	}
-	if why := st.Matches(v.State.Spec, me.ID, d); why != "" {
-		problem(w, http.StatusConflict, "statement does not match the ceremony", "The statement is stale: "+why+". Fetch a new one.")
-		return
-	}
-	issued, err := time.Parse(time.RFC3339, st.IssuedAt)
-	if now := a.cfg.Now(); err != nil || issued.After(now.Add(time.Minute)) || now.Sub(issued) > statementMaxAge {
-		problem(w, http.StatusConflict, "statement expired", "The statement was issued too long ago; fetch a new one.")
-		return
-	}
-	var pub ed25519.PublicKey
-	for _, c := range me.Witness.Credentials {
-		if c.Type == "ed25519" && subtle.ConstantTimeCompare([]byte(c.KeyID), []byte(in.KeyID)) == 1 {
-			pub, _ = base64.StdEncoding.DecodeString(c.PublicKey)
+	proof := &contract.Proof{Type: statement.KeyEd25519, KeyID: in.KeyID, Signature: in.Signature}
+	req := contract.SignRequest{WitnessID: me.ID, Decision: d, Statement: in.Statement, Proof: proof}
+	// The same check the workflow's validator makes, so a bad signature is
+	// refused here with a clear answer and never reaches the workflow.
+	if err := statement.VerifyRequest(v.State, req, publicKeys(me.Witness), a.cfg.Now()); err != nil {
+		a.log.Warn("API signature refused", "ceremony", id, "witness", me.ID, "key", in.KeyID, "err", err)
+		var p *statement.Problem
+		msg := err.Error()
+		if errors.As(err, &p) {
+			msg = p.Reason
 		}
-	}
-	if len(pub) != ed25519.PublicKeySize {
-		problem(w, http.StatusForbidden, "unknown key", "No ed25519 key with this id is registered for you.")
-		return
-	}
-	sig, err := base64.StdEncoding.DecodeString(in.Signature)
-	if err != nil || !ed25519.Verify(pub, []byte(in.Statement), sig) {
-		a.log.Warn("API signature does not verify", "ceremony", id, "witness", me.ID, "key", in.KeyID)
-		problem(w, http.StatusForbidden, "bad signature", "The signature does not verify against your registered key.")
+		problem(w, http.StatusForbidden, "bad signature", msg)
 		return
 	}
 	t := signTicket{CeremonyID: id, WitnessID: me.ID, Decision: d, Comment: strings.TrimSpace(in.Comment),
 		Statement: in.Statement, Key: in.IdempotencyKey}
-	state, msg, code := a.sendSignVia(r.Context(), id, t, &contract.Proof{Type: "ed25519", KeyID: in.KeyID, Signature: in.Signature}, "api")
+	state, msg, code := a.sendSignVia(r.Context(), id, t, proof, "api")
 	if msg != "" {
 		problem(w, code, "signature not accepted", msg)
 		return

@@ -18,6 +18,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -183,13 +184,13 @@ func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 
 // beginPasskeySign prepares an assertion whose challenge binds a fresh nonce to
 // the statement (see statement.go).
-func (a *App) beginPasskeySign(me *viewer, statement []byte) (*protocol.CredentialAssertion, *webauthn.SessionData, []byte, error) {
+func (a *App) beginPasskeySign(me *viewer, stmt []byte) (*protocol.CredentialAssertion, *webauthn.SessionData, []byte, error) {
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, nil, nil, err
 	}
 	opts, session, err := a.webauthn.BeginLogin(passkeyUser{me.Witness},
-		webauthn.WithChallenge(WebAuthnChallenge(statement, nonce)),
+		webauthn.WithChallenge(statement.WebAuthnChallenge(stmt, nonce)),
 		webauthn.WithUserVerification(protocol.VerificationPreferred))
 	if err != nil {
 		return nil, nil, nil, err
@@ -199,7 +200,7 @@ func (a *App) beginPasskeySign(me *viewer, statement []byte) (*protocol.Credenti
 
 // finishPasskeySign verifies the assertion and returns the proof to keep with
 // the signature, and the witness's credentials with the new sign counter.
-func (a *App) finishPasskeySign(me *viewer, session webauthn.SessionData, nonceB64 string, raw json.RawMessage) (*contract.Proof, []store.Credential, error) {
+func (a *App) finishPasskeySign(me *viewer, session webauthn.SessionData, stmt []byte, nonceB64 string, raw json.RawMessage) (*contract.Proof, []store.Credential, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse assertion: %w", err)
@@ -235,13 +236,19 @@ func (a *App) finishPasskeySign(me *viewer, session webauthn.SessionData, nonceB
 	if !bytes.Equal(parsed.RawID, cred.ID) {
 		return nil, nil, errors.New("credential id mismatch")
 	}
-	return &contract.Proof{
+	proof := &contract.Proof{
 		Type: "webauthn", KeyID: keyID,
 		Signature:         base64.StdEncoding.EncodeToString(r.Signature),
 		AuthenticatorData: base64.StdEncoding.EncodeToString(r.AuthenticatorData),
 		ClientDataJSON:    base64.StdEncoding.EncodeToString(r.ClientDataJSON),
 		Nonce:             nonceB64,
-	}, updated, nil
+	}
+	// What is kept must verify offline, without this server: check it the way an
+	// evidence verifier will.
+	if err := statement.VerifyProof(stmt, proof, publicKeys(me.Witness)); err != nil {
+		return nil, nil, fmt.Errorf("proof does not verify offline: %w", err)
+	}
+	return proof, updated, nil
 }
 
 // fixedCreds overrides a user's credential list for one validation.

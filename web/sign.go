@@ -15,6 +15,7 @@ import (
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/statement"
 )
 
 // Signing is two steps. Review: the witness's decision and comment become a
@@ -44,7 +45,7 @@ const ticketName = "sign-ticket"
 
 type reviewView struct {
 	Detail      detailView
-	Statement   Statement
+	Statement   statement.Statement
 	Canonical   string
 	Digest      string
 	Words       string
@@ -84,11 +85,11 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 		fail("This ceremony no longer accepts your signature.")
 		return
 	}
-	st := NewStatement(v.State.Spec, me.ID, decision, a.cfg.Now())
+	st := statement.Build(v.State.Spec, me.ID, decision, a.cfg.Now())
 	t := signTicket{CeremonyID: v.ID, WitnessID: me.ID, Decision: decision, Comment: comment,
 		Statement: string(st.Canonical()), Key: key, Expires: a.cfg.Now().Add(ticketTTL).Unix()}
 	rv := reviewView{Detail: v, Statement: st, Canonical: t.Statement, Digest: st.Digest(),
-		Words: statementWords(st, me.Name), Comment: comment}
+		Words: st.ToWords(me.Name), Comment: comment}
 	if creds := webauthnCredentials(me.Witness); len(creds) > 0 {
 		opts, session, nonce, err := a.beginPasskeySign(me, []byte(t.Statement))
 		if err != nil {
@@ -138,18 +139,18 @@ func (a *App) signableDetail(w http.ResponseWriter, r *http.Request) (detailView
 
 // checkTicket verifies a ticket against the viewer and the ceremony's current
 // state. It returns a plain reason when the ticket cannot be used.
-func (a *App) checkTicket(raw string, v detailView, me *viewer) (signTicket, Statement, string) {
+func (a *App) checkTicket(raw string, v detailView, me *viewer) (signTicket, statement.Statement, string) {
 	var t signTicket
 	if err := a.cookies.decode(ticketName, raw, &t); err != nil {
-		return t, Statement{}, "The signing form was not valid. Review the ceremony again."
+		return t, statement.Statement{}, "The signing form was not valid. Review the ceremony again."
 	}
 	if a.cfg.Now().Unix() > t.Expires {
-		return t, Statement{}, "The review expired. Review the ceremony again."
+		return t, statement.Statement{}, "The review expired. Review the ceremony again."
 	}
 	if t.WitnessID != me.ID || t.CeremonyID != v.ID {
-		return t, Statement{}, "This signing form belongs to someone else or another ceremony."
+		return t, statement.Statement{}, "This signing form belongs to someone else or another ceremony."
 	}
-	st, err := ParseStatement([]byte(t.Statement))
+	st, err := statement.Parse([]byte(t.Statement))
 	if err != nil {
 		return t, st, "The statement was not valid. Review the ceremony again."
 	}
@@ -199,12 +200,18 @@ func (a *App) sendSign(ctx context.Context, id string, t signTicket, proof *cont
 }
 
 func (a *App) sendSignVia(ctx context.Context, id string, t signTicket, proof *contract.Proof, via string) (contract.State, string, int) {
+	stmt := t.Statement
+	if proof == nil {
+		// Unsigned (session) decisions carry no statement: the contract reads a
+		// statement without a proof as an unsigned claim and refuses it.
+		stmt = ""
+	}
 	req := contract.SignRequest{
 		// The key comes from the rendered form, so submitting the same form twice is
 		// one signature; it is scoped to the witness so keys cannot collide.
 		IdempotencyKey: via + ":" + t.WitnessID + ":" + t.Key,
 		WitnessID:      t.WitnessID, Decision: t.Decision, Comment: t.Comment,
-		Statement: t.Statement, Proof: proof, Via: via,
+		Statement: stmt, Proof: proof, Via: via,
 	}
 	ctx, cancel := context.WithTimeout(ctx, ceremonyclient.WaitTimeout)
 	defer cancel()
@@ -268,7 +275,7 @@ func (a *App) signPasskey(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "not a passkey review", "Review the ceremony again and sign with your passkey.")
 		return
 	}
-	proof, updated, err := a.finishPasskeySign(me, *t.WebAuthn, t.Nonce, in.Credential)
+	proof, updated, err := a.finishPasskeySign(me, *t.WebAuthn, []byte(t.Statement), t.Nonce, in.Credential)
 	if err != nil {
 		a.log.Warn("passkey assertion refused", "ceremony", id, "witness", me.ID, "err", err)
 		problem(w, http.StatusForbidden, "passkey signature not valid", "Your passkey's signature could not be verified, so nothing was signed.")

@@ -1,14 +1,12 @@
 package web
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -61,11 +59,17 @@ func (a *App) createToken(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, accountPage(a.meta(r, "Your account"), accountView{Witness: me.Witness, Token: tok, TokenExp: exp}))
 }
 
-// ed25519KeyID names an ed25519 public key: "ed25519:" and the first 16 hex
-// digits of the SHA-256 of the raw 32-byte key.
-func ed25519KeyID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return "ed25519:" + hex.EncodeToString(sum[:8])
+// publicKeys lists a witness's registered keys as the statement package
+// verifies them.
+func publicKeys(w *store.Witness) []statement.PublicKey {
+	if w == nil {
+		return nil
+	}
+	out := make([]statement.PublicKey, 0, len(w.Credentials))
+	for _, c := range w.Credentials {
+		out = append(out, statement.PublicKey{WitnessID: w.ID, Type: c.Type, KeyID: c.KeyID, PublicKey: c.PublicKey})
+	}
+	return out
 }
 
 // addEd25519Key registers a raw ed25519 public key (base64) for API signing.
@@ -75,13 +79,13 @@ func (a *App) addEd25519Key(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses can add keys.")
 		return
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(r.PostFormValue("public_key")))
-	if err != nil || len(raw) != ed25519.PublicKeySize {
+	raw, err := statement.ParseEd25519PublicKey(r.PostFormValue("public_key"))
+	if err != nil {
 		a.render(w, r, http.StatusUnprocessableEntity, accountPageErr(a.meta(r, "Your account"), accountView{Witness: me.Witness},
-			"The public key must be the 32-byte raw ed25519 key in base64 (44 characters)."))
+			"That is not an ed25519 public key: give the base64 of the 32-byte key (as `guildhall keygen` prints it) or a PEM PUBLIC KEY."))
 		return
 	}
-	id := ed25519KeyID(raw)
+	id := statement.KeyID(raw)
 	creds := []store.Credential{}
 	for _, c := range me.Witness.Credentials {
 		if c.KeyID != id {
