@@ -41,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		newWebCmd(),
 		newMigrateCmd(),
 		newSeedCmd(),
+		newHealthcheckCmd(),
 	)
 	return root
 }
