@@ -88,9 +88,9 @@ func (x Answer) err() error {
 // Message is a signal received but not yet processed, carried across
 // continue-as-new.
 type Message struct {
-	Name    string          `json:"name"`
-	Payload []byte          `json:"payload,omitempty"` // JSON, when Problem is empty
-	Problem string          `json:"problem,omitempty"` // why the payload is not JSON
+	Name    string `json:"name"`
+	Payload []byte `json:"payload,omitempty"` // JSON, when Problem is empty
+	Problem string `json:"problem,omitempty"` // why the payload is not JSON
 	raw     *converter.RawValue
 }
 

@@ -3,15 +3,18 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/notify"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
 	"github.com/guildhouse/guildhall/worker"
@@ -31,18 +34,27 @@ func testSpec() contract.Spec {
 }
 
 type harness struct {
-	t     *testing.T
-	env   *testsuite.TestWorkflowEnvironment
-	store *store.Store
+	t        *testing.T
+	env      *testsuite.TestWorkflowEnvironment
+	store    *store.Store
+	recorder *notify.Recorder
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, notifiers ...notify.Notifier) *harness {
+	return newHarnessOn(t, storetest.SQLite(t), notifiers...)
+}
+
+func newHarnessOn(t *testing.T, s *store.Store, notifiers ...notify.Notifier) *harness {
 	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(time.Date(2029, 12, 1, 0, 0, 0, 0, time.UTC))
-	s := storetest.SQLite(t)
-	worker.Register(env, &activities.Activities{Store: s})
-	return &harness{t: t, env: env, store: s}
+	rec := &notify.Recorder{Log: slog.New(slog.DiscardHandler)}
+	if len(notifiers) == 0 {
+		notifiers = []notify.Notifier{rec}
+	}
+	worker.Register(env, &activities.Activities{Store: s, Notifiers: notifiers})
+	return &harness{t: t, env: env, store: s, recorder: rec}
 }
 
 // sign sends the sign update at delay and records the outcome.
