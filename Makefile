@@ -38,11 +38,11 @@ test: tools testbin ## Run every test: unit, integration (dev server, Postgres, 
 
 .PHONY: generate
 generate: ## Regenerate templ output
-	go tool templ generate
+	go tool templ generate -path web
 
 .PHONY: check-generated
 check-generated: ## Fail when committed generated files are stale
-	go tool templ generate
+	go tool templ generate -path web
 	@git diff --exit-code -- '*_templ.go' || { echo "templ output is stale: run 'make generate' and commit"; exit 1; }
 
 .PHONY: lint
