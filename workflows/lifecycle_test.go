@@ -312,7 +312,7 @@ func TestNotificationFailureIsRecorded(t *testing.T) {
 
 func TestUnreadablePayloadsAreRecorded(t *testing.T) {
 	h := newHarness(t)
-	h.signal(time.Minute, contract.SignalWitnessSignature, []byte{0xff, 0x00})                              // binary/plain
+	h.signal(time.Minute, contract.SignalWitnessSignature, []byte{0xff, 0x00})                                      // binary/plain
 	h.signal(2*time.Minute, contract.SignalSpecChanged, map[string]any{"idempotencyKey": "s", "generation": "two"}) // wrong type
 	h.signal(3*time.Minute, contract.SignalSpecChanged, map[string]any{"idempotencyKey": "s9", "generation": 9, "spec": map[string]any{"id": "other/x"}})
 	h.signal(4*time.Minute, contract.SignalSubstrateDecision, map[string]any{"phase": "Sealed"}) // no key
@@ -393,4 +393,3 @@ func TestContinueAsNewTuningFlag(t *testing.T) {
 		t.Fatalf("carried rejected %d tuning %+v", len(next.State.Rejected), next.Tuning)
 	}
 }
-
