@@ -22,8 +22,14 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
-// repoRoot is the module root: tests run in deploy/.
-const repoRoot = ".."
+// repoRoot is the module root: tests run in deploy/. DEPLOY_TEST_ROOT points the
+// tests at another checkout (used to try manifests out in a scratch copy).
+var repoRoot = func() string {
+	if r := os.Getenv("DEPLOY_TEST_ROOT"); r != "" {
+		return r
+	}
+	return ".."
+}()
 
 func repoPath(elem ...string) string { return filepath.Join(append([]string{repoRoot}, elem...)...) }
 

@@ -808,12 +808,20 @@ func TestEnvironment(t *testing.T) {
 			if !isGuildhall(c) {
 				continue
 			}
-			need := []string{"DATABASE_URL", "LOG_FORMAT", "POOL_SIZE"}
+			// The watcher talks to Temporal and the Kubernetes API only; the others
+			// use the Ops DB.
+			need := []string{"LOG_FORMAT"}
 			switch p.Meta.Labels["app.kubernetes.io/component"] {
+			case "migrate":
+				need = append(need, "DATABASE_URL", "POOL_SIZE")
 			case "web":
-				need = append(need, "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "SESSION_SECRET", "GUILDHALL_HOST", "GUILDHALL_ADDR", "METRICS_ADDR", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
-			case "worker", "watcher":
+				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "SESSION_SECRET", "GUILDHALL_HOST", "GUILDHALL_ADDR", "METRICS_ADDR", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+			case "worker":
+				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "METRICS_ADDR")
+			case "watcher":
 				need = append(need, "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "METRICS_ADDR")
+			default:
+				t.Errorf("%s: Guildhall container without a known app.kubernetes.io/component (migrate, web, worker, watcher)", where)
 			}
 			for _, k := range need {
 				if !env[k] {
