@@ -20,6 +20,9 @@ type fakeCeremonies struct {
 	states map[string]*contract.State
 	keys   map[string]contract.State
 	signs  int // sign updates received
+	// rejectWith, when set, refuses every sign update with this rejection.
+	rejectWith *contract.Rejection
+	lastReq    contract.SignRequest
 	now    func() time.Time
 }
 
@@ -54,6 +57,10 @@ func (f *fakeCeremonies) Sign(ctx context.Context, id string, req contract.SignR
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.signs++
+	f.lastReq = req
+	if f.rejectWith != nil {
+		return contract.State{}, f.rejectWith
+	}
 	if st, ok := f.keys[req.IdempotencyKey]; ok {
 		return st, nil
 	}
@@ -107,4 +114,17 @@ func (f *fakeCeremonies) Status(ctx context.Context, id string) (contract.State,
 	out.Signatures = slices.Clone(s.Signatures)
 	out.Pending = slices.Clone(s.Pending)
 	return out, nil
+}
+
+// mutate changes a ceremony's state in place (tests: amendments, cancellation).
+func (f *fakeCeremonies) mutate(id string, fn func(*contract.State)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f.states[id])
+}
+
+func (f *fakeCeremonies) signCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.signs
 }

@@ -100,6 +100,10 @@ const regTicketName = "passkey-registration"
 // signed ticket holding the challenge.
 func (a *App) passkeyBegin(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
+	if a.webauthn == nil {
+		problem(w, http.StatusServiceUnavailable, "passkeys unavailable", passkeysOffText)
+		return
+	}
 	if me.Witness == nil {
 		problem(w, http.StatusForbidden, "not a witness", "Only registered witnesses can add passkeys.")
 		return
@@ -134,6 +138,10 @@ type passkeyFinishRequest struct {
 // passkeyFinish verifies the attestation and stores the new passkey.
 func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
+	if a.webauthn == nil {
+		problem(w, http.StatusServiceUnavailable, "passkeys unavailable", passkeysOffText)
+		return
+	}
 	if me.Witness == nil {
 		problem(w, http.StatusForbidden, "not a witness", "Only registered witnesses can add passkeys.")
 		return
@@ -184,7 +192,13 @@ func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 
 // beginPasskeySign prepares an assertion whose challenge binds a fresh nonce to
 // the statement (see statement.go).
+// passkeysOffText explains why passkeys cannot be used on this instance.
+const passkeysOffText = "Passkeys need the app to be served under a host name (for example http://localhost:4000), not an IP address."
+
 func (a *App) beginPasskeySign(me *viewer, stmt []byte) (*protocol.CredentialAssertion, *webauthn.SessionData, []byte, error) {
+	if a.webauthn == nil {
+		return nil, nil, nil, errors.New(passkeysOffText)
+	}
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, nil, nil, err
@@ -201,6 +215,9 @@ func (a *App) beginPasskeySign(me *viewer, stmt []byte) (*protocol.CredentialAss
 // finishPasskeySign verifies the assertion and returns the proof to keep with
 // the signature, and the witness's credentials with the new sign counter.
 func (a *App) finishPasskeySign(me *viewer, session webauthn.SessionData, stmt []byte, nonceB64 string, raw json.RawMessage) (*contract.Proof, []store.Credential, error) {
+	if a.webauthn == nil {
+		return nil, nil, errors.New(passkeysOffText)
+	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse assertion: %w", err)
@@ -288,12 +305,14 @@ type accountView struct {
 	Witness  *store.Witness
 	Token    string // a freshly issued API token, shown once
 	TokenExp time.Time
+	// PasskeysOff: the base URL is an IP, so WebAuthn cannot work.
+	PasskeysOff bool
 }
 
 func (a *App) account(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
 	w.Header().Set("Cache-Control", "no-store")
-	a.render(w, r, http.StatusOK, accountPage(a.meta(r, "Your account"), accountView{Witness: me.Witness}))
+	a.render(w, r, http.StatusOK, accountPage(a.meta(r, "Your account"), accountView{Witness: me.Witness, PasskeysOff: a.webauthn == nil}))
 }
 
 func passkeysOf(w *store.Witness) []store.Credential {

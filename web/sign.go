@@ -94,6 +94,10 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 		opts, session, nonce, err := a.beginPasskeySign(me, []byte(t.Statement))
 		if err != nil {
 			a.log.Error("prepare passkey signature", "witness", me.ID, "err", err)
+			if a.webauthn == nil {
+				fail(passkeysOffText)
+				return
+			}
 			fail("Passkey signing could not be prepared. Try again.")
 			return
 		}

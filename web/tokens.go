@@ -56,7 +56,7 @@ func (a *App) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("API token issued", "witness", me.ID, "expires", exp)
 	w.Header().Set("Cache-Control", "no-store")
-	a.render(w, r, http.StatusOK, accountPage(a.meta(r, "Your account"), accountView{Witness: me.Witness, Token: tok, TokenExp: exp}))
+	a.render(w, r, http.StatusOK, accountPage(a.meta(r, "Your account"), accountView{Witness: me.Witness, Token: tok, TokenExp: exp, PasskeysOff: a.webauthn == nil}))
 }
 
 // publicKeys lists a witness's registered keys as the statement package
@@ -81,7 +81,7 @@ func (a *App) addEd25519Key(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, err := statement.ParseEd25519PublicKey(r.PostFormValue("public_key"))
 	if err != nil {
-		a.render(w, r, http.StatusUnprocessableEntity, accountPageErr(a.meta(r, "Your account"), accountView{Witness: me.Witness},
+		a.render(w, r, http.StatusUnprocessableEntity, accountPageErr(a.meta(r, "Your account"), accountView{Witness: me.Witness, PasskeysOff: a.webauthn == nil},
 			"That is not an ed25519 public key: give the base64 of the 32-byte key (as `guildhall keygen` prints it) or a PEM PUBLIC KEY."))
 		return
 	}

@@ -187,7 +187,10 @@ func New(cfg Config, deps Deps) (*App, error) {
 		changes:  deps.Store,
 		evidence: deps.Evidence, ingest: deps.ChronicleIngest, cluster: deps.Cluster,
 	}
-	if a.webauthn, err = newWebAuthn(cfg.BaseURL); err != nil {
+	if net.ParseIP(base.Hostname()) != nil {
+		// A WebAuthn relying party must be a domain name: passkeys stay off.
+		a.log.Warn("passkeys are off: the base URL's host is an IP address; use a host name such as localhost", "base_url", cfg.BaseURL)
+	} else if a.webauthn, err = newWebAuthn(cfg.BaseURL); err != nil {
 		return nil, fmt.Errorf("web: passkeys: %w", err)
 	}
 	if cfg.OIDC != nil {

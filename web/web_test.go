@@ -1,0 +1,814 @@
+package web
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/statement"
+	"github.com/guildhouse/guildhall/store"
+	"github.com/guildhouse/guildhall/store/storetest"
+)
+
+func openCeremony(t *testing.T, h *harness, name string) string {
+	t.Helper()
+	resp := h.post(h.client("ivy@example.org"), "/ceremonies/new", composeValues(name))
+	if resp.StatusCode != http.StatusSeeOther {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("compose %s: %d\n%s", name, resp.StatusCode, b)
+	}
+	return "web/" + name
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestHealth(t *testing.T) {
+	st := storetest.SQLite(t)
+	h := newHarness(t, st)
+	resp, body := h.get(http.DefaultClient, "/health")
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("healthy: %d %q", resp.StatusCode, body)
+	}
+	_ = st.Close() // the database goes away
+	resp, body = h.get(http.DefaultClient, "/health")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(body, "degraded: database unavailable: ") {
+		t.Fatalf("degraded: %d %q", resp.StatusCode, body)
+	}
+	if strings.Contains(body, "goroutine") || strings.Contains(body, ".go:") {
+		t.Fatalf("health leaks internals: %q", body)
+	}
+}
+
+func TestSecurityHeadersAndNoInlineScript(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	alice := h.client("alice@example.org")
+	id := openCeremony(t, h, "hdr")
+	for _, p := range []string{"/", "/ceremonies", "/ceremonies/new", "/" + "ceremonies/" + id, "/artifacts", "/chronicle", "/posture", "/account", "/login"} {
+		resp, body := h.get(alice, p)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", p, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("%s: CSP allows inline code", p)
+		}
+		for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"} {
+			if got := resp.Header.Get(h); got != want {
+				t.Errorf("%s: %s = %q, want %q", p, h, got, want)
+			}
+		}
+		if resp.Header.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: HSTS sent on plain http", p)
+		}
+		if regexp.MustCompile(`<script(?:\s[^>]*)?>[^<]`).MatchString(body) || regexp.MustCompile(`<script>`).MatchString(body) {
+			t.Errorf("%s: inline script in page", p)
+		}
+		if regexp.MustCompile(`\sstyle="`).MatchString(body) || strings.Contains(body, " onclick=") {
+			t.Errorf("%s: inline style or handler in page", p)
+		}
+	}
+}
+
+func TestHSTSBehindTLS(t *testing.T) {
+	st := storetest.SQLite(t)
+	app, err := New(Config{BaseURL: "https://guildhall.example.org", SessionSecret: []byte(strings.Repeat("k", 32))},
+		Deps{Store: st, Ceremonies: newFake(st), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	app.ServeHTTP(rec, mustReq(http.MethodGet, "/login", nil))
+	if !strings.Contains(rec.Header().Get("Strict-Transport-Security"), "max-age=") {
+		t.Fatal("no HSTS with an https base URL")
+	}
+}
+
+func TestDevLoginOnlyOnLoopback(t *testing.T) {
+	st := storetest.SQLite(t)
+	deps := Deps{Store: st, Ceremonies: newFake(st)}
+	secret := []byte(strings.Repeat("k", 32))
+	for _, base := range []string{"https://guildhall.example.org", "http://10.0.0.5:4000", "http://0.0.0.0:4000"} {
+		if _, err := New(Config{BaseURL: base, SessionSecret: secret, DevLogin: true}, deps); err == nil {
+			t.Errorf("dev login accepted on %s", base)
+		}
+	}
+	for _, base := range []string{"http://localhost:4000", "http://127.0.0.1:4000", "http://[::1]:4000"} {
+		if _, err := New(Config{BaseURL: base, SessionSecret: secret, DevLogin: true}, deps); err != nil {
+			t.Errorf("dev login refused on %s: %v", base, err)
+		}
+	}
+	if _, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte("short")}, deps); err == nil {
+		t.Error("short session secret accepted")
+	}
+	// Without DevLogin the form does not exist.
+	app, _ := New(Config{BaseURL: "http://localhost:4000", SessionSecret: secret}, deps)
+	rec := newRecorder()
+	req := mustReq(http.MethodPost, "/login/dev", strings.NewReader("witness=alice%40example.org"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	app.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotFound || len(rec.Result().Cookies()) != 0 {
+		t.Fatalf("dev login without DevLogin: %d, cookies %v", rec.Code, rec.Result().Cookies())
+	}
+}
+
+func TestSessionCookie(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	c := h.client("")
+	resp := h.post(c, "/login/dev", url.Values{"witness": {"alice@example.org"}})
+	var sess *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == sessionCookie {
+			sess = ck
+		}
+	}
+	if sess == nil || !sess.HttpOnly || sess.SameSite != http.SameSiteLaxMode || sess.Secure {
+		t.Fatalf("session cookie = %+v (want HttpOnly, Lax, not Secure on http)", sess)
+	}
+	// A tampered cookie is not a session.
+	u, _ := url.Parse(h.srv.URL)
+	forged := *sess
+	payload, sig, _ := strings.Cut(sess.Value, ".")
+	b, _ := base64.RawURLEncoding.DecodeString(payload)
+	b = []byte(strings.Replace(string(b), "alice@example.org", "carol@example.org", 1))
+	forged.Value = base64.RawURLEncoding.EncodeToString(b) + "." + sig
+	c.Jar.SetCookies(u, []*http.Cookie{&forged})
+	resp, _ = h.get(c, "/ceremonies")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Fatalf("forged cookie accepted: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Logout ends the session.
+	alice := h.client("alice@example.org")
+	h.post(alice, "/logout", nil)
+	resp, _ = h.get(alice, "/")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("still logged in after logout: %d", resp.StatusCode)
+	}
+}
+
+func TestLoginRequiredAndNextKeptOnSite(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	anon := h.client("")
+	resp, _ := h.get(anon, "/ceremonies?status=sealed")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2Fceremonies%3Fstatus%3Dsealed" {
+		t.Fatalf("anonymous: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for next, want := range map[string]string{"/ceremonies": "/ceremonies", "//evil.example": "/", "https://evil.example": "/", "/\\evil": "/"} {
+		resp := h.post(h.client(""), "/login/dev", url.Values{"witness": {"alice@example.org"}, "next": {next}})
+		if got := resp.Header.Get("Location"); got != want {
+			t.Errorf("next=%q redirected to %q, want %q", next, got, want)
+		}
+	}
+}
+
+func TestCrossOriginPostRefused(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "csrf")
+	bob := h.client("bob@example.org")
+	form := signValues(t, h, bob, id)
+	for name, hdr := range map[string][2]string{
+		"sec-fetch-site cross-site": {"Sec-Fetch-Site", "cross-site"},
+		"foreign origin":            {"Origin", "http://evil.example"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/ceremonies/"+id+"/review", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(hdr[0], hdr[1])
+		resp, err := bob.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readAll(t, resp)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "came from another site") {
+			t.Errorf("%s: %d", name, resp.StatusCode)
+		}
+	}
+	if n := h.fake.signCount(); n != 0 {
+		t.Fatalf("%d sign updates reached the workflow", n)
+	}
+}
+
+func TestOnlyWitnessesSign(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "authz")
+	// alice is registered but not a witness of this ceremony; ivy is its initiator.
+	for _, who := range []string{"alice@example.org", "ivy@example.org"} {
+		c := h.client(who)
+		_, page := h.get(c, "/ceremonies/"+id)
+		if strings.Contains(page, `id="sign-form"`) {
+			t.Errorf("%s sees the sign form", who)
+		}
+		// A forged review and a forged confirm are both refused.
+		resp := h.post(c, "/ceremonies/"+id+"/review", url.Values{"decision": {"approve"}, "key": {randomHex(16)}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s review: %d", who, resp.StatusCode)
+		}
+		// A ticket minted for someone else does not help either.
+		tok, _ := h.app.cookies.encode(ticketName, signTicket{CeremonyID: id, WitnessID: "bob@example.org", Decision: contract.Approve,
+			Key: randomHex(16), Statement: statement.Build(mustState(t, h, id).Spec, "bob@example.org", contract.Approve, time.Now()).String(),
+			Expires: time.Now().Add(time.Minute).Unix()})
+		resp = h.post(c, "/ceremonies/"+id+"/sign", url.Values{"ticket": {tok}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s confirm: %d", who, resp.StatusCode)
+		}
+		resp = h.post(c, "/ceremonies/"+id+"/sign/passkey", nil)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s passkey: %d", who, resp.StatusCode)
+		}
+	}
+	if n := h.fake.signCount(); n != 0 {
+		t.Fatalf("%d sign updates reached the workflow from non-witnesses", n)
+	}
+	// Bob may not use a ticket minted for carol.
+	bob := h.client("bob@example.org")
+	tok, _ := h.app.cookies.encode(ticketName, signTicket{CeremonyID: id, WitnessID: "carol@example.org", Decision: contract.Approve,
+		Key: randomHex(16), Statement: statement.Build(mustState(t, h, id).Spec, "carol@example.org", contract.Approve, time.Now()).String(),
+		Expires: time.Now().Add(time.Minute).Unix()})
+	resp := h.post(bob, "/ceremonies/"+id+"/sign", url.Values{"ticket": {tok}})
+	if body := readAll(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "belongs to someone else") {
+		t.Fatalf("bob with carol's ticket: %d", resp.StatusCode)
+	}
+	if n := h.fake.signCount(); n != 0 {
+		t.Fatalf("%d sign updates reached the workflow", n)
+	}
+}
+
+func mustState(t *testing.T, h *harness, id string) contract.State {
+	t.Helper()
+	st, err := h.fake.Status(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestReviewShowsStatementAndSessionSignCarriesNone(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "review")
+	bob := h.client("bob@example.org")
+	resp, body := h.review(bob, id, "reject", "not yet tested")
+	if resp.StatusCode != 200 {
+		t.Fatalf("review: %d", resp.StatusCode)
+	}
+	st := statement.Build(mustState(t, h, id).Spec, "bob@example.org", contract.Reject, time.Now())
+	for _, want := range []string{"reject the release ceremony " + id, st.PolicyHash, "not yet tested", testDigest} {
+		if !strings.Contains(body, want) {
+			t.Errorf("review page lacks %q", want)
+		}
+	}
+	digest := regexp.MustCompile(`id="statement-digest">([0-9a-f]{64})<`).FindStringSubmatch(body)
+	js := regexp.MustCompile(`(?s)id="statement-json">(.*?)</pre>`).FindStringSubmatch(body)
+	if digest == nil || js == nil {
+		t.Fatal("no statement digest or JSON on the review page")
+	}
+	parsed, err := statement.Parse([]byte(htmlUnescape(js[1])))
+	if err != nil || parsed.Digest() != digest[1] || parsed.Decision != contract.Reject {
+		t.Fatalf("shown statement %q does not parse to the shown digest: %v", js[1], err)
+	}
+	if resp := h.post(bob, "/ceremonies/"+id+"/sign", url.Values{"ticket": {between(body, `name="ticket" value="`)}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("confirm: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	req := h.fake.lastReq
+	if req.Statement != "" || req.Proof != nil || req.Decision != contract.Reject || req.Comment != "not yet tested" || req.Via != "web" ||
+		!strings.HasPrefix(req.IdempotencyKey, "web:bob@example.org:") {
+		t.Fatalf("sign request = %+v", req)
+	}
+}
+
+func TestStatementChangedSinceReviewIsRefused(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "amended")
+	bob := h.client("bob@example.org")
+	_, body := h.review(bob, id, "approve", "")
+	h.fake.mutate(id, func(s *contract.State) {
+		s.Spec.Witnesses = append(s.Spec.Witnesses, contract.WitnessRef{ID: "alice@example.org", Role: "security"})
+	})
+	resp := h.post(bob, "/ceremonies/"+id+"/sign", url.Values{"ticket": {between(body, `name="ticket" value="`)}})
+	if page := readAll(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "changed since you reviewed it") {
+		t.Fatalf("stale statement: %d", resp.StatusCode)
+	}
+	if h.fake.signCount() != 0 {
+		t.Fatal("a stale statement reached the workflow")
+	}
+}
+
+func TestWorkflowRejectionIsShown(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "rej")
+	h.fake.rejectWith = &contract.Rejection{Code: "closed", Reason: "the ceremony is expired and no longer accepts signatures"}
+	resp := h.signSession(h.client("bob@example.org"), id, "approve", "")
+	page := readAll(t, resp)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(page, "Your signature was not accepted: the ceremony is expired and no longer accepts signatures") {
+		t.Fatalf("rejection: %d\n%s", resp.StatusCode, page)
+	}
+}
+
+func TestComposerValidation(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	ivy := h.client("ivy@example.org")
+	bad := composeValues("Bad Name!")
+	bad.Set("digest", "sha256:XYZ")
+	bad.Set("threshold", "5")
+	bad.Set("deadline", "2001-01-01T00:00")
+	bad.Set("artifact_name", "")
+	bad.Set("kind", "coronation")
+	bad.Set("min:security", "3")
+	resp := h.post(ivy, "/ceremonies/new", bad)
+	page := readAll(t, resp)
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("invalid form: %d", resp.StatusCode)
+	}
+	for _, id := range []string{"err-name", "err-digest", "err-threshold", "err-deadline", "err-artifact_name", "err-kind"} {
+		if !strings.Contains(page, `id="`+id+`"`) {
+			t.Errorf("no field error %s", id)
+		}
+	}
+	if !strings.Contains(page, "Only 1 picked witnesses sign as security") {
+		t.Error("no role minimum error")
+	}
+	if !strings.Contains(page, `value="sha256:XYZ"`) {
+		t.Error("the form was not shown back as typed")
+	}
+	none := composeValues("nobody")
+	none.Del("witness")
+	if page := readAll(t, h.post(ivy, "/ceremonies/new", none)); !strings.Contains(page, "Pick at least one witness") {
+		t.Error("no error for an empty witness set")
+	}
+	self := composeValues("self")
+	self.Add("witness", "ivy@example.org")
+	if page := readAll(t, h.post(ivy, "/ceremonies/new", self)); !strings.Contains(page, "initiator never counts") {
+		t.Error("initiator accepted as a witness")
+	}
+	// A name in use is a field error, not a crash.
+	openCeremony(t, h, "taken")
+	resp = h.post(ivy, "/ceremonies/new", composeValues("taken"))
+	if page := readAll(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "already open") {
+		t.Fatalf("duplicate name: %d", resp.StatusCode)
+	}
+	// Role minimums and veto reach the spec.
+	ok := composeValues("policy")
+	ok.Set("min:release", "1")
+	ok.Add("veto", "security")
+	if resp := h.post(ivy, "/ceremonies/new", ok); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("valid form: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	spec := mustState(t, h, "web/policy").Spec
+	if spec.Quorum.Roles["release"] != 1 || len(spec.Quorum.Veto) != 1 || spec.Initiator != "ivy@example.org" || spec.Source != "web" {
+		t.Fatalf("spec = %+v", spec)
+	}
+}
+
+func TestRequestSizeLimit(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	ivy := h.client("ivy@example.org")
+	big := composeValues("big")
+	big.Set("description", strings.Repeat("x", 200<<10))
+	resp := h.post(ivy, "/ceremonies/new", big)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized form: %d", resp.StatusCode)
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	var last int
+	for range loginLimit + 1 {
+		last = h.post(h.client(""), "/login/dev", url.Values{"witness": {"nobody"}}).StatusCode
+	}
+	if last != http.StatusTooManyRequests {
+		t.Fatalf("after %d attempts: %d", loginLimit+1, last)
+	}
+}
+
+func TestSignRateLimit(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "flood")
+	bob := h.client("bob@example.org")
+	var last int
+	for range signLimit + 1 {
+		last = h.post(bob, "/ceremonies/"+id+"/review", url.Values{"decision": {"maybe"}}).StatusCode
+	}
+	if last != http.StatusTooManyRequests {
+		t.Fatalf("after %d sign attempts: %d", signLimit+1, last)
+	}
+}
+
+func TestAssetsAreHashedAndImmutable(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	_, page := h.get(h.client(""), "/login")
+	m := regexp.MustCompile(`href="(/static/app\.[0-9a-f]{10}\.css)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no hashed stylesheet link")
+	}
+	resp, _ := h.get(http.DefaultClient, m[1])
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
+		t.Fatalf("asset: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp, _ := h.get(http.DefaultClient, "/static/app.css"); resp.StatusCode != 404 {
+		t.Fatalf("unhashed asset name served: %d", resp.StatusCode)
+	}
+}
+
+func TestMetricsByRoutePattern(t *testing.T) {
+	st := storetest.SQLite(t)
+	seedWitnesses(t, st)
+	m := NewMetrics()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), DevLogin: true},
+		Deps{Store: st, Ceremonies: newFake(st), Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/health", "/ceremonies/web/a", "/ceremonies/web/b", "/nope"} {
+		app.ServeHTTP(newRecorder(), mustReq(http.MethodGet, p, nil))
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]uint64{}
+	for _, mf := range mfs {
+		for _, mm := range mf.GetMetric() {
+			for _, l := range mm.GetLabel() {
+				if l.GetName() == "route" {
+					routes[l.GetValue()] += mm.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	if routes["/ceremonies/{ns}/{name}"] != 2 || routes["/health"] != 1 || routes["unmatched"] != 1 {
+		t.Fatalf("routes = %v", routes)
+	}
+}
+
+func TestErrorPagesArePlain(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	alice := h.client("alice@example.org")
+	for p, code := range map[string]int{"/ceremonies/web/missing": 404, "/nowhere": 404, "/artifacts/sha256:00": 404, "/ceremonies/UPPER/x": 404} {
+		resp, body := h.get(alice, p)
+		if resp.StatusCode != code || !strings.Contains(body, "Back to the dashboard") {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	// A panic becomes a plain 500 page.
+	h.app.store = panicStore{h.app.store}
+	resp, body := h.get(alice, "/ceremonies")
+	if resp.StatusCode != 500 || strings.Contains(body, "goroutine") || strings.Contains(body, "panic") {
+		t.Fatalf("panic page: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+type panicStore struct{ Store }
+
+func (panicStore) ListCeremonies(context.Context, store.CeremonyFilter) ([]store.Ceremony, int, error) {
+	panic("boom")
+}
+
+func TestAPI(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "api")
+	api := func(method, path, token string, body any) (*http.Response, map[string]any) {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = strings.NewReader(string(b))
+		}
+		req, _ := http.NewRequest(method, h.srv.URL+path, rd)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp, out
+	}
+	// No token, a bad token: problem documents.
+	for _, tok := range []string{"", "gh1.forged.token"} {
+		resp, p := api("GET", "/api/v1/ceremonies", tok, nil)
+		if resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/problem+json" || p["status"] != float64(401) || p["title"] == "" {
+			t.Fatalf("token %q: %d %v", tok, resp.StatusCode, p)
+		}
+	}
+	bobTok, _, _ := h.app.issueToken("bob@example.org")
+	aliceTok, _, _ := h.app.issueToken("alice@example.org")
+	resp, list := api("GET", "/api/v1/ceremonies?status=collecting", bobTok, nil)
+	if resp.StatusCode != 200 || list["total"] != float64(1) {
+		t.Fatalf("list: %d %v", resp.StatusCode, list)
+	}
+	resp, p := api("GET", "/api/v1/ceremonies/web/none", bobTok, nil)
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("missing: %d %v", resp.StatusCode, p)
+	}
+	if resp, _ := api("GET", "/api/v1/nothing", bobTok, nil); resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("unknown endpoint: %d", resp.StatusCode)
+	}
+	resp, det := api("GET", "/api/v1/ceremonies/"+id, bobTok, nil)
+	if resp.StatusCode != 200 || det["canSign"] != true {
+		t.Fatalf("detail: %d %v", resp.StatusCode, det)
+	}
+
+	// Bob registers an ed25519 key through the account page, then signs through the API.
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	bob := h.client("bob@example.org")
+	if resp := h.post(bob, "/account/keys", url.Values{"public_key": {base64.StdEncoding.EncodeToString(pub)}, "label": {"laptop"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add key: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	_, stm := api("GET", "/api/v1/ceremonies/"+id+"/statement?decision=approve", bobTok, nil)
+	stmt, _ := stm["statement"].(string)
+	if stmt == "" {
+		t.Fatalf("statement: %v", stm)
+	}
+	// Alice is not a witness: refused before the workflow.
+	resp, p = api("POST", "/api/v1/ceremonies/"+id+"/sign", aliceTok, map[string]string{"idempotencyKey": "a1", "decision": "approve",
+		"statement": stmt, "keyId": statement.KeyID(pub), "signature": base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte(stmt)))})
+	if resp.StatusCode != 403 {
+		t.Fatalf("non-witness API sign: %d %v", resp.StatusCode, p)
+	}
+	// A signature by another key is refused.
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	resp, p = api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, map[string]string{"idempotencyKey": "b0", "decision": "approve",
+		"statement": stmt, "keyId": statement.KeyID(pub), "signature": base64.StdEncoding.EncodeToString(ed25519.Sign(other, []byte(stmt)))})
+	if resp.StatusCode != 403 || !strings.Contains(p["detail"].(string), "does not verify") {
+		t.Fatalf("bad signature: %d %v", resp.StatusCode, p)
+	}
+	// A statement for the other decision is refused.
+	resp, p = api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, map[string]string{"idempotencyKey": "b0", "decision": "reject",
+		"statement": stmt, "keyId": statement.KeyID(pub), "signature": base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte(stmt)))})
+	if resp.StatusCode != 403 {
+		t.Fatalf("mismatched decision: %d %v", resp.StatusCode, p)
+	}
+	// Unknown fields and bad decisions: 400/422 problems.
+	if resp, _ := api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, map[string]string{"surprise": "x"}); resp.StatusCode != 400 {
+		t.Fatalf("unknown field: %d", resp.StatusCode)
+	}
+	if resp, p := api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, map[string]string{"decision": "maybe"}); resp.StatusCode != 422 || p["errors"] == nil {
+		t.Fatalf("invalid fields: %d %v", resp.StatusCode, p)
+	}
+	if n := h.fake.signCount(); n != 0 {
+		t.Fatalf("%d refused API signatures reached the workflow", n)
+	}
+	resp, p = api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, map[string]string{"idempotencyKey": "b1", "decision": "approve", "comment": "via api",
+		"statement": stmt, "keyId": statement.KeyID(pub), "signature": base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte(stmt)))})
+	if resp.StatusCode != 200 {
+		t.Fatalf("API sign: %d %v", resp.StatusCode, p)
+	}
+	req := h.fake.lastReq
+	if req.Proof == nil || req.Proof.Type != "ed25519" || req.Statement != stmt || req.Via != "api" || req.IdempotencyKey != "api:bob@example.org:b1" {
+		t.Fatalf("sign request = %+v", req)
+	}
+	// The API ignores cookies: a browser session is not a credential here.
+	resp, _ = api("GET", "/api/v1/ceremonies", "", nil)
+	if resp.StatusCode != 401 {
+		t.Fatal("API answered without a token")
+	}
+	// Chronicle ingest without the ingest token is refused.
+	if resp, _ := api("POST", "/api/v1/chronicle", bobTok, map[string]string{}); resp.StatusCode != 401 {
+		t.Fatalf("ingest with a witness token: %d", resp.StatusCode)
+	}
+}
+
+func TestPagesWithData(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st)
+		now := time.Now().UTC()
+		fillCeremonies(t, st, 60, now)
+		// One ceremony that reached quorum, through the fake (real signatures rows).
+		id := openCeremony(t, h, "quorum")
+		for _, c := range []string{"bob@example.org", "carol@example.org"} {
+			if resp := h.signSession(h.client(c), id, "approve", ""); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign: %d", resp.StatusCode)
+			}
+		}
+		alice := h.client("alice@example.org")
+		_, dash := h.get(alice, "/")
+		for _, want := range []string{`id="count-open"`, "Chain of custody", "Verified through event", "Overdue"} {
+			if !strings.Contains(dash, want) {
+				t.Errorf("dashboard lacks %q", want)
+			}
+		}
+		_, post := h.get(alice, "/posture")
+		for _, want := range []string{`id="chart-status"`, `<rect class="st-`, `id="chart-quorum"`, `id="chart-overdue"`, "alice@example.org"} {
+			if !strings.Contains(post, want) {
+				t.Errorf("posture lacks %q", want)
+			}
+		}
+		_, arts := h.get(alice, "/artifacts")
+		if !strings.Contains(arts, `id="artifact-table"`) {
+			t.Error("artifact list empty")
+		}
+		resp, art := h.get(alice, "/artifacts/"+testDigest)
+		if resp.StatusCode != 200 || !strings.Contains(art, `id="artifact-custody"`) || !strings.Contains(art, "signature.accepted") {
+			t.Errorf("artifact page: %d", resp.StatusCode)
+		}
+		_, chron := h.get(alice, "/chronicle?all=1")
+		if !strings.Contains(chron, "ceremony.opened") || !strings.Contains(chron, `id="older"`) {
+			t.Error("chronicle (all) misses events or paging")
+		}
+		_, chron = h.get(alice, "/chronicle")
+		if !strings.Contains(chron, `id="no-events"`) {
+			t.Error("chronicle without chronicle events has no empty state")
+		}
+	})
+}
+
+// fillCeremonies writes n ceremonies straight into the Ops DB, as activities
+// would: a mix of statuses and kinds, some overdue.
+func fillCeremonies(t testing.TB, st *store.Store, n int, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		spec := contract.Spec{
+			ID: "load/c-" + itoa(i), Kind: contract.Kinds[i%3], Title: "Ceremony " + itoa(i),
+			Artifact:  contract.Artifact{Name: "app", Digest: "sha256:" + strings.Repeat(string("0123456789abcdef"[i%16]), 64)},
+			Initiator: "ivy@example.org",
+			Witnesses: []contract.WitnessRef{{ID: "alice@example.org", Role: "security"}, {ID: "bob@example.org", Role: "release"}},
+			Quorum:    contract.Quorum{Threshold: 2}, Deadline: now.Add(time.Duration(i%5-2) * 24 * time.Hour),
+		}
+		opened := now.Add(-time.Duration(i) * 7 * time.Hour)
+		if err := st.RecordOpened(ctx, store.Opened{Spec: spec, WorkflowID: contract.WorkflowID(spec.ID), OpenedAt: opened,
+			Pending: []string{"alice@example.org", "bob@example.org"}}); err != nil {
+			t.Fatal(err)
+		}
+		if s := contract.Statuses[i%len(contract.Statuses)]; s != contract.StatusCollecting {
+			if err := st.RecordStatus(ctx, store.StatusChange{CeremonyID: spec.ID, Status: s, At: opened.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestListFiltersAndPagination(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st)
+		fillCeremonies(t, st, 60, time.Now().UTC())
+		alice := h.client("alice@example.org")
+		count := func(q string) (int, string) {
+			_, body := h.get(alice, "/ceremonies"+q)
+			m := regexp.MustCompile(`id="result-count">(\d+) ceremonies`).FindStringSubmatch(body)
+			if m == nil {
+				return 0, body
+			}
+			n := 0
+			for _, c := range m[1] {
+				n = n*10 + int(c-'0')
+			}
+			return n, body
+		}
+		if n, body := count(""); n != 60 || !strings.Contains(body, `id="next-page"`) || strings.Count(body, "<tr data-id=") != listPageSize {
+			t.Fatalf("all: %d", n)
+		}
+		if n, _ := count("?status=collecting"); n != 10 {
+			t.Fatalf("collecting: %d", n)
+		}
+		if n, _ := count("?status=open"); n != 20 {
+			t.Fatalf("open: %d", n)
+		}
+		if n, _ := count("?kind=key-rotation"); n != 20 {
+			t.Fatalf("kind: %d", n)
+		}
+		if n, _ := count("?status=collecting&awaiting=me"); n != 10 {
+			t.Fatalf("awaiting alice: %d", n)
+		}
+		if n, _ := count("?status=sealed&kind=release"); n != 0 {
+			// sealed is every 6th from index 2, release every 3rd from 0: never both.
+			t.Fatalf("sealed releases: %d", n)
+		}
+		_, p3 := h.get(alice, "/ceremonies?page=3")
+		if strings.Count(p3, "<tr data-id=") != 10 || strings.Contains(p3, `id="next-page"`) {
+			t.Fatal("last page wrong")
+		}
+		_, frag := h.get(alice, "/ceremonies?status=collecting&fragment=rows")
+		if strings.Contains(frag, "<html") || !strings.Contains(frag, "ceremony-table") {
+			t.Fatal("rows fragment is not a fragment")
+		}
+		_, empty := h.get(alice, "/ceremonies?status=sealed&kind=release")
+		if !strings.Contains(empty, "No ceremony matches these filters") {
+			t.Fatal("no empty state for filters")
+		}
+	})
+}
+
+func TestLiveStream(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "live")
+	alice := h.client("alice@example.org")
+	resp, err := alice.Get(h.srv.URL + "/ceremonies/" + id + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	events := make(chan string, 10)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				events <- string(buf[:n])
+			}
+			if err != nil {
+				close(events)
+				return
+			}
+		}
+	}()
+	wait := func(want string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					t.Fatalf("stream ended before %q", want)
+				}
+				if strings.Contains(e, want) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %q within 10s", want)
+			}
+		}
+	}
+	wait("event: hello")
+	if r := h.signSession(h.client("bob@example.org"), id, "approve", ""); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign: %d", r.StatusCode)
+	}
+	wait("event: change")
+	// A change written by someone else (another replica, the worker) reaches the
+	// stream through the Ops DB poller.
+	ctx := context.Background()
+	if err := h.st.RecordStatus(ctx, store.StatusChange{CeremonyID: id, Status: contract.StatusCancelled, At: time.Now().Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	wait("event: change")
+	// Shutdown ends the stream so graceful shutdown is not held up.
+	h.app.Shutdown()
+	select {
+	case _, ok := <-events:
+		for ok {
+			_, ok = <-events
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream still open after Shutdown")
+	}
+}
+
+func TestChronicleIngestMount(t *testing.T) {
+	st := storetest.SQLite(t)
+	var got string
+	ingest := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = string(b)
+		w.WriteHeader(http.StatusAccepted)
+	})
+	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), IngestToken: "collector-secret"},
+		Deps{Store: st, Ceremonies: newFake(st), ChronicleIngest: ingest, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tok, want := range map[string]int{"": 401, "wrong": 401, "collector-secret": 202} {
+		rec := newRecorder()
+		req := mustReq(http.MethodPost, "/api/v1/chronicle", strings.NewReader(`{"type":"x"}`))
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		app.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("token %q: %d, want %d", tok, rec.Code, want)
+		}
+	}
+	if got != `{"type":"x"}` {
+		t.Fatalf("ingest handler got %q", got)
+	}
+}
+
