@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newMigrateCmd(),
 		newSeedCmd(),
 		newHealthcheckCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/guildhouse/guildhall/bench"
+)
+
+type benchOptions struct {
+	selfContained bool
+	url           string
+	n, k, c, runs int
+	warmup        bool
+	markdown      string
+	cpuProfile    string
+	poolSize      int
+	cacheSize     int
+	keepDir       string
+}
+
+func newBenchCmd() *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure signing through the HTTP API against bare Temporal on the same server (see BENCHMARKS.md)",
+		Long: `bench opens N ceremonies with K witnesses each and signs every one through the
+JSON API with C concurrent clients, timing each request until its answer (which
+comes after the signature row is committed). In the same run it signs a minimal
+workflow (one update handler, no activities) with the same number of updates,
+the same concurrency and the same worker options: the baseline. It prints
+throughput and p50/p95/p99 for both, the ratios (min/median/max over the runs),
+and checks the Ops DB: every accepted signature exactly once, none missing.
+
+--self-contained starts its own throwaway Postgres (initdb), a Temporal dev
+server, the worker and the web app, all on loopback, and removes them after.
+Otherwise it drives a running stack: --url (GUILDHALL_HOST), TEMPORAL_ADDRESS,
+DATABASE_URL and SESSION_SECRET (to mint API tokens for its witnesses); the
+baseline worker then runs in this process with the SDK's default options.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), o) },
+	}
+	f := cmd.PersistentFlags()
+	f.BoolVar(&o.selfContained, "self-contained", false, "start a throwaway Postgres, a dev server, the worker and the web app")
+	f.StringVar(&o.url, "url", env("GUILDHALL_HOST", "http://127.0.0.1:4000"), "web app base URL (without --self-contained)")
+	f.IntVar(&o.poolSize, "pool-size", envInt("POOL_SIZE", 10), "Ops DB pool size of the worker and web app (self-contained)")
+	f.IntVar(&o.cacheSize, "workflow-cache", 0, "sticky workflow cache size (worker.SetStickyWorkflowCacheSize); 0 = SDK default")
+	f.StringVar(&o.keepDir, "dir", "", "folder for logs and state (self-contained; default a temp folder, removed)")
+	cf := cmd.Flags()
+	cf.IntVarP(&o.n, "ceremonies", "n", 100, "ceremonies per run")
+	cf.IntVarP(&o.k, "witnesses", "k", 5, "witnesses per ceremony (all sign)")
+	cf.IntVarP(&o.c, "clients", "c", 20, "concurrent clients")
+	cf.IntVar(&o.runs, "runs", 3, "measured runs")
+	cf.BoolVar(&o.warmup, "warmup", true, "one small unrecorded round first")
+	cf.StringVar(&o.markdown, "markdown", "", "append the results as a section to this file (e.g. BENCHMARKS.md)")
+	cf.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the Guildhall phases")
+	cmd.AddCommand(newBenchListsCmd(&o), newBenchMemoryCmd(&o))
+	return cmd
+}
+
+// benchTarget returns the stack to drive and a function that releases it.
+func benchTarget(ctx context.Context, o *benchOptions, baselineWorker bool) (*bench.Target, *bench.Stack, func(), error) {
+	if o.cacheSize > 0 {
+		sdkworker.SetStickyWorkflowCacheSize(o.cacheSize)
+	}
+	if o.selfContained {
+		fmt.Fprintln(os.Stderr, "starting a throwaway Postgres, a Temporal dev server, the worker and the web app ...")
+		st, err := bench.StartStack(ctx, bench.StackOptions{Dir: o.keepDir, PoolSize: o.poolSize, NewActivities: newActivities})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		fmt.Fprintf(os.Stderr, "stack up: web %s, temporal %s, postgres port %d, logs %s\n", st.BaseURL, st.Dev.Address, st.PG.Port, st.LogFile)
+		return &st.Target, st, st.Close, nil
+	}
+	secret := env("SESSION_SECRET", os.Getenv("SECRET_KEY_BASE"))
+	if len(secret) < 32 {
+		return nil, nil, nil, errors.New("SESSION_SECRET must be the web app's secret (the bench mints API tokens for its witnesses), or use --self-contained")
+	}
+	s, err := openStore(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := dialTemporal(ctx, "guildhall-bench")
+	if err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	closers := []func(){func() { s.Close() }, c.Close}
+	if baselineWorker {
+		w := bench.NewBaselineWorker(c, sdkworker.Options{})
+		if err := w.Start(); err != nil {
+			return nil, nil, nil, err
+		}
+		closers = append(closers, w.Stop)
+	}
+	return &bench.Target{BaseURL: strings.TrimRight(o.url, "/"), Temporal: c, Store: s, Secret: []byte(secret)}, nil, func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}, nil
+}
+
+func runBench(ctx context.Context, o benchOptions) error {
+	newLogger("text")
+	t, _, done, err := benchTarget(ctx, &o, true)
+	if err != nil {
+		return err
+	}
+	defer done()
+	cfg := bench.Config{Ceremonies: o.n, Witnesses: o.k, Clients: o.c, Runs: o.runs, Warmup: o.warmup, Progress: os.Stderr}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		// The first measured Guildhall phase only: one profile per file.
+		cfg.OnPhase = func(run int, start bool) {
+			switch {
+			case run != 1:
+			case start:
+				_ = pprof.StartCPUProfile(f)
+			default:
+				pprof.StopCPUProfile()
+			}
+		}
+	}
+	t0 := time.Now()
+	rep, err := bench.RunSign(ctx, t, cfg)
+	if err != nil {
+		return err
+	}
+	rep.WriteText(os.Stdout)
+	fmt.Printf("\n(%s)\n", time.Since(t0).Round(time.Second))
+	if o.markdown != "" {
+		if err := bench.AppendMarkdown(o.markdown, rep.Markdown(commandLine())); err != nil {
+			return err
+		}
+		fmt.Println("appended to", o.markdown)
+	}
+	for _, r := range rep.Runs {
+		if !r.Check.OK() {
+			return errors.New("the Ops DB check failed: see above")
+		}
+	}
+	if rep.Chain != "ok" {
+		return errors.New("custody chain: " + rep.Chain)
+	}
+	return nil
+}
+
+func commandLine() string {
+	args := append([]string{"guildhall"}, os.Args[1:]...)
+	return strings.Join(args, " ")
+}
+
+func newBenchListsCmd(o *benchOptions) *cobra.Command {
+	return &cobra.Command{Use: "lists", Short: "List pages at 100 vs 10,000 ceremonies", RunE: func(*cobra.Command, []string) error { return errors.New("todo") }}
+}
+
+func newBenchMemoryCmd(o *benchOptions) *cobra.Command {
+	return &cobra.Command{Use: "memory", Short: "Worker RSS with 10,000 idle ceremonies", RunE: func(*cobra.Command, []string) error { return errors.New("todo") }}
+}
