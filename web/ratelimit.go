@@ -12,7 +12,7 @@ import (
 // Rate limits (in-process, per replica): login attempts per client IP, and
 // signing per witness, so a stolen session or token cannot flood the workflow.
 const (
-	loginLimit  = 20
+	loginLimit  = 30
 	signLimit   = 30
 	limitWindow = time.Minute
 )

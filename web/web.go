@@ -252,8 +252,8 @@ func (a *App) routes() http.Handler {
 	// Browser routes: cross-origin state changes are refused.
 	r.Group(func(r chi.Router) {
 		r.Use(a.crossOrigin, a.limitBody(64<<10), a.loadSession)
+		r.Get("/login", a.loginPage)
 		r.With(a.loginLimiter()).Group(func(r chi.Router) {
-			r.Get("/login", a.loginPage)
 			r.Post("/login/dev", a.devLogin)
 			r.Get("/login/oidc", a.oidcStart)
 			r.Get("/login/oidc/callback", a.oidcCallbackHandler)
