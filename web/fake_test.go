@@ -23,7 +23,7 @@ type fakeCeremonies struct {
 	// rejectWith, when set, refuses every sign update with this rejection.
 	rejectWith *contract.Rejection
 	lastReq    contract.SignRequest
-	now    func() time.Time
+	now        func() time.Time
 }
 
 func newFake(st *store.Store) *fakeCeremonies {

@@ -810,4 +810,3 @@ func TestChronicleIngestMount(t *testing.T) {
 		t.Fatalf("ingest handler got %q", got)
 	}
 }
-
