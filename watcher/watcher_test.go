@@ -1,0 +1,356 @@
+package watcher
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/watcher/crd"
+)
+
+// TestLifecycle walks one Ceremony through create, spec edit, substrate phases and
+// deletion, and checks each change causes exactly its one message.
+func TestLifecycle(t *testing.T) {
+	dyn, wf := newDynamic(), newFakeWorkflows()
+	r := startWatcher(t, Config{}, dyn, wf)
+	ctx := context.Background()
+
+	obj := ceremonyObj("default", "rel", "uid-1", 1, validSpec())
+	create(t, dyn, obj)
+	eventually(t, "start", func() bool { return len(wf.messages()) == 1 })
+	m := wf.messages()[0]
+	sc := m.payload.(contract.SpecChanged)
+	if m.kind != KindStart || m.ceremony != "default/rel" || m.key != SpecKey("uid-1", 1) {
+		t.Fatalf("first message = %+v", m)
+	}
+	if sc.Spec.ID != "default/rel" || sc.Spec.Source != "cluster" || sc.Spec.Generation != 1 || sc.Generation != 1 ||
+		sc.Spec.Quorum.Threshold != 2 || len(sc.Spec.Witnesses) != 3 || sc.Spec.Deadline.IsZero() || sc.Spec.Artifact.Digest != digest {
+		t.Fatalf("start spec = %+v", sc.Spec)
+	}
+	if got := wf.runs["default/rel"].uid; got != "uid-1" {
+		t.Fatalf("workflow opened for uid %q", got)
+	}
+
+	obj, _ = dyn.Resource(crd.CeremonyGVR).Namespace("default").Get(ctx, "rel", metav1.GetOptions{})
+	_ = unstructured.SetNestedField(obj.Object, "amended", "spec", "description")
+	obj.SetGeneration(2)
+	update(t, dyn, obj)
+	eventually(t, "spec-changed", func() bool { return len(wf.messages()) == 2 })
+	if m := wf.messages()[1]; m.kind != KindSpec || m.payload.(contract.SpecChanged).Generation != 2 || m.payload.(contract.SpecChanged).Spec.Description != "amended" {
+		t.Fatalf("second message = %+v", m)
+	}
+
+	for i, phase := range []string{"Collecting", "Sealed"} {
+		obj, _ = dyn.Resource(crd.CeremonyGVR).Namespace("default").Get(ctx, "rel", metav1.GetOptions{})
+		_ = unstructured.SetNestedField(obj.Object, phase, "status", "phase")
+		_ = unstructured.SetNestedField(obj.Object, int64(2), "status", "observedGeneration")
+		update(t, dyn, obj)
+		eventually(t, phase, func() bool { return len(wf.messages()) == 3+i })
+		d := wf.messages()[2+i].payload.(contract.SubstrateDecision)
+		if d.Phase != phase || d.Generation != 2 || d.IdempotencyKey != DecisionKey("uid-1", phase, 2) {
+			t.Fatalf("decision = %+v", d)
+		}
+	}
+
+	if err := dyn.Resource(crd.CeremonyGVR).Namespace("default").Delete(ctx, "rel", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "cancel", func() bool { return len(wf.messages()) == 5 })
+	c := wf.messages()[4].payload.(contract.Cancel)
+	if c.By != "watcher" || c.Reason != "resource deleted" || c.IdempotencyKey != CancelKey("uid-1") {
+		t.Fatalf("cancel = %+v", c)
+	}
+	settle()
+	if got := strings.Join(wf.kinds(), ","); got != "start,spec-changed,substrate-decision,substrate-decision,cancel" {
+		t.Fatalf("messages = %s", got)
+	}
+	if n := len(r.rec.matching("Normal " + crd.ReasonCeremonyOpened)); n != 1 {
+		t.Errorf("%d CeremonyOpened events", n)
+	}
+	if n := len(r.rec.matching("Normal " + crd.ReasonSpecForwarded)); n != 1 {
+		t.Errorf("%d SpecForwarded events", n)
+	}
+	if got := counter(t, r.w.Metrics(), "guildhall_watcher_messages_sent_total", "kind", KindDecision); got != 2 {
+		t.Errorf("messages_sent_total{kind=substrate-decision} = %v", got)
+	}
+}
+
+// TestResyncAndRestartSendNothing: frequent resyncs, then a fresh watcher (a
+// restart, empty memory) over the same Temporal state, add no message.
+func TestResyncAndRestartSendNothing(t *testing.T) {
+	dyn, wf := newDynamic(), newFakeWorkflows()
+	r := startWatcher(t, Config{Resync: time.Second}, dyn, wf) // client-go's minimum
+	obj := ceremonyObj("default", "a", "uid-a", 3, validSpec())
+	_ = unstructured.SetNestedField(obj.Object, "Collecting", "status", "phase")
+	create(t, dyn, obj)
+	eventually(t, "start and decision", func() bool { return len(wf.messages()) == 2 })
+	eventually(t, "2 resyncs", func() bool {
+		return counter(t, r.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 2
+	})
+	r.stop(t)
+
+	lookups := wf.lookups
+	r2 := startWatcher(t, Config{Resync: time.Second}, dyn, wf)
+	eventually(t, "restart lookup", func() bool {
+		wf.mu.Lock()
+		defer wf.mu.Unlock()
+		return wf.lookups > lookups
+	})
+	eventually(t, "resyncs after restart", func() bool {
+		return counter(t, r2.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 1
+	})
+	if n := len(wf.messages()); n != 2 || wf.duplicates() != 0 {
+		t.Fatalf("after resync and restart: %d messages (%v), %d duplicates", n, wf.kinds(), wf.duplicates())
+	}
+	if got := counter(t, r2.w.Metrics(), "guildhall_watcher_messages_sent_total", "kind", KindStart); got != 0 {
+		t.Fatalf("restarted watcher sent %v starts", got)
+	}
+}
+
+// TestInvalidResources: each bad spec gets one Warning Event (not one per resync),
+// no workflow, and does not hold up a valid Ceremony queued behind it.
+func TestInvalidResources(t *testing.T) {
+	dyn, wf := newDynamic(), newFakeWorkflows()
+	r := startWatcher(t, Config{Resync: time.Second, Workers: 1}, dyn, wf)
+	bad := map[string]func(map[string]any){
+		"threshold": func(s map[string]any) { s["quorum"].(map[string]any)["threshold"] = int64(9) },
+		"role": func(s map[string]any) {
+			s["quorum"].(map[string]any)["roles"] = map[string]any{"auditor": int64(1)}
+		},
+		"digest":   func(s map[string]any) { s["artifact"].(map[string]any)["digest"] = "sha256:nothex" },
+		"deadline": func(s map[string]any) { s["deadline"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) },
+		"shape":    func(s map[string]any) { s["quorum"].(map[string]any)["threshold"] = "two" },
+	}
+	for name, mutate := range bad {
+		spec := validSpec()
+		mutate(spec)
+		create(t, dyn, ceremonyObj("default", "bad-"+name, "uid-"+name, 1, spec))
+	}
+	create(t, dyn, ceremonyObj("default", "good", "uid-good", 1, validSpec()))
+	eventually(t, "valid one started", func() bool { return len(wf.messages()) == 1 })
+	eventually(t, "warnings", func() bool { return len(r.rec.matching("Warning "+crd.ReasonSpecRefused)) == len(bad) })
+	eventually(t, "resyncs", func() bool {
+		return counter(t, r.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 2*float64(len(bad)+1)
+	})
+	if n := len(r.rec.matching("Warning " + crd.ReasonSpecRefused)); n != len(bad) {
+		t.Fatalf("%d warnings after resyncs, want %d (one each)", n, len(bad))
+	}
+	if m := wf.messages(); len(m) != 1 || m[0].ceremony != "default/good" {
+		t.Fatalf("messages = %+v", m)
+	}
+	for _, want := range []string{"9 approvals needed", `unknown role "auditor"`, "artifact.digest", "in the past", "wrong shape"} {
+		if len(r.rec.matching("Warning "+crd.ReasonSpecRefused+" Generation 1 not sent to Guildhall: ")) == 0 ||
+			!strings.Contains(strings.Join(r.rec.matching("Warning"), "\n"), want) {
+			t.Errorf("no warning mentions %q", want)
+		}
+	}
+	if got := counter(t, r.w.Metrics(), "guildhall_watcher_specs_refused_total"); got != float64(len(bad)) {
+		t.Errorf("specs_refused_total = %v", got)
+	}
+	if got := counter(t, r.w.Metrics(), "guildhall_watcher_errors_total", "stage", "sync"); got != 0 {
+		t.Errorf("errors_total{sync} = %v: invalid specs must not be retried", got)
+	}
+}
+
+// TestInvalidEditKeepsCeremony: a bad new generation is refused, the running
+// workflow keeps its last good spec and still receives substrate decisions.
+func TestInvalidEditKeepsCeremony(t *testing.T) {
+	dyn, wf := newDynamic(), newFakeWorkflows()
+	r := startWatcher(t, Config{}, dyn, wf)
+	obj := ceremonyObj("default", "c", "uid-c", 1, validSpec())
+	create(t, dyn, obj)
+	eventually(t, "start", func() bool { return len(wf.messages()) == 1 })
+	obj.Object["spec"].(map[string]any)["quorum"].(map[string]any)["threshold"] = int64(7)
+	obj.SetGeneration(2)
+	_ = unstructured.SetNestedField(obj.Object, "Collecting", "status", "phase")
+	update(t, dyn, obj)
+	eventually(t, "decision", func() bool { return len(wf.messages()) == 2 })
+	settle()
+	if got := strings.Join(wf.kinds(), ","); got != "start,substrate-decision" {
+		t.Fatalf("messages = %s", got)
+	}
+	if n := len(r.rec.matching("Warning " + crd.ReasonSpecRefused + " Generation 2")); n != 1 {
+		t.Fatalf("%d warnings for generation 2", n)
+	}
+}
+
+// TestLostResponseIsNotDuplicated: the start lands in Temporal but the reply is
+// lost; the retry re-reads the ledger and sends nothing twice.
+func TestLostResponseIsNotDuplicated(t *testing.T) {
+	dyn, wf := newDynamic(), newFakeWorkflows()
+	wf.failNext[KindStart] = 1
+	wf.deliverOnFail = true
+	wf.failNext[KindDecision] = 1
+	r := startWatcher(t, Config{}, dyn, wf)
+	obj := ceremonyObj("default", "d", "uid-d", 1, validSpec())
+	_ = unstructured.SetNestedField(obj.Object, "Pending", "status", "phase")
+	create(t, dyn, obj)
+	eventually(t, "start and decision", func() bool { return len(wf.messages()) == 2 })
+	settle()
+	if n, d := len(wf.messages()), wf.duplicates(); n != 2 || d != 0 {
+		t.Fatalf("%d messages, %d duplicates: %v", n, d, wf.kinds())
+	}
+	if got := counter(t, r.w.Metrics(), "guildhall_watcher_errors_total", "stage", "sync"); got != 2 {
+		t.Errorf("errors_total{sync} = %v, want 2 retried failures", got)
+	}
+}
+
+// TestTransientFailureRetries: Temporal refuses twice; the key backs off and the
+// message is delivered once it answers, while another Ceremony is not held up.
+func TestTransientFailureRetries(t *testing.T) {
+	dyn, wf := newDynamic(), newFakeWorkflows()
+	wf.failNext[KindStart] = 2
+	startWatcher(t, Config{Workers: 1}, dyn, wf)
+	create(t, dyn, ceremonyObj("default", "e", "uid-e", 1, validSpec()))
+	create(t, dyn, ceremonyObj("default", "f", "uid-f", 1, validSpec()))
+	eventually(t, "both started", func() bool { return len(wf.messages()) == 2 })
+	settle()
+	if d := wf.duplicates(); d != 0 || len(wf.messages()) != 2 {
+		t.Fatalf("%v, %d duplicates", wf.kinds(), d)
+	}
+}
+
+// TestDeletedWhileNoWatcher: the resource vanished while no watcher ran; the orphan
+// sweep finds its open workflow and cancels it. A ceremony opened elsewhere (no
+// UID) is left alone.
+func TestDeletedWhileNoWatcher(t *testing.T) {
+	dyn, wf := newDynamic(), newFakeWorkflows()
+	wf.runs["default/gone"] = &fakeRun{uid: "uid-gone", running: true, keys: map[string]bool{SpecKey("uid-gone", 1): true}}
+	wf.runs["default/web"] = &fakeRun{running: true, keys: map[string]bool{}}
+	startWatcher(t, Config{}, dyn, wf)
+	eventually(t, "cancel", func() bool { return len(wf.messages()) == 1 })
+	settle()
+	m := wf.messages()
+	if len(m) != 1 || m[0].ceremony != "default/gone" || m[0].key != CancelKey("uid-gone") {
+		t.Fatalf("messages = %+v", m)
+	}
+}
+
+// TestReplacedResource: a Ceremony was deleted and re-created under the same name
+// while no watcher ran. The old workflow is cancelled; the id is never reused, so
+// the new resource is refused with a Warning instead of joining the old ceremony.
+func TestReplacedResource(t *testing.T) {
+	dyn, wf := newDynamic(ceremonyObj("default", "x", "uid-new", 1, validSpec())), newFakeWorkflows()
+	wf.runs["default/x"] = &fakeRun{uid: "uid-old", running: true, keys: map[string]bool{SpecKey("uid-old", 1): true}}
+	r := startWatcher(t, Config{}, dyn, wf)
+	eventually(t, "warning", func() bool { return len(r.rec.matching("Warning "+crd.ReasonWorkflowIDUsed)) == 1 })
+	settle()
+	m := wf.messages()
+	if len(m) != 1 || m[0].kind != KindCancel || m[0].key != CancelKey("uid-old") {
+		t.Fatalf("messages = %+v", m)
+	}
+}
+
+// TestForeignWorkflowIsLeftAlone: the workflow id belongs to a ceremony opened
+// from the web; the watcher warns and sends nothing.
+func TestForeignWorkflowIsLeftAlone(t *testing.T) {
+	dyn, wf := newDynamic(ceremonyObj("default", "w", "uid-w", 1, validSpec())), newFakeWorkflows()
+	wf.runs["default/w"] = &fakeRun{running: true, keys: map[string]bool{}}
+	r := startWatcher(t, Config{}, dyn, wf)
+	eventually(t, "warning", func() bool { return len(r.rec.matching("Warning "+crd.ReasonWorkflowIDUsed)) == 1 })
+	settle()
+	if m := wf.messages(); len(m) != 0 {
+		t.Fatalf("messages = %+v", m)
+	}
+}
+
+// TestClosedWorkflow: after the ceremony ended, edits and phases go nowhere and
+// cause neither errors nor retries.
+func TestClosedWorkflow(t *testing.T) {
+	obj := ceremonyObj("default", "z", "uid-z", 1, validSpec())
+	dyn, wf := newDynamic(obj), newFakeWorkflows()
+	wf.runs["default/z"] = &fakeRun{uid: "uid-z", running: false, keys: map[string]bool{SpecKey("uid-z", 1): true}}
+	r := startWatcher(t, Config{}, dyn, wf)
+	obj.SetGeneration(2)
+	_ = unstructured.SetNestedField(obj.Object, "Sealed", "status", "phase")
+	update(t, dyn, obj)
+	settle()
+	if m := wf.messages(); len(m) != 0 {
+		t.Fatalf("messages = %+v", m)
+	}
+	if got := counter(t, r.w.Metrics(), "guildhall_watcher_errors_total", "stage", "sync"); got != 0 {
+		t.Fatalf("errors_total{sync} = %v", got)
+	}
+}
+
+// TestNamespaces: a watcher limited to namespaces ignores the others.
+func TestNamespaces(t *testing.T) {
+	dyn, wf := newDynamic(), newFakeWorkflows()
+	startWatcher(t, Config{Namespaces: []string{"team-a", "team-b"}}, dyn, wf)
+	create(t, dyn, ceremonyObj("team-c", "n", "uid-c", 1, validSpec()))
+	create(t, dyn, ceremonyObj("team-b", "n", "uid-b", 1, validSpec()))
+	create(t, dyn, ceremonyObj("team-a", "n", "uid-a", 1, validSpec()))
+	eventually(t, "two starts", func() bool { return len(wf.messages()) == 2 })
+	settle()
+	for _, m := range wf.messages() {
+		if strings.HasPrefix(m.ceremony, "team-c/") {
+			t.Fatalf("message for an unwatched namespace: %+v", m)
+		}
+	}
+}
+
+// TestLeaderElection: two replicas over one fake cluster; one leads and sends,
+// and after it stops the other takes over without repeating anything.
+func TestLeaderElection(t *testing.T) {
+	dyn, wf, kube := newDynamic(), newFakeWorkflows(), kubefake.NewClientset()
+	cfg := func(id string) Config {
+		return Config{LeaseName: DefaultLeaseName, LeaseNamespace: "guildhall", Identity: id, Logger: quietLogger(),
+			Resync: time.Second, LeaseDuration: time.Second, RenewDeadline: 500 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}
+	}
+	a := startWatcherKube(t, cfg("a"), dyn, kube, wf)
+	eventually(t, "a leads", func() bool { return counter(t, a.w.Metrics(), "guildhall_watcher_leader") == 1 })
+	b := startWatcherKube(t, cfg("b"), dyn, kube, wf)
+	create(t, dyn, ceremonyObj("default", "one", "uid-1", 1, validSpec()))
+	eventually(t, "start", func() bool { return len(wf.messages()) == 1 })
+	settle()
+	if counter(t, b.w.Metrics(), "guildhall_watcher_leader") != 0 || counter(t, b.w.Metrics(), "guildhall_watcher_messages_sent_total", "kind", KindStart) != 0 {
+		t.Fatal("follower sent or claims to lead")
+	}
+	a.stop(t)
+	create(t, dyn, ceremonyObj("default", "two", "uid-2", 1, validSpec()))
+	eventually(t, "b leads", func() bool { return counter(t, b.w.Metrics(), "guildhall_watcher_leader") == 1 })
+	eventually(t, "second start", func() bool { return len(wf.messages()) == 2 })
+	settle()
+	if d := wf.duplicates(); d != 0 || len(wf.messages()) != 2 {
+		t.Fatalf("after handover: %v, %d duplicates", wf.kinds(), d)
+	}
+}
+
+func TestHandler(t *testing.T) {
+	dyn, wf := newDynamic(), newFakeWorkflows()
+	r := startWatcher(t, Config{}, dyn, wf)
+	srv := httptest.NewServer(r.w.Handler())
+	defer srv.Close()
+	eventually(t, "ready", func() bool {
+		resp, err := srv.Client().Get(srv.URL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	resp, err := srv.Client().Get(srv.URL + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/healthz: %v %v", resp, err)
+	}
+	resp, err = srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"guildhall_watcher_events_total", "guildhall_watcher_messages_sent_total{kind=\"cancel\"}",
+		"guildhall_watcher_queue_depth", "guildhall_watcher_leader 1", "guildhall_watcher_event_to_message_seconds"} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+}
