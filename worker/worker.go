@@ -36,8 +36,16 @@ func Register(r interface {
 	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
 	RegisterActivity(any)
 }, acts *activities.Activities) {
-	r.RegisterWorkflowWithOptions(workflows.Ceremony, workflow.RegisterOptions{Name: contract.WorkflowType})
+	RegisterWorkflows(r)
 	if acts != nil {
 		r.RegisterActivity(acts)
 	}
+}
+
+// RegisterWorkflows adds only the workflow, under its contract name (for a
+// replayer, which runs no activities).
+func RegisterWorkflows(r interface {
+	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
+}) {
+	r.RegisterWorkflowWithOptions(workflows.Ceremony, workflow.RegisterOptions{Name: contract.WorkflowType})
 }

@@ -182,6 +182,10 @@ func Ceremony(ctx workflow.Context, spec contract.Spec, carried *Continued) (con
 	if next := c.run(ctx, actx); next != nil {
 		return c.st, workflow.NewContinueAsNewError(ctx, contract.WorkflowType, c.st.Spec, next)
 	}
+	if ctx.Err() != nil {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+		actx = workflow.WithActivityOptions(ctx, activityOptions)
+	}
 	c.finish(ctx, actx)
 	return c.st, nil
 }
@@ -254,6 +258,13 @@ func (c *ceremony) run(ctx, actx workflow.Context) *Continued {
 				}
 			})
 		}
+		// `temporal workflow cancel` (a Temporal cancellation request) cancels the
+		// ceremony like the cancel signal, recorded with a disconnected context.
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {
+			dctx, _ := workflow.NewDisconnectedContext(ctx)
+			c.setStatus(workflow.WithActivityOptions(dctx, activityOptions), contract.StatusCancelled,
+				"cancelled through Temporal (workflow cancel request)", "operator")
+		})
 		if c.timer != nil {
 			sel.AddFuture(c.timer, func(workflow.Future) {
 				c.timer, c.timerFor = nil, time.Time{}

@@ -393,3 +393,16 @@ func TestContinueAsNewTuningFlag(t *testing.T) {
 		t.Fatalf("carried rejected %d tuning %+v", len(next.State.Rejected), next.Tuning)
 	}
 }
+
+func TestTemporalCancelRequestCancelsCeremony(t *testing.T) {
+	h := newHarness(t)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Minute)
+	h.env.ExecuteWorkflow(contract.WorkflowType, testSpec())
+	st := h.state()
+	if st.Status != contract.StatusCancelled || !strings.Contains(st.Reason, "workflow cancel") {
+		t.Fatalf("state %s %q", st.Status, st.Reason)
+	}
+	if ct := custodyTypes(t, h.store, st.CeremonyID); ct["ceremony.status_changed"] != 1 || ct["notification.delivered"] != 2 {
+		t.Fatalf("custody = %v", ct)
+	}
+}

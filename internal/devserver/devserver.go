@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +76,10 @@ type DevServerOptions struct {
 	LogPath string
 	// Port and UIPort fix the ports; zero picks free ones.
 	Port, UIPort int
+	// DynamicConfig sets server dynamic config values (--dynamic-config-value
+	// KEY=VALUE, VALUE in JSON), e.g. limit.historyCount.suggestContinueAsNew=40
+	// to make the server suggest continue-as-new early in tests.
+	DynamicConfig map[string]string
 }
 
 // DevServerArgs returns the `temporal server start-dev` arguments Guildhall uses,
@@ -115,6 +120,14 @@ func StartDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error)
 	}
 	s := &DevServer{Address: fmt.Sprintf("127.0.0.1:%d", port), UIPort: uiPort, DBFile: o.DBFile, bin: bin,
 		args: DevServerArgs(port, uiPort, o.DBFile)}
+	keys := make([]string, 0, len(o.DynamicConfig))
+	for k := range o.DynamicConfig {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s.args = append(s.args, "--dynamic-config-value", k+"="+o.DynamicConfig[k])
+	}
 	if o.LogPath == "" {
 		f, err := os.CreateTemp("", "temporal-dev-*.log")
 		if err != nil {

@@ -1,0 +1,188 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/testenv"
+)
+
+// readmeCommands returns the commands of the README's fenced block between
+// <!-- cli-example:begin --> and <!-- cli-example:end -->, each split into
+// words as a shell would (quotes, backslash-newline continuations, comments).
+func readmeCommands(t *testing.T) [][]string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	_, after, ok := strings.Cut(text, "<!-- cli-example:begin -->")
+	block, _, ok2 := strings.Cut(after, "<!-- cli-example:end -->")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no cli-example block")
+	}
+	_, block, _ = strings.Cut(block, "```sh\n")
+	block, _, _ = strings.Cut(block, "```")
+	block = strings.ReplaceAll(block, "\\\n", " ")
+	var cmds [][]string
+	for _, line := range strings.Split(block, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		words, err := shellWords(line)
+		if err != nil {
+			t.Fatalf("README line %q: %v", line, err)
+		}
+		cmds = append(cmds, words)
+	}
+	return cmds
+}
+
+// shellWords splits a line as POSIX sh does for the quoting the README uses.
+func shellWords(line string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(line); i++ {
+		switch ch := line[i]; ch {
+		case ' ', '\t':
+			if inWord {
+				words, inWord = append(words, cur.String()), false
+				cur.Reset()
+			}
+		case '\'':
+			j := strings.IndexByte(line[i+1:], '\'')
+			if j < 0 {
+				return nil, fmt.Errorf("unclosed single quote")
+			}
+			cur.WriteString(line[i+1 : i+1+j])
+			i, inWord = i+1+j, true
+		case '"':
+			j := i + 1
+			for ; j < len(line) && line[j] != '"'; j++ {
+				if line[j] == '\\' && j+1 < len(line) {
+					j++
+				}
+				cur.WriteByte(line[j])
+			}
+			if j >= len(line) {
+				return nil, fmt.Errorf("unclosed double quote")
+			}
+			i, inWord = j, true
+		case '\\':
+			if i+1 < len(line) {
+				i++
+				cur.WriteByte(line[i])
+				inWord = true
+			}
+		default:
+			cur.WriteByte(ch)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// TestReadmeCLIExample opens a ceremony and brings it to quorum with nothing but
+// the temporal CLI, running the README's commands as written (plus --address),
+// then checks what the worker wrote to the Ops DB.
+func TestReadmeCLIExample(t *testing.T) {
+	_, s := stack(t) // a worker on the contract's task queue, as `make run` has
+	bin, err := testenv.TemporalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := readmeCommands(t)
+	if len(cmds) < 4 {
+		t.Fatalf("README block has %d commands", len(cmds))
+	}
+	run := func(args []string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		full := append(append([]string{}, args[1:]...), "--address", dev.Address)
+		out, err := exec.CommandContext(ctx, bin, full...).CombinedOutput()
+		return string(out), err
+	}
+	workflowID := ""
+	var queryCmd []string
+	for _, c := range cmds {
+		if c[0] != "temporal" {
+			t.Fatalf("README block runs %q; only the temporal CLI is allowed", c[0])
+		}
+		for i, w := range c {
+			if w == "--workflow-id" && i+1 < len(c) {
+				workflowID = c[i+1]
+			}
+		}
+		verb := strings.Join(c[1:3], " ")
+		if verb == "workflow query" {
+			queryCmd = c
+		}
+		if verb == "workflow list" {
+			// Visibility is eventually consistent, and the signal before it is
+			// asynchronous: wait, with the README's own query, for the quorum.
+			waitCLI(t, func() bool { out, err := run(queryCmd); return err == nil && strings.Contains(out, "quorum_reached") })
+			waitCLI(t, func() bool { out, err := run(c); return err == nil && strings.Contains(out, workflowID) })
+			continue
+		}
+		out, err := run(c)
+		if err != nil {
+			t.Fatalf("%s\nfailed: %v\n%s", strings.Join(c, " "), err, out)
+		}
+		if verb == "workflow update" && !strings.Contains(out, "approvals:1 ") {
+			t.Fatalf("sign update answered:\n%s", out)
+		}
+	}
+	id, ok := contract.CeremonyIDFromWorkflowID(workflowID)
+	if !ok {
+		t.Fatalf("workflow id %q", workflowID)
+	}
+	ctx := context.Background()
+	row, err := s.GetCeremony(ctx, id)
+	if err != nil || row.Status != "quorum_reached" || row.Approvals != 2 || row.Title != "Release guildhall v0.1.1" {
+		t.Fatalf("ceremony row %+v %v", row, err)
+	}
+	sigs, err := s.Signatures(ctx, id)
+	if err != nil || len(sigs) != 2 || sigs[0].WitnessID != "alice@guildhouse.dev" || sigs[0].Via != "cli" ||
+		sigs[0].Comment != "checked the digest" || sigs[1].WitnessID != "bob@guildhouse.dev" {
+		t.Fatalf("signature rows %+v %v", sigs, err)
+	}
+	types := map[string]int{}
+	events, _ := s.CeremonyCustody(ctx, id)
+	for _, e := range events {
+		types[e.Type]++
+	}
+	if types["ceremony.opened"] != 1 || types["signature.accepted"] != 2 || types["ceremony.status_changed"] != 1 {
+		t.Fatalf("custody events %v", types)
+	}
+}
+
+func waitCLI(t *testing.T, ok func() bool) {
+	t.Helper()
+	for range 60 {
+		if ok() {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 15s")
+}
+
+func TestShellWords(t *testing.T) {
+	got, err := shellWords(`temporal workflow list --query "CeremonyStatus = 'collecting' AND X = \"y\"" --input '{"a":"b c"}' a\ b`)
+	want := []string{"temporal", "workflow", "list", "--query", `CeremonyStatus = 'collecting' AND X = "y"`, "--input", `{"a":"b c"}`, "a b"}
+	if err != nil || strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q %v", got, err)
+	}
+}
