@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 		newSeedCmd(),
 		newHealthcheckCmd(),
 		newBenchCmd(),
+		newWatcherCmd(),
 	)
 	return root
 }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/watcher"
+	"github.com/guildhouse/guildhall/watcher/attest"
+	"github.com/guildhouse/guildhall/watcher/crd"
+)
+
+// watcherFlags are the watcher's settings; each defaults from the environment so the
+// Deployment configures it with env only.
+type watcherFlags struct {
+	kubeconfig     string
+	namespaces     string
+	metricsAddr    string
+	leaseNamespace string
+	leaseName      string
+	identity       string
+	resync         time.Duration
+	workers        int
+	attestWorker   bool
+}
+
+func newWatcherCmd() *cobra.Command {
+	host, _ := os.Hostname()
+	f := watcherFlags{}
+	cmd := &cobra.Command{
+		Use:   "watcher",
+		Short: "Turn substrate Ceremony resources into ceremony workflow messages; write attestations back",
+		Long: `The watcher watches Ceremony resources (substrate.guildhouse.dev/v1alpha1) and sends
+each change to its ceremony workflow exactly once: a new resource starts the workflow,
+a new spec generation becomes spec-changed, a substrate phase becomes
+substrate-decision, and a deletion becomes cancel. Replicas elect a leader on a Lease;
+only the leader sends. It also runs the activities that write CeremonyAttestations
+and Events back to the cluster (task queue ` + attest.TaskQueue + `).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWatcher(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (default $KUBECONFIG, else in-cluster)")
+	fl.StringVar(&f.namespaces, "namespaces", os.Getenv("WATCH_NAMESPACES"), "comma-separated namespaces to watch (default $WATCH_NAMESPACES, empty = all)")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", env("METRICS_ADDR", ":9090"), "address of /metrics and /healthz")
+	fl.StringVar(&f.leaseNamespace, "lease-namespace", env("POD_NAMESPACE", "guildhall"), "namespace of the leader Lease")
+	fl.StringVar(&f.leaseName, "lease-name", watcher.DefaultLeaseName, "leader Lease name (empty disables leader election: one replica only)")
+	fl.StringVar(&f.identity, "identity", env("POD_NAME", host), "this replica's identity in the Lease")
+	fl.DurationVar(&f.resync, "resync", 10*time.Minute, "informer resync period (a safety net; resyncs send nothing new)")
+	fl.IntVar(&f.workers, "workers", 2, "ceremonies synced in parallel")
+	fl.BoolVar(&f.attestWorker, "attest-worker", true, "run the attestation write-back activities on task queue "+attest.TaskQueue)
+	return cmd
+}
+
+func runWatcher(ctx context.Context, f watcherFlags) error {
+	log := newLogger(env("LOG_FORMAT", "json")).With("component", "watcher", "identity", f.identity)
+	cfg, err := kubeConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	tc, err := dialTemporal(ctx, "guildhall-watcher@"+f.identity)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	recorder, stopEvents := crd.NewEventRecorder(kube, "guildhall-watcher")
+	defer stopEvents()
+	if f.attestWorker {
+		stop, err := startAttestWorker(tc, dyn, recorder, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	w := watcher.New(watcher.Config{
+		Namespaces: splitList(f.namespaces), Resync: f.resync, Workers: f.workers,
+		LeaseNamespace: f.leaseNamespace, LeaseName: f.leaseName, Identity: f.identity,
+		MetricsAddr: f.metricsAddr, Logger: log,
+	}, dyn, kube, &watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, recorder)
+	log.Info("watcher starting", "namespaces", f.namespaces, "lease", f.leaseNamespace+"/"+f.leaseName, "metrics", f.metricsAddr)
+	err = w.Run(ctx)
+	if errors.Is(err, watcher.ErrLostLeadership) {
+		log.Error("leader lease lost; exiting so a fresh replica rejoins the election")
+	}
+	return err
+}
+
+// startAttestWorker runs the write-back activities on their own task queue.
+func startAttestWorker(tc client.Client, dyn dynamic.Interface, rec record.EventRecorder, log *slog.Logger) (func(), error) {
+	acts := &attest.Activities{W: &attest.Writer{Dynamic: dyn, Recorder: rec, Now: time.Now}}
+	w := sdkworker.New(tc, attest.TaskQueue, sdkworker.Options{})
+	acts.Register(w)
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start attestation worker on %s: %w", attest.TaskQueue, err)
+	}
+	log.Info("attestation activities running", "taskQueue", attest.TaskQueue)
+	return w.Stop, nil
+}
+
+// kubeConfig loads the kubeconfig file when one is named, else the in-cluster
+// service account.
+func kubeConfig(path string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes config (KUBECONFIG=%q, else in-cluster): %w", path, err)
+	}
+	cfg.UserAgent = "guildhall-watcher"
+	return cfg, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
