@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/guildhouse/guildhall/activities"
+	"github.com/guildhouse/guildhall/notify"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/worker"
 )
@@ -21,6 +23,9 @@ func newWorkerCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(env("LOG_FORMAT", "json"))
 			ctx := cmd.Context()
+			if err := checkNotifyConfig(log); err != nil {
+				return err
+			}
 			s, err := openStore(ctx)
 			if err != nil {
 				return err
@@ -36,8 +41,30 @@ func newWorkerCmd() *cobra.Command {
 	}
 }
 
+// newActivities wires the activities: the Ops DB and the notifiers the
+// environment configures (notify.FromEnv; the development log recorder when
+// none). checkNotifyConfig has refused a bad configuration before this runs.
 func newActivities(s *store.Store) *activities.Activities {
-	return &activities.Activities{Store: s}
+	ns, err := notify.FromEnv(os.Getenv, slog.Default())
+	if err != nil {
+		slog.Error("notification settings ignored", "error", err)
+		ns = nil
+	}
+	return &activities.Activities{Store: s, Notifiers: ns, BaseURL: env("GUILDHALL_HOST", "http://localhost:4000")}
+}
+
+// checkNotifyConfig fails fast on bad NOTIFY_* settings and logs the channels.
+func checkNotifyConfig(log *slog.Logger) error {
+	ns, err := notify.FromEnv(os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	channels := make([]string, len(ns))
+	for i, n := range ns {
+		channels[i] = n.Channel()
+	}
+	log.Info("notifications", "channels", channels)
+	return nil
 }
 
 // runWorker runs w until ctx ends, then stops it, letting running activities
