@@ -168,6 +168,42 @@ func TestReadmeCLIExample(t *testing.T) {
 	}
 }
 
+// TestReadmeListFilters runs every query of the README's list-filter table
+// through the temporal CLI, so each one is valid for the search attributes the
+// dev server registers from the contract.
+func TestReadmeListFilters(t *testing.T) {
+	bin, err := testenv.TemporalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "| to see | query |")
+	if !ok {
+		t.Fatal("README.md has no list-filter table")
+	}
+	n := 0
+	for _, line := range strings.Split(table, "\n")[2:] {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		cells := strings.Split(line, "|")
+		query := strings.Trim(strings.TrimSpace(cells[2]), "`")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, bin, "workflow", "list", "--query", query, "--address", dev.Address).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("filter %q: %v\n%s", query, err, out)
+		}
+		n++
+	}
+	if n < 4 {
+		t.Fatalf("only %d filters found", n)
+	}
+}
+
 func waitCLI(t *testing.T, ok func() bool) {
 	t.Helper()
 	for range 60 {
