@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/uptrace/bun"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
@@ -252,86 +253,143 @@ func runOnce(ctx context.Context, t *Target, api *APIClient, cfg Config, run int
 	return res, nil
 }
 
-// provision registers N*K fresh witnesses (each signs once, so per-witness rate
-// limits never bind), opens N ceremonies and N baseline workflows, and waits
-// until all are idle. It returns the signatures to make in a shuffled order.
-func provision(ctx context.Context, t *Target, cfg Config, tag string) ([]item, []contract.Spec, error) {
+// Ceremony is a bench ceremony and its witnesses.
+type Ceremony struct {
+	Spec      contract.Spec
+	Witnesses []Witness
+}
+
+// NewCeremonies describes n ceremonies "bench/<tag>-<i>", each with k fresh
+// witnesses (ed25519 keys, API tokens) and threshold k, so every witness's
+// signature is accepted and the last one reaches quorum.
+func NewCeremonies(secret []byte, tag string, n, k int) ([]Ceremony, error) {
 	now := time.Now()
-	var (
-		items []item
-		specs []contract.Spec
-		rows  []store.Witness
-	)
-	for i := range cfg.Ceremonies {
-		spec := contract.Spec{
+	var out []Ceremony
+	for i := range n {
+		c := Ceremony{Spec: contract.Spec{
 			ID: fmt.Sprintf("bench/%s-%04d", tag, i), Kind: contract.KindRelease,
 			Title:     fmt.Sprintf("bench %s #%d", tag, i),
 			Artifact:  contract.Artifact{Name: "bench-" + tag, Digest: fmt.Sprintf("sha256:%064x", rand.Uint64())},
 			Initiator: "bench-initiator@bench.test",
-			Quorum:    contract.Quorum{Threshold: cfg.Witnesses},
+			Quorum:    contract.Quorum{Threshold: k},
 			Deadline:  now.Add(2 * time.Hour).UTC().Truncate(time.Second),
 			Source:    "bench",
-		}
-		var ws []Witness
-		for k := range cfg.Witnesses {
-			w, err := NewWitness(fmt.Sprintf("w-%s-%04d-%02d@bench.test", tag, i, k), t.Secret)
+		}}
+		for j := range k {
+			w, err := NewWitness(fmt.Sprintf("w-%s-%04d-%02d@bench.test", tag, i, j), secret)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			ws = append(ws, w)
-			rows = append(rows, w.Record(now))
-			spec.Witnesses = append(spec.Witnesses, contract.WitnessRef{ID: w.ID, Role: "bench"})
+			c.Witnesses = append(c.Witnesses, w)
+			c.Spec.Witnesses = append(c.Spec.Witnesses, contract.WitnessRef{ID: w.ID, Role: "bench"})
 		}
-		specs = append(specs, spec)
-		for _, w := range ws {
-			items = append(items, item{spec: spec, witness: w, key: randomKey()})
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// RegisterWitnesses writes the ceremonies' witnesses and public keys to the Ops DB.
+func RegisterWitnesses(ctx context.Context, s *store.Store, cs []Ceremony) error {
+	var rows []store.Witness
+	now := time.Now()
+	for _, c := range cs {
+		for _, w := range c.Witnesses {
+			rows = append(rows, w.Record(now))
 		}
 	}
 	for start := 0; start < len(rows); start += 500 {
 		batch := rows[start:min(start+500, len(rows))]
-		if _, err := t.Store.DB.NewInsert().Model(&batch).Exec(ctx); err != nil {
-			return nil, nil, fmt.Errorf("register bench witnesses: %w", err)
+		if _, err := s.DB.NewInsert().Model(&batch).Exec(ctx); err != nil {
+			return fmt.Errorf("register bench witnesses: %w", err)
 		}
+	}
+	return nil
+}
+
+// OpenCeremonies registers the witnesses, opens the ceremonies (conc at a time)
+// and waits until the Ops DB has all of them and no workflow has work pending.
+func OpenCeremonies(ctx context.Context, t *Target, cs []Ceremony, conc int) error {
+	if err := RegisterWitnesses(ctx, t.Store, cs); err != nil {
+		return err
 	}
 	cc := ceremonyclient.New(t.Temporal)
-	err := parallel(ctx, cfg.Clients, len(specs), func(ctx context.Context, i int) error {
-		if _, err := cc.Open(ctx, specs[i]); err != nil {
+	if err := parallel(ctx, conc, len(cs), func(ctx context.Context, i int) error {
+		_, err := cc.Open(ctx, cs[i].Spec)
+		return err
+	}); err != nil {
+		return err
+	}
+	return waitOpened(ctx, t, cs, conc, contract.WorkflowID)
+}
+
+// waitOpened waits until the Ops DB records every ceremony and each of the
+// workflows named by ids is idle.
+func waitOpened(ctx context.Context, t *Target, cs []Ceremony, conc int, ids ...func(string) string) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	want := make([]string, len(cs))
+	for i, c := range cs {
+		want[i] = c.Spec.ID
+	}
+	for {
+		n, err := t.Store.DB.NewSelect().Model((*store.Ceremony)(nil)).Where("id IN (?)", bun.List(want)).Count(ctx)
+		if err != nil {
 			return err
 		}
-		ids := make([]string, 0, len(specs[i].Witnesses))
-		for _, w := range specs[i].Witnesses {
-			ids = append(ids, w.ID)
-		}
-		return startBaseline(ctx, t.Temporal, specs[i].ID, ids)
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	// Idle: the Ops DB has every ceremony and no workflow has work pending.
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		n, err := t.Store.DB.NewSelect().Model((*store.Ceremony)(nil)).Where("id LIKE ?", "bench/"+tag+"-%").Count(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		if int(n) == len(specs) {
+		if int(n) == len(cs) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return nil, nil, fmt.Errorf("only %d of %d ceremonies recorded in the Ops DB after 5 minutes", n, len(specs))
+			return fmt.Errorf("only %d of %d ceremonies recorded in the Ops DB after 5 minutes", n, len(cs))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	err = parallel(ctx, cfg.Clients, len(specs), func(ctx context.Context, i int) error {
-		for _, id := range []string{contract.WorkflowID(specs[i].ID), baselineWorkflowID(specs[i].ID)} {
-			if err := waitIdle(ctx, t.Temporal, id, deadline); err != nil {
+	return parallel(ctx, conc, len(cs), func(ctx context.Context, i int) error {
+		for _, id := range ids {
+			if err := waitIdle(ctx, t.Temporal, id(cs[i].Spec.ID), deadline); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// provision opens N ceremonies with K fresh witnesses each (each witness signs
+// once, so per-witness rate limits never bind) and N baseline workflows, waits
+// until all are idle, and returns the signatures to make in a shuffled order.
+func provision(ctx context.Context, t *Target, cfg Config, tag string) ([]item, []contract.Spec, error) {
+	cs, err := NewCeremonies(t.Secret, tag, cfg.Ceremonies, cfg.Witnesses)
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := RegisterWitnesses(ctx, t.Store, cs); err != nil {
+		return nil, nil, err
+	}
+	cc := ceremonyclient.New(t.Temporal)
+	err = parallel(ctx, cfg.Clients, len(cs), func(ctx context.Context, i int) error {
+		if _, err := cc.Open(ctx, cs[i].Spec); err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(cs[i].Witnesses))
+		for _, w := range cs[i].Witnesses {
+			ids = append(ids, w.ID)
+		}
+		return startBaseline(ctx, t.Temporal, cs[i].Spec.ID, ids)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := waitOpened(ctx, t, cs, cfg.Clients, contract.WorkflowID, baselineWorkflowID); err != nil {
+		return nil, nil, err
+	}
+	var (
+		items []item
+		specs []contract.Spec
+	)
+	for _, c := range cs {
+		specs = append(specs, c.Spec)
+		for _, w := range c.Witnesses {
+			items = append(items, item{spec: c.Spec, witness: w, key: randomKey()})
+		}
 	}
 	rand.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 	return items, specs, nil

@@ -60,6 +60,17 @@ type StackOptions struct {
 	NoBaselineWorker bool
 	// LogLevel of the worker and web logs (written to Dir/guildhall.log).
 	LogLevel slog.Level
+	// WorkerBinary, when set, runs the Guildhall worker as a child process
+	// (`<WorkerBinary> worker`, its log in Dir/worker.log) instead of in this
+	// process, so it can be killed and its memory measured. WorkerEnv is added to
+	// its environment.
+	WorkerBinary string
+	WorkerEnv    []string
+	// DevLogin enables the web app's development login (loopback only).
+	DevLogin bool
+	// SetDefaultLogger makes the stack's log file slog's default, so library
+	// logs (notifications, SDK) do not go to the terminal.
+	SetDefaultLogger bool
 }
 
 // Stack is a self-contained Guildhall: a throwaway Postgres (initdb), a Temporal
@@ -67,10 +78,13 @@ type StackOptions struct {
 // the same options, and the web app on a loopback port.
 type Stack struct {
 	Target
-	Dir     string
-	PG      *pgtemp.Server
-	Dev     *devserver.DevServer
-	Web     *web.App
+	Dir string
+	PG  *pgtemp.Server
+	Dev *devserver.DevServer
+	Web *web.App
+	// Worker is the child worker process (StackOptions.WorkerBinary), else nil.
+	Worker  *Child
+	DBURL   string
 	LogFile string
 	closers []func()
 }
@@ -103,6 +117,11 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	}
 	s.closers = append(s.closers, func() { lf.Close() })
 	log := slog.New(slog.NewJSONHandler(lf, &slog.HandlerOptions{Level: o.LogLevel}))
+	if o.SetDefaultLogger {
+		prev := slog.Default()
+		slog.SetDefault(log)
+		s.closers = append(s.closers, func() { slog.SetDefault(prev) })
+	}
 
 	if s.PG, err = pgtemp.Start(ctx, pgtemp.Options{Settings: o.PGSettings}); err != nil {
 		return nil, err
@@ -112,6 +131,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.DBURL = dbURL
 	if s.Dev, err = devserver.StartDevServer(ctx, devserver.DevServerOptions{
 		DBFile: o.TemporalDBFile, LogPath: filepath.Join(s.Dir, "temporal.log")}); err != nil {
 		return nil, err
@@ -145,23 +165,38 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	workerStore, err := open()
-	if err != nil {
-		return nil, err
+	if o.WorkerBinary != "" {
+		metricsPort, err := devserver.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		s.Worker = &Child{Path: o.WorkerBinary, Args: []string{"worker"}, LogPath: filepath.Join(s.Dir, "worker.log"),
+			Env: append([]string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + s.Dev.Address, "TEMPORAL_NAMESPACE=default",
+				fmt.Sprintf("POOL_SIZE=%d", o.PoolSize), fmt.Sprintf("METRICS_ADDR=127.0.0.1:%d", metricsPort),
+				"LOG_FORMAT=json"}, o.WorkerEnv...)}
+		if err := s.Worker.Start(); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.Worker.Stop)
+	} else {
+		workerStore, err := open()
+		if err != nil {
+			return nil, err
+		}
+		wc, err := dial("guildhall-worker")
+		if err != nil {
+			return nil, err
+		}
+		acts := &activities.Activities{Store: workerStore}
+		if o.NewActivities != nil {
+			acts = o.NewActivities(workerStore)
+		}
+		w := worker.New(wc, acts, worker.Options{Options: o.WorkerOptions})
+		if err := w.Start(); err != nil {
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+		s.closers = append(s.closers, w.Stop)
 	}
-	wc, err := dial("guildhall-worker")
-	if err != nil {
-		return nil, err
-	}
-	acts := &activities.Activities{Store: workerStore}
-	if o.NewActivities != nil {
-		acts = o.NewActivities(workerStore)
-	}
-	w := worker.New(wc, acts, worker.Options{Options: o.WorkerOptions})
-	if err := w.Start(); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	s.closers = append(s.closers, w.Stop)
 	if !o.NoBaselineWorker {
 		bc, err := dial("guildhall-bench-baseline-worker")
 		if err != nil {
@@ -190,7 +225,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	s.Secret = []byte(hex.EncodeToString(secret))
-	if s.Web, err = web.New(web.Config{BaseURL: s.BaseURL, SessionSecret: s.Secret},
+	if s.Web, err = web.New(web.Config{BaseURL: s.BaseURL, SessionSecret: s.Secret, DevLogin: o.DevLogin},
 		web.Deps{Store: webStore, Ceremonies: ceremonyclient.New(webc), Logger: log.With("component", "web")}); err != nil {
 		ln.Close()
 		return nil, err
