@@ -17,7 +17,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+var (
+	crdGVR       = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	namespaceGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+)
 
 // InstallCRDs creates every CustomResourceDefinition in dir (*.yaml, one document
 // each) and waits until each is Established and its resource is served. It goes
