@@ -817,7 +817,8 @@ func TestEnvironment(t *testing.T) {
 			case "web":
 				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "SESSION_SECRET", "GUILDHALL_HOST", "GUILDHALL_ADDR", "METRICS_ADDR", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
 			case "worker":
-				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "METRICS_ADDR")
+				// GUILDHALL_HOST: links in notifications.
+				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "METRICS_ADDR", "GUILDHALL_HOST")
 			case "watcher":
 				need = append(need, "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "METRICS_ADDR")
 			default:
