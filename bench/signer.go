@@ -56,29 +56,45 @@ func (w Witness) Record(now time.Time) store.Witness {
 func Ed25519KeyID(pub ed25519.PublicKey) string { return statement.KeyID(pub) }
 
 // MintToken issues an API bearer token the way the web app's account page does
-// ("gh1." + HMAC-signed payload), from the same session secret. The bench needs
-// one per witness, and the account page (behind the login rate limit) is not
-// the place to get hundreds.
+// ("gh1." + a signed payload naming the witness and an expiry), from the same
+// session secret. The bench needs one per witness, and the account page (behind
+// the login rate limit) is not the place to get hundreds. A negative ttl makes an
+// expired token (security tests).
 func MintToken(secret []byte, witnessID string, ttl time.Duration) (string, error) {
+	jti := make([]byte, 8)
+	_, _ = rand.Read(jti)
+	v, err := SignedValue(secret, "api-token", map[string]any{
+		"w": witnessID, "e": time.Now().Add(ttl).Unix(), "j": hex.EncodeToString(jti)})
+	if err != nil {
+		return "", err
+	}
+	return "gh1." + v, nil
+}
+
+// SessionCookie is a web session cookie value for a witness ("dev" login),
+// signed with secret; a negative ttl makes an expired one (security tests).
+func SessionCookie(secret []byte, witnessID string, ttl time.Duration) (string, error) {
+	return SignedValue(secret, "guildhall_session", map[string]any{
+		"w": witnessID, "v": "dev", "e": time.Now().Add(ttl).Unix()})
+}
+
+// SignedValue encodes v as the web app signs its cookies and tokens:
+// base64url(JSON) "." base64url(HMAC-SHA256(k, name 0x00 payload)), with
+// k = HMAC-SHA256(secret, "guildhall web cookie v1").
+func SignedValue(secret []byte, name string, v any) (string, error) {
 	k := hmac.New(sha256.New, secret)
 	k.Write([]byte("guildhall web cookie v1"))
 	key := k.Sum(nil)
-	jti := make([]byte, 8)
-	_, _ = rand.Read(jti)
-	body, err := json.Marshal(struct {
-		W string `json:"w"`
-		E int64  `json:"e"`
-		J string `json:"j"`
-	}{witnessID, time.Now().Add(ttl).Unix(), hex.EncodeToString(jti)})
+	body, err := json.Marshal(v)
 	if err != nil {
 		return "", err
 	}
 	p := base64.RawURLEncoding.EncodeToString(body)
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("api-token"))
+	m.Write([]byte(name))
 	m.Write([]byte{0})
 	m.Write([]byte(p))
-	return "gh1." + p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
+	return p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
 // SignBody is the JSON body of POST /api/v1/ceremonies/{id}/sign.

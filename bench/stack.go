@@ -68,6 +68,9 @@ type StackOptions struct {
 	WorkerEnv    []string
 	// DevLogin enables the web app's development login (loopback only).
 	DevLogin bool
+	// WrapCeremonies wraps the web app's workflow client (tests count what
+	// reaches the workflow through it).
+	WrapCeremonies func(web.Ceremonies) web.Ceremonies
 	// SetDefaultLogger makes the stack's log file slog's default, so library
 	// logs (notifications, SDK) do not go to the terminal.
 	SetDefaultLogger bool
@@ -225,8 +228,12 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	s.Secret = []byte(hex.EncodeToString(secret))
+	var cer web.Ceremonies = ceremonyclient.New(webc)
+	if o.WrapCeremonies != nil {
+		cer = o.WrapCeremonies(cer)
+	}
 	if s.Web, err = web.New(web.Config{BaseURL: s.BaseURL, SessionSecret: s.Secret, DevLogin: o.DevLogin},
-		web.Deps{Store: webStore, Ceremonies: ceremonyclient.New(webc), Logger: log.With("component", "web")}); err != nil {
+		web.Deps{Store: webStore, Ceremonies: cer, Logger: log.With("component", "web")}); err != nil {
 		ln.Close()
 		return nil, err
 	}
