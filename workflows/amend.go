@@ -110,6 +110,9 @@ func (c *ceremony) amend(actx workflow.Context, key string, spec contract.Spec) 
 	}).Get(actx, nil); err != nil {
 		workflow.GetLogger(actx).Error("record amendment failed", "error", err)
 	}
+	if c.keysEnabled(actx) {
+		c.loadKeys(actx, c.memberIDs())
+	}
 	c.upsertMemo(actx)
 	if c.st.Status == contract.StatusQuorumReached && res.Verdict != quorum.Met {
 		c.st.QuorumReachedAt = nil

@@ -113,6 +113,7 @@ type Continued struct {
 	ReminderStep int               `json:"reminderStep"`
 	DecisionDue  *time.Time        `json:"decisionDue,omitempty"`
 	Keys         WitnessKeys       `json:"keys,omitempty"`
+	KeysOn       bool              `json:"keysOn,omitempty"`
 	Tuning       Tuning            `json:"tuning,omitempty"`
 }
 
@@ -135,6 +136,7 @@ type ceremony struct {
 	answers map[string]Answer // idempotency key → answer; only looked up, never ranged over
 	seqs    Seqs
 	keys    WitnessKeys
+	keysOn  bool // statements are verified (see keysChange)
 	tuning  Tuning
 
 	inbox     workflow.Channel
@@ -212,6 +214,9 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 		c.setStatus(actx, contract.StatusRejected, "invalid spec: "+problem, spec.Initiator)
 		return nil
 	}
+	if c.keysEnabled(ctx) {
+		c.loadKeys(actx, c.memberIDs())
+	}
 	c.skipPastReminders(now)
 	c.notifyOpened(actx)
 	c.evaluate(actx)
@@ -224,7 +229,7 @@ func (c *ceremony) resume(k *Continued) {
 	for key, ans := range k.Answers { // copying a map into a map: order does not matter
 		c.answers[key] = ans
 	}
-	c.seqs, c.keys, c.reminderStep, c.decisionDue = k.Seqs, k.Keys, k.ReminderStep, k.DecisionDue
+	c.seqs, c.keys, c.keysOn, c.reminderStep, c.decisionDue = k.Seqs, k.Keys, k.KeysOn, k.ReminderStep, k.DecisionDue
 	c.attentionSA = c.st.Attention != ""
 	c.setSpec(c.st.Spec)
 }
@@ -365,7 +370,14 @@ func (c *ceremony) onWitnessSignature(actx workflow.Context, raw []byte, perr er
 // sign processes one sign request from either channel. The returned error is the
 // rejection the caller sees.
 func (c *ceremony) sign(actx workflow.Context, req contract.SignRequest, via string) error {
-	if err := c.check(req); err != nil {
+	err := c.checkState(req)
+	if err == nil && c.keysEnabled(actx) {
+		// The keys registered now decide, not those cached at opening: a key
+		// added since counts, a key removed since does not.
+		c.loadKeys(actx, []string{req.WitnessID})
+		err = c.verifyProof(workflow.Now(actx), req, false)
+	}
+	if err != nil {
 		c.reject(actx, via, req.IdempotencyKey, req.WitnessID, err)
 		return err
 	}
@@ -377,7 +389,7 @@ func (c *ceremony) sign(actx workflow.Context, req contract.SignRequest, via str
 	c.st.Signatures = append(c.st.Signatures, sig)
 	c.answers[req.IdempotencyKey] = Answer{}
 	res := c.tally()
-	err := workflow.ExecuteActivity(actx, a.RecordSignature, activities.Signed{
+	err = workflow.ExecuteActivity(actx, a.RecordSignature, activities.Signed{
 		CeremonyID: c.st.CeremonyID, Epoch: sig.Epoch, Signature: sig,
 		Approvals: res.Approvals, Rejections: res.Rejections, Pending: c.st.Pending,
 	}).Get(actx, nil)
@@ -390,9 +402,17 @@ func (c *ceremony) sign(actx workflow.Context, req contract.SignRequest, via str
 	return nil
 }
 
-// check validates a sign request against the current state; it never mutates
-// and does no I/O, so the update validator can call it.
-func (c *ceremony) check(req contract.SignRequest) error {
+// check validates a sign request against the current state and the cached
+// keys; it never mutates and does no I/O, so the update validator can call it.
+func (c *ceremony) check(now time.Time, req contract.SignRequest) error {
+	if err := c.checkState(req); err != nil {
+		return err
+	}
+	return c.verifyProof(now, req, true)
+}
+
+// checkState is check without the statement and proof.
+func (c *ceremony) checkState(req contract.SignRequest) error {
 	switch {
 	case !c.st.Status.Open():
 		return rejection("closed", fmt.Sprintf("the ceremony is %s and no longer accepts signatures", c.st.Status))
@@ -407,7 +427,7 @@ func (c *ceremony) check(req contract.SignRequest) error {
 				req.WitnessID, s.Decision, s.SignedAt.UTC().Format(time.RFC3339)))
 		}
 	}
-	return c.verifyProof(req)
+	return nil
 }
 
 // tally recomputes counts and pending witnesses from the signatures.

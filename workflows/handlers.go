@@ -36,7 +36,7 @@ func (c *ceremony) registerHandlers(ctx workflow.Context) error {
 			if ans, dup := c.answers[req.IdempotencyKey]; dup {
 				return ans.err() // same answer as the first time; nil lets the handler repeat it
 			}
-			return c.check(req)
+			return c.check(workflow.Now(ctx), req)
 		}},
 	)
 }
@@ -94,7 +94,7 @@ func (c *ceremony) prepareContinue(ctx, actx workflow.Context, chans []workflow.
 	}
 	next := &Continued{
 		State: c.st, Answers: c.answers, Seqs: c.seqs, ReminderStep: c.reminderStep,
-		DecisionDue: c.decisionDue, Keys: c.keys, Tuning: c.tuning,
+		DecisionDue: c.decisionDue, Keys: c.keys, KeysOn: c.keysOn, Tuning: c.tuning,
 	}
 	for i, name := range signalNames {
 		var rv converter.RawValue

@@ -1,21 +1,125 @@
 package workflows
 
-import "github.com/guildhouse/guildhall/contract"
+import (
+	"errors"
+	"slices"
+	"time"
 
-// WitnessKeys are the witnesses' registered public keys by witness id, loaded
-// into the workflow's state by an activity, so that the sign validator can verify
-// proofs without I/O.
-type WitnessKeys map[string][]PublicKey
+	"go.temporal.io/sdk/workflow"
 
-// PublicKey is one registered signing key.
-type PublicKey struct {
-	Type      string `json:"type"`
-	KeyID     string `json:"keyId"`
-	PublicKey string `json:"publicKey"`
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/statement"
+)
+
+// keysChange versions the loading of witnesses' signing keys and the checking
+// of signed statements, added after the replay histories were captured: runs
+// recorded without it (DefaultVersion) neither load keys nor check statements,
+// exactly as they did.
+const keysChange = "witness-keys"
+
+// WitnessKeys are the witnesses' registered public keys, sorted by witness id,
+// type and key id.
+type WitnessKeys []statement.PublicKey
+
+// keysEnabled reports whether this run verifies statements. It records the
+// version marker the first time it is asked outside a replay; the validator,
+// which may not record anything, reads c.keysOn instead.
+func (c *ceremony) keysEnabled(ctx workflow.Context) bool {
+	if !c.keysOn && workflow.GetVersion(ctx, keysChange, workflow.DefaultVersion, 1) >= 1 {
+		c.keysOn = true
+	}
+	return c.keysOn
 }
 
-// verifyProof checks a sign request's statement and proof against the witness's
-// registered keys. It is pure: the keys are in the workflow state.
-func (c *ceremony) verifyProof(req contract.SignRequest) error {
+// loadKeys replaces the cached keys of ids with what the Ops DB has now.
+func (c *ceremony) loadKeys(actx workflow.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	var fresh []statement.PublicKey
+	if err := workflow.ExecuteActivity(actx, a.LoadSigningKeys, ids).Get(actx, &fresh); err != nil {
+		workflow.GetLogger(actx).Error("load signing keys failed", "error", err)
+		return
+	}
+	kept := WitnessKeys{}
+	for _, k := range c.keys {
+		if !slices.Contains(ids, k.WitnessID) {
+			kept = append(kept, k)
+		}
+	}
+	kept = append(kept, fresh...)
+	slices.SortFunc(kept, func(x, y statement.PublicKey) int {
+		switch {
+		case x.WitnessID != y.WitnessID:
+			return compare(x.WitnessID, y.WitnessID)
+		case x.Type != y.Type:
+			return compare(x.Type, y.Type)
+		}
+		return compare(x.KeyID, y.KeyID)
+	})
+	c.keys = kept
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// verifyProof checks a sign request's statement and proof against the cached
+// keys (statement.VerifyRequest): pure, so the validator can call it. With
+// deferUnknown, a proof by a key the cache does not know is let through: the
+// main loop reloads that witness's keys (they may have registered it after the
+// ceremony opened) and checks again with final=true.
+func (c *ceremony) verifyProof(now time.Time, req contract.SignRequest, deferUnknown bool) error {
+	if !c.keysOn {
+		return nil
+	}
+	err := statement.VerifyRequest(c.st, req, c.keys, now)
+	if err == nil {
+		return nil
+	}
+	if deferUnknown && req.Proof != nil && req.Statement != "" && !c.knowsKey(req.WitnessID, req.Proof.KeyID) {
+		if why := statementProblem(c.st, req, now); why == nil {
+			return nil
+		}
+	}
+	var p *statement.Problem
+	if errors.As(err, &p) {
+		return rejection(p.Code, p.Reason)
+	}
+	return rejection("bad_signature", err.Error())
+}
+
+func (c *ceremony) knowsKey(witness, keyID string) bool {
+	for _, k := range c.keys {
+		if k.WitnessID == witness && k.KeyID == keyID {
+			return true
+		}
+	}
+	return false
+}
+
+// statementProblem checks everything about a signed request except the
+// signature itself, by verifying against no keys and looking at why it failed.
+func statementProblem(st contract.State, req contract.SignRequest, now time.Time) error {
+	s, err := statement.Parse([]byte(req.Statement))
+	if err != nil {
+		return err
+	}
+	if why := s.Matches(st.Spec, req.WitnessID, req.Decision); why != "" {
+		return errors.New(why)
+	}
+	issued, err := s.Issued()
+	if err != nil {
+		return err
+	}
+	if issued.After(now.Add(statement.MaxSkew)) || (!st.OpenedAt.IsZero() && issued.Before(st.OpenedAt.Add(-statement.MaxSkew))) {
+		return errors.New("statement time out of range")
+	}
 	return nil
 }
