@@ -23,6 +23,7 @@ import (
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/notify"
+	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
 	"github.com/guildhouse/guildhall/worker"
 	"github.com/guildhouse/guildhall/workflows"
@@ -35,7 +36,12 @@ var update = flag.Bool("update", false, "capture the replay histories in testdat
 var replayPaths = []string{
 	"quorum-sealed", "veto", "impossible", "expiry-with-reminders", "amendments",
 	"cancel", "temporal-cancel", "substrate-timeout", "continue-as-new-run1", "continue-as-new-run2",
+	"signed-statement",
 }
+
+// Histories recorded by earlier versions of the workflow are kept as
+// testdata/history-v<N>-<path>.json for as long as the code keeps their
+// GetVersion branches; they are replayed too. v0 predates "witness-keys".
 
 // TestReplayHistories replays every captured history against the current
 // workflow code. A failure means the change would break ceremonies that are
@@ -50,11 +56,17 @@ func TestReplayHistories(t *testing.T) {
 	worker.RegisterWorkflows(replayer)
 	logger := tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	for _, name := range replayPaths {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join("testdata", "history-"+name+".json")
-			if _, err := os.Stat(path); err != nil {
-				t.Fatalf("missing history %s: run go test ./workflows -run TestReplayHistories -update", path)
-			}
+		path := filepath.Join("testdata", "history-"+name+".json")
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("missing history %s: run go test ./workflows -run TestReplayHistories -update", path)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "history-*.json"))
+	if err != nil || len(files) < len(replayPaths) {
+		t.Fatalf("histories: %v %v", files, err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), "history-"), ".json"), func(t *testing.T) {
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(logger, path); err != nil {
 				t.Fatalf("%s does not replay: %v", path, err)
 			}
@@ -242,6 +254,24 @@ func captureHistories(t *testing.T) {
 	})
 	cp.signal(spec, contract.SignalSubstrateDecision, contract.SubstrateDecision{IdempotencyKey: "d1", Phase: "Sealed"})
 	cp.save("substrate-timeout", run, "", contract.StatusSealed)
+
+	// A witness with a registered key signs a statement; a forged one is refused.
+	priv := registerKey(t, s, "alice", 1)
+	spec, run = cp.open("signed-statement", nil, nil)
+	req := signedReq(spec, "alice", contract.Approve, "a1", time.Now(), priv)
+	if _, err := cp.cc.Sign(context.Background(), spec.ID, req); err != nil {
+		t.Fatal(err)
+	}
+	forged := signedReq(spec, "bob", contract.Approve, "b0", time.Now(), priv)
+	if _, err := cp.cc.Sign(context.Background(), spec.ID, forged); err == nil || !strings.Contains(err.Error(), "bad_signature") {
+		t.Fatalf("statement for bob signed with alice's key: %v, want bad_signature", err)
+	}
+	cp.sign(spec, "bob", contract.Approve, "b1")
+	cp.signal(spec, contract.SignalSubstrateDecision, contract.SubstrateDecision{IdempotencyKey: "d1", Phase: "Sealed"})
+	cp.save("signed-statement", run, "", contract.StatusSealed)
+	if err := s.SetCredentials(context.Background(), "alice", []store.Credential{}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Continue-as-new after three messages (the test hook), then finish in run 2.
 	spec, run = cp.open("continue-as-new", nil, &workflows.Continued{Tuning: workflows.Tuning{ContinueAsNewAfter: 3}})
