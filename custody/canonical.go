@@ -35,15 +35,15 @@ func CheckCanonical(b []byte) error {
 	return nil
 }
 
-// span is the position of a member value inside a body.
-type span struct{ start, end int }
-
 type canon struct {
 	b     []byte
 	i     int
 	depth int
-	// member, when set, is told about every member of the top-level object.
-	member func(key []byte, v span) error
+	// hdr, when set, collects the custody event header from the top-level
+	// object's members (a field rather than a callback, so scanning allocates
+	// nothing).
+	hdr     header
+	wantHdr bool
 }
 
 func (c *canon) errf(format string, args ...any) error {
@@ -158,8 +158,8 @@ func (c *canon) object() error {
 		if err := c.value(); err != nil {
 			return err
 		}
-		if top && c.member != nil {
-			if err := c.member(key, span{vs, c.i}); err != nil {
+		if top && c.wantHdr {
+			if err := c.hdr.member(key, c.b[vs:c.i]); err != nil {
 				return err
 			}
 		}
@@ -355,58 +355,66 @@ func unescape(raw []byte) string {
 	return string(out)
 }
 
-// header is what chain verification needs from a body.
+// header is what chain verification needs from a body. typ and prevHash are the
+// raw string contents (escapes undone only when present), usually slices of the
+// body itself.
 type header struct {
 	seq      int64
-	typ      string
-	prevHash string
+	typ      []byte
+	prevHash []byte
+	have     int
 }
 
 var errNotEvent = errors.New("body is not a custody event")
 
+// member takes one top-level member; any member other than Event's makes the
+// body something else.
+func (h *header) member(key, val []byte) error {
+	switch string(key) {
+	case "seq":
+		// Canonical already; small enough to be exact (at most 15 digits).
+		var n int64
+		for _, ch := range val {
+			if ch < '0' || ch > '9' || len(val) > 15 {
+				return fmt.Errorf("%w: seq is not a non-negative integer", errNotEvent)
+			}
+			n = n*10 + int64(ch-'0')
+		}
+		h.seq, h.have = n, h.have|1
+	case "type", "prevHash":
+		if val[0] != '"' {
+			return fmt.Errorf("%w: %s is not a string", errNotEvent, key)
+		}
+		s := val[1 : len(val)-1]
+		if bytes.IndexByte(s, '\\') >= 0 {
+			s = []byte(unescape(s))
+		}
+		if key[0] == 't' {
+			h.typ, h.have = s, h.have|2
+		} else {
+			h.prevHash, h.have = s, h.have|4
+		}
+	case "ceremonyId", "artifactDigest", "actor", "idempotencyKey", "occurredAt":
+		if val[0] != '"' {
+			return fmt.Errorf("%w: %s is not a string", errNotEvent, key)
+		}
+	case "data":
+	default:
+		return fmt.Errorf("%w: unknown member %q", errNotEvent, key)
+	}
+	return nil
+}
+
 // scanHeader checks that body is a canonical custody event and returns its seq,
 // type and prevHash, in one pass over the bytes.
 func scanHeader(body []byte) (header, error) {
-	var (
-		h    header
-		have = 0
-	)
-	c := canon{b: body}
-	c.member = func(key []byte, v span) error {
-		val := body[v.start:v.end]
-		// Any member other than Event's makes the body something else.
-		switch string(key) {
-		case "seq":
-			n, err := strconv.ParseInt(string(val), 10, 64)
-			if err != nil || n < 0 {
-				return fmt.Errorf("%w: seq is not a non-negative integer", errNotEvent)
-			}
-			h.seq = n
-			have |= 1
-		case "type", "prevHash":
-			if val[0] != '"' {
-				return fmt.Errorf("%w: %s is not a string", errNotEvent, key)
-			}
-			s := unescape(val[1 : len(val)-1])
-			if key[0] == 't' {
-				h.typ, have = s, have|2
-			} else {
-				h.prevHash, have = s, have|4
-			}
-		case "ceremonyId", "artifactDigest", "actor", "idempotencyKey", "occurredAt":
-			if val[0] != '"' {
-				return fmt.Errorf("%w: %s is not a string", errNotEvent, key)
-			}
-		case "data":
-		default:
-			return fmt.Errorf("%w: unknown member %q", errNotEvent, key)
-		}
-		return nil
-	}
 	if len(body) == 0 || body[0] != '{' {
-		return h, fmt.Errorf("%w: not a JSON object", errNotEvent)
+		return header{}, fmt.Errorf("%w: not a JSON object", errNotEvent)
 	}
-	if err := c.value(); err != nil {
+	c := canon{b: body, wantHdr: true}
+	err := c.value()
+	h := c.hdr
+	if err != nil {
 		if errors.Is(err, errNotEvent) {
 			return h, err
 		}
@@ -415,7 +423,7 @@ func scanHeader(body []byte) (header, error) {
 	if c.i != len(body) {
 		return h, errors.New("body is not in canonical form: trailing data")
 	}
-	if have != 7 {
+	if h.have != 7 {
 		return h, fmt.Errorf("%w: seq, type or prevHash missing", errNotEvent)
 	}
 	return h, nil

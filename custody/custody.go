@@ -139,13 +139,13 @@ func (v *Verifier) Next(l Link) error {
 	switch {
 	case h.seq != l.Seq:
 		return &Break{Seq: l.Seq, Reason: fmt.Sprintf("body says seq %d (rows moved or swapped)", h.seq)}
-	case h.typ != l.Type:
+	case string(h.typ) != l.Type:
 		return &Break{Seq: l.Seq, Reason: fmt.Sprintf("type column %q differs from body %q", l.Type, h.typ)}
-	case h.prevHash != l.PrevHash:
+	case string(h.prevHash) != l.PrevHash:
 		return &Break{Seq: l.Seq, Reason: "prev_hash column differs from the body"}
-	case h.prevHash != v.prevHash:
+	case string(h.prevHash) != v.prevHash:
 		return &Break{Seq: l.Seq, Reason: "prevHash does not match the previous event's hash (forged or reordered link)"}
-	case l.Seq == 0 && h.typ != TypeGenesis:
+	case l.Seq == 0 && string(h.typ) != TypeGenesis:
 		return &Break{Seq: 0, Reason: "first event is not the genesis event"}
 	}
 	v.prevHash = l.Hash
