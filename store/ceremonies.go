@@ -98,6 +98,16 @@ func (s *Store) RecordSignature(ctx context.Context, in Signed) error {
 		IdempotencyKey: sig.IdempotencyKey, SignedAt: sig.SignedAt.UTC(),
 	}
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// The key the workflow verified the proof with, copied as registered now,
+		// so the signature stays checkable after the key is removed.
+		if sig.Proof != nil {
+			row.KeyID = sig.Proof.KeyID
+			if c, ok, err := s.credential(ctx, tx, sig.WitnessID, sig.Proof.Type, sig.Proof.KeyID); err != nil {
+				return err
+			} else if ok {
+				row.PublicKey = c.PublicKey
+			}
+		}
 		if _, err := tx.NewInsert().Model(&row).On("CONFLICT (ceremony_id, epoch, witness_id) DO NOTHING").Exec(ctx); err != nil {
 			return fmt.Errorf("insert signature of %s on %s: %w", sig.WitnessID, in.CeremonyID, err)
 		}
@@ -112,7 +122,8 @@ func (s *Store) RecordSignature(ctx context.Context, in Signed) error {
 			IdempotencyKey: fmt.Sprintf("signature/%s/%d/%s", in.CeremonyID, in.Epoch, sig.WitnessID),
 			OccurredAt:     sig.SignedAt,
 			Data: map[string]any{"epoch": in.Epoch, "decision": sig.Decision, "comment": sig.Comment,
-				"statement": sig.Statement, "proof": sig.Proof, "via": sig.Via, "messageKey": sig.IdempotencyKey},
+				"statement": sig.Statement, "proof": sig.Proof, "via": sig.Via, "messageKey": sig.IdempotencyKey,
+				"keyId": row.KeyID, "publicKey": row.PublicKey},
 		})
 		return err
 	})
@@ -142,12 +153,16 @@ func (s *Store) RecordStatus(ctx context.Context, c StatusChange) error {
 		if _, err := q.Exec(ctx); err != nil {
 			return fmt.Errorf("update status of %s: %w", c.CeremonyID, err)
 		}
-		_, _, err := s.appendCustody(ctx, tx, NewEvent{
+		if _, _, err := s.appendCustody(ctx, tx, NewEvent{
 			Type: custody.TypeStatusChanged, CeremonyID: c.CeremonyID, Actor: c.Actor,
 			IdempotencyKey: fmt.Sprintf("status/%s/%d/%s", c.CeremonyID, c.Seq, c.Status),
 			OccurredAt:     at, Data: map[string]any{"status": c.Status, "reason": c.Reason},
-		})
-		return err
+		}); err != nil {
+			return err
+		}
+		// Quorum attests the ceremony's artifact and sealing releases it (see
+		// artifacts.go); each move is its own custody event after this one.
+		return s.followCeremony(ctx, tx, c.CeremonyID, c.Status, at)
 	})
 }
 

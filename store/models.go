@@ -81,15 +81,19 @@ type Ceremony struct {
 type Signature struct {
 	bun.BaseModel `bun:"table:signatures"`
 
-	ID             int64      `bun:"id,pk,autoincrement"`
-	CeremonyID     string     `bun:"ceremony_id,notnull"`
-	Epoch          int        `bun:"epoch,notnull"`
-	WitnessID      string     `bun:"witness_id,notnull"`
-	Decision       string     `bun:"decision,notnull"`
-	Comment        string     `bun:"comment,notnull"`
-	Roles          []string   `bun:"roles,type:text,notnull"`
-	Statement      string     `bun:"statement,notnull"`
-	Proof          string     `bun:"proof,notnull"` // JSON of contract.Proof, or ""
+	ID         int64    `bun:"id,pk,autoincrement"`
+	CeremonyID string   `bun:"ceremony_id,notnull"`
+	Epoch      int      `bun:"epoch,notnull"`
+	WitnessID  string   `bun:"witness_id,notnull"`
+	Decision   string   `bun:"decision,notnull"`
+	Comment    string   `bun:"comment,notnull"`
+	Roles      []string `bun:"roles,type:text,notnull"`
+	Statement  string   `bun:"statement,notnull"`
+	Proof      string   `bun:"proof,notnull"` // JSON of contract.Proof, or ""
+	KeyID      string   `bun:"key_id,notnull"`
+	// PublicKey is the registered key the proof was made with (base64), copied
+	// at signing time so evidence does not depend on it staying registered.
+	PublicKey      string     `bun:"public_key,notnull"`
 	Via            string     `bun:"via,notnull"`
 	IdempotencyKey string     `bun:"idempotency_key,notnull"`
 	SignedAt       time.Time  `bun:"signed_at,notnull"`

@@ -76,12 +76,12 @@ func TestCeremonyWritesAreIdempotent(t *testing.T) {
 			t.Fatalf("ceremony row = %+v", c)
 		}
 		events, _ := s.CeremonyCustody(ctx, "default/rel-1")
-		// artifact proposed, opened, signature, status
-		if len(events) != 4 {
-			t.Fatalf("custody events = %d, want 4: %+v", len(events), events)
+		// artifact proposed, opened, signature, status, artifact attested
+		if len(events) != 5 {
+			t.Fatalf("custody events = %d, want 5: %+v", len(events), events)
 		}
-		if n := verifyChain(t, s); n != 5 { // + genesis
-			t.Fatalf("verified %d links, want 5", n)
+		if n := verifyChain(t, s); n != 6 { // + genesis
+			t.Fatalf("verified %d links, want 6", n)
 		}
 		list, total, err := s.ListCeremonies(ctx, store.CeremonyFilter{AwaitingWitness: "bob"})
 		if err != nil || total != 1 || len(list) != 1 {
@@ -144,8 +144,14 @@ func keyOf(w, i int) string { return string(rune('a'+w)) + "-" + string(rune('a'
 func TestMigrateDownAndUp(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		down, err := s.MigrateDown(ctx, 1)
-		if err != nil || len(down) != 1 {
+		// Roll back every migration, newest first, so later migrations that
+		// depend on the first one come off before it.
+		all, err := s.MigrationStatuses(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		down, err := s.MigrateDown(ctx, len(all))
+		if err != nil || len(down) != len(all) {
 			t.Fatalf("down: %v %v", down, err)
 		}
 		if _, err := s.GetCeremony(ctx, "x"); err == nil || errors.Is(err, store.ErrNotFound) {
