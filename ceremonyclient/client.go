@@ -25,6 +25,8 @@ type Options struct {
 	Address   string // host:port, default TEMPORAL_ADDRESS or 127.0.0.1:7233
 	Namespace string // default TEMPORAL_NAMESPACE or "default"
 	Identity  string
+	// MetricsHandler receives the SDK's metrics (the worker exports them).
+	MetricsHandler client.MetricsHandler
 }
 
 // Dial connects to Temporal using the options, falling back to the environment.
@@ -36,10 +38,11 @@ func Dial(ctx context.Context, o Options) (client.Client, error) {
 		o.Namespace = envOr("TEMPORAL_NAMESPACE", "default")
 	}
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  o.Address,
-		Namespace: o.Namespace,
-		Identity:  o.Identity,
-		Logger:    tlog.NewStructuredLogger(slog.Default()),
+		HostPort:       o.Address,
+		Namespace:      o.Namespace,
+		Identity:       o.Identity,
+		Logger:         tlog.NewStructuredLogger(slog.Default()),
+		MetricsHandler: o.MetricsHandler,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", o.Address, o.Namespace, err)

@@ -10,6 +10,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/guildhouse/guildhall/activities"
+	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/notify"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/worker"
@@ -31,7 +32,12 @@ func newWorkerCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			c, err := dialTemporal(ctx, "guildhall-worker")
+			mh, err := temporalMetrics()
+			if err != nil {
+				return err
+			}
+			go serveMetrics(ctx, log, env("METRICS_ADDR", ":9090"))
+			c, err := ceremonyclient.Dial(ctx, ceremonyclient.Options{Identity: "guildhall-worker", MetricsHandler: mh})
 			if err != nil {
 				return err
 			}
