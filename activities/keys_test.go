@@ -1,0 +1,35 @@
+package activities
+
+import (
+	"context"
+	"crypto/ed25519"
+	"testing"
+
+	"github.com/guildhouse/guildhall/statement"
+	"github.com/guildhouse/guildhall/store"
+	"github.com/guildhouse/guildhall/store/storetest"
+)
+
+func TestLoadWitnessKeys(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := &Activities{Store: s}
+		for _, id := range []string{"alice", "bob"} {
+			if err := s.UpsertWitness(ctx, store.Witness{ID: id, DisplayName: id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pub := ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey)
+		k := statement.NewPublicKey("alice", pub)
+		if err := s.AddCredential(ctx, "alice", store.Credential{Type: k.Type, KeyID: k.KeyID, PublicKey: k.PublicKey}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddCredential(ctx, "bob", store.Credential{Type: "totp", KeyID: "t1", PublicKey: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.LoadWitnessKeys(ctx, []string{"alice", "bob", "carol"})
+		if err != nil || len(got) != 1 || got[0] != k {
+			t.Fatalf("LoadWitnessKeys = %+v, %v; want alice's key only", got, err)
+		}
+	})
+}
