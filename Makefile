@@ -49,3 +49,8 @@ check-generated: ## Fail when committed generated files are stale
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
+
+.PHONY: bump
+bump: ## Set the release tag in deploy/k8s (image tag + migration Job name): make bump TAG=v0.1.1
+	@test -n "$(TAG)" || { echo "usage: make bump TAG=vX.Y.Z" >&2; exit 2; }
+	go run ./tools/bump -tag "$(TAG)"
