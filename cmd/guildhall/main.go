@@ -25,6 +25,12 @@ func main() {
 	}
 }
 
+// Set at build time with -ldflags "-X main.version=v0.1.0 -X main.revision=<sha>".
+var (
+	version  = "dev"
+	revision = "unknown"
+)
+
 // errReported means the command already told the user what went wrong.
 var errReported = errors.New("reported")
 
@@ -32,6 +38,7 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "guildhall",
 		Short:         "Guildhall orchestrates governance ceremonies on Temporal",
+		Version:       version + " (" + revision + ")",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
