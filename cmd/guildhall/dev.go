@@ -78,7 +78,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	base := env("GUILDHALL_HOST", "http://localhost"+portOf(o.addr))
 	fmt.Printf("\n  Guildhall      %s   (development login: pick a witness)\n  Temporal UI    http://localhost:8233\n  Ops DB         %s\n  Stop with Ctrl-C.\n\n", base, s.Dialect)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return runWorker(gctx, log, worker.New(c, newActivities(s), worker.Options{})) })
+	g.Go(func() error { return runWorker(gctx, log, worker.New(c, newActivities(s), workerOptions())) })
 	g.Go(func() error {
 		cfg := web.Config{BaseURL: base, SessionSecret: devSecret(), DevLogin: true}
 		return serveWeb(gctx, log, o.addr, cfg, s, cc)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -42,9 +43,15 @@ func newWorkerCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			return runWorker(ctx, log, worker.New(c, newActivities(s), worker.Options{}))
+			return runWorker(ctx, log, worker.New(c, newActivities(s), workerOptions()))
 		},
 	}
+}
+
+// workerOptions gives running activities time to finish on SIGTERM; Kubernetes
+// waits terminationGracePeriodSeconds (30 s by default) before SIGKILL.
+func workerOptions() worker.Options {
+	return worker.Options{Options: sdkworker.Options{WorkerStopTimeout: 20 * time.Second}}
 }
 
 // newActivities wires the activities: the Ops DB and the notifiers the
