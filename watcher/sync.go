@@ -77,6 +77,9 @@ func (s *syncer) syncDeleted(ctx context.Context, key, uid string) error {
 		}
 	}
 	s.forgetResource(key, uid)
+	// A later resource of the same name starts from what Temporal says, and the
+	// cache stays the size of the live Ceremonies.
+	s.forgetLedger(key)
 	return nil
 }
 

@@ -62,46 +62,58 @@ func (t *TemporalWorkflows) Lookup(ctx context.Context, ceremonyID string) (Ledg
 		UID:     t.memoString(info.GetMemo(), MemoUID),
 		Sent:    map[string]bool{},
 	}
-	if led.UID == "" {
-		return led, nil // not ours; its history is none of the watcher's business
-	}
-	if err := t.collectKeys(ctx, wid, info.GetExecution().GetRunId(), led.Sent); err != nil {
+	// The UID is also read from each run's start event: a run started by
+	// continue-as-new need not carry the first run's memo.
+	uid, err := t.collectKeys(ctx, wid, info.GetExecution().GetRunId(), led.Sent)
+	if err != nil {
 		return Ledger{}, err
+	}
+	if led.UID == "" {
+		led.UID = uid
 	}
 	return led, nil
 }
 
-func (t *TemporalWorkflows) collectKeys(ctx context.Context, wid, runID string, into map[string]bool) error {
+// collectKeys walks back from runID through the runs it continued from, adding
+// their signal keys to into, and returns the first watcher UID found in a run's memo.
+func (t *TemporalWorkflows) collectKeys(ctx context.Context, wid, runID string, into map[string]bool) (string, error) {
+	uid := ""
 	for range maxRunChain {
-		prev, err := t.runKeys(ctx, wid, runID, into)
-		if err != nil || prev == "" {
-			return err
+		prev, runUID, err := t.runKeys(ctx, wid, runID, into)
+		if err != nil {
+			return "", err
+		}
+		if uid == "" {
+			uid = runUID
+		}
+		if prev == "" {
+			return uid, nil
 		}
 		runID = prev
 	}
-	return fmt.Errorf("workflow %s continued as new more than %d times", wid, maxRunChain)
+	return "", fmt.Errorf("workflow %s continued as new more than %d times", wid, maxRunChain)
 }
 
 // runKeys adds one run's signal keys to into and returns the run it continued
-// from, if any.
-func (t *TemporalWorkflows) runKeys(ctx context.Context, wid, runID string, into map[string]bool) (string, error) {
+// from, if any, and the UID in its start memo.
+func (t *TemporalWorkflows) runKeys(ctx context.Context, wid, runID string, into map[string]bool) (prev, uid string, err error) {
 	it := t.C.T.GetWorkflowHistory(ctx, wid, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	prev := ""
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
-			return "", fmt.Errorf("read history of %s run %s: %w", wid, runID, err)
+			return "", "", fmt.Errorf("read history of %s run %s: %w", wid, runID, err)
 		}
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-			prev = ev.GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
+			a := ev.GetWorkflowExecutionStartedEventAttributes()
+			prev, uid = a.GetContinuedExecutionRunId(), t.memoString(a.GetMemo(), MemoUID)
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
 			if k := t.signalKey(ev.GetWorkflowExecutionSignaledEventAttributes()); k != "" {
 				into[k] = true
 			}
 		}
 	}
-	return prev, nil
+	return prev, uid, nil
 }
 
 // signalKey reads the idempotencyKey every contract payload carries.

@@ -9,7 +9,6 @@ package attest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -18,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -299,7 +299,7 @@ func build(cer *unstructured.Unstructured, in Input) (*unstructured.Unstructured
 			Comment: sig.Comment, SignedAt: sig.SignedAt.UTC().Format(time.RFC3339), Statement: sig.Statement,
 			Proof: sig.Proof, Via: sig.Via})
 	}
-	specMap, err := toMap(s)
+	specMap, err := toMap(&s)
 	if err != nil {
 		return nil, err
 	}
@@ -316,14 +316,12 @@ func build(cer *unstructured.Unstructured, in Input) (*unstructured.Unstructured
 	return obj, nil
 }
 
+// toMap converts with apimachinery's converter so integers stay int64, as they
+// are in objects read from the API server.
 func toMap(v any) (map[string]any, error) {
-	b, err := json.Marshal(v)
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(v)
 	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("convert attestation spec: %w", err)
 	}
 	return m, nil
 }

@@ -211,23 +211,45 @@ type signal struct {
 	Raw  json.RawMessage
 }
 
-// history reads the workflow of ceremony id: the signals it received, in order,
-// and whether it has closed. found is false when no workflow exists.
+// history reads the workflow of ceremony id across all its runs (following
+// continue-as-new back to the first): the signals received, in order, and whether
+// the latest run has closed. found is false when no workflow exists.
 func history(t *testing.T, id string) (sigs []signal, closed, found bool) {
+	t.Helper()
+	runID := ""
+	for first := true; ; first = false {
+		runSigs, prev, runClosed, ok := runHistory(t, id, runID)
+		if !ok {
+			return sigs, closed, !first
+		}
+		sigs = append(runSigs, sigs...)
+		if first {
+			closed = runClosed
+		}
+		if prev == "" {
+			return sigs, closed, true
+		}
+		runID = prev
+	}
+}
+
+func runHistory(t *testing.T, id, runID string) (sigs []signal, prev string, closed, found bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	it := tc.GetWorkflowHistory(ctx, contract.WorkflowID(id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := tc.GetWorkflowHistory(ctx, contract.WorkflowID(id), runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
-			return nil, false, false
+			return nil, "", false, false
 		}
 		if err != nil {
 			t.Fatalf("history of %s: %v", id, err)
 		}
 		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			prev = ev.GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
 			a := ev.GetWorkflowExecutionSignaledEventAttributes()
 			var raw json.RawMessage
@@ -238,11 +260,12 @@ func history(t *testing.T, id string) (sigs []signal, closed, found bool) {
 			_ = json.Unmarshal(raw, &k)
 			sigs = append(sigs, signal{Name: a.GetSignalName(), Key: k.IdempotencyKey, At: ev.GetEventTime().AsTime(), Raw: raw})
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
 			closed = true
 		}
 	}
-	return sigs, closed, true
+	return sigs, prev, closed, true
 }
 
 // waitSignal waits until the workflow of id has received a signal with key, and

@@ -274,3 +274,41 @@ func TestDeletedWhileNoWatcher(t *testing.T) {
 		t.Errorf("cancels sent = %v", got)
 	}
 }
+
+// TestContinueAsNew: after the workflow continued as new, a restarted watcher still
+// finds what earlier runs received (and which Ceremony opened them) and sends only
+// what is new.
+func TestContinueAsNew(t *testing.T) {
+	ns := namespace(t)
+	cfg := watcher.Config{Namespaces: []string{ns}}
+	a := startWatcher(t, cfg)
+	id := crd.CeremonyID(ns, "long")
+	obj, at := createCeremony(t, ns, "long", validSpec())
+	uid := string(obj.GetUID())
+	waitSignal(t, id, specKey(obj), watcher.KindStart, at)
+	obj, at = editSpec(t, ns, "long", func(s map[string]any) { s["description"] = continueAsNew })
+	waitSignal(t, id, specKey(obj), watcher.KindSpec, at)
+	eventually(t, 20*time.Second, "a second run", func() bool {
+		d, err := tc.DescribeWorkflowExecution(context.Background(), contract.WorkflowID(id), "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && lastRunContinued(t, id)
+	})
+	a.stop(t)
+
+	led, err := (&watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}).Lookup(context.Background(), id)
+	if err != nil || led.UID != uid || !led.Running || !led.Sent[watcher.SpecKey(uid, 1)] || !led.Sent[watcher.SpecKey(uid, 2)] {
+		t.Fatalf("ledger after continue-as-new = %+v, %v", led, err)
+	}
+	b := startWatcher(t, cfg)
+	at = setPhase(t, ns, "long", "Collecting")
+	waitSignal(t, id, watcher.DecisionKey(uid, "Collecting", 2), watcher.KindDecision, at)
+	checkExactly(t, id, watcher.SpecKey(uid, 1), watcher.SpecKey(uid, 2), watcher.DecisionKey(uid, "Collecting", 2))
+	if got := sentTotal(t, b.W); got != 1 {
+		t.Errorf("restarted watcher sent %v messages, want 1", got)
+	}
+}
+
+// lastRunContinued reports whether the latest run was started by continue-as-new.
+func lastRunContinued(t *testing.T, id string) bool {
+	_, prev, _, ok := runHistory(t, id, "")
+	return ok && prev != ""
+}

@@ -22,6 +22,10 @@ func recordingCeremony(ctx workflow.Context, spec contract.Spec) (contract.State
 	decisionCh := workflow.GetSignalChannel(ctx, contract.SignalSubstrateDecision)
 	cancelCh := workflow.GetSignalChannel(ctx, contract.SignalCancel)
 	for done := false; !done; {
+		if st.Spec.Description == continueAsNew && workflow.GetInfo(ctx).ContinuedExecutionRunID == "" {
+			// Long ceremonies continue as new; the watcher must follow the chain.
+			return st, workflow.NewContinueAsNewError(ctx, contract.WorkflowType, st.Spec)
+		}
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(specCh, func(c workflow.ReceiveChannel, _ bool) {
 			var m contract.SpecChanged
@@ -44,6 +48,9 @@ func recordingCeremony(ctx workflow.Context, spec contract.Spec) (contract.State
 	}
 	return st, nil
 }
+
+// continueAsNew as a spec's description makes recordingCeremony continue as new once.
+const continueAsNew = "continue-as-new"
 
 const attestProbeName = "AttestProbe"
 
