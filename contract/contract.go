@@ -275,6 +275,8 @@ type State struct {
 	Attention string `json:"attention,omitempty"`
 	// Runs counts workflow runs: 1 plus the number of continue-as-new.
 	Runs int `json:"runs,omitempty"`
+	// RejectedCount counts every refused message; Rejected lists the latest 200.
+	RejectedCount int `json:"rejectedCount,omitempty"`
 }
 
 // Rejection is the error text prefix the `sign` update returns when it refuses a

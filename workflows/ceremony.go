@@ -12,6 +12,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,13 @@ var notifyOptions = workflow.ActivityOptions{
 		MaximumAttempts:    NotifyAttempts,
 	},
 }
+
+// MaxRejectedKept is how many refused messages the state lists (the latest);
+// MaxRejectedAnswers how many refusals are remembered by idempotency key.
+const (
+	MaxRejectedKept    = 200
+	MaxRejectedAnswers = 2000
+)
 
 // NotifyAttempts is how often a notification is tried before it is recorded as failed.
 const NotifyAttempts = 5
@@ -114,6 +122,7 @@ type Continued struct {
 	DecisionDue  *time.Time        `json:"decisionDue,omitempty"`
 	Keys         WitnessKeys       `json:"keys,omitempty"`
 	KeysOn       bool              `json:"keysOn,omitempty"`
+	RejectedKeys []string          `json:"rejectedKeys,omitempty"`
 	Tuning       Tuning            `json:"tuning,omitempty"`
 }
 
@@ -137,7 +146,9 @@ type ceremony struct {
 	seqs    Seqs
 	keys    WitnessKeys
 	keysOn  bool // statements are verified (see keysChange)
-	tuning  Tuning
+	// rejectedKeys are the keys of refused messages in answers, oldest first.
+	rejectedKeys []string
+	tuning       Tuning
 
 	inbox     workflow.Channel
 	processed int // messages handled in this run
@@ -152,6 +163,7 @@ type ceremony struct {
 	lastSA      string // what the search attributes were last set to
 	attentionSA bool   // CeremonyAttention has been set in this or an earlier run
 	lastTitle   string
+	badSpec     bool // the start spec is invalid: only CeremonyStatus is set
 }
 
 // signal channels, in the order a continued run processes carried messages.
@@ -201,6 +213,8 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 	c.st = contract.State{CeremonyID: spec.ID, Status: contract.StatusCollecting, OpenedAt: now,
 		Signatures: []contract.Signature{}, Generation: spec.Generation, Runs: 1}
 	c.setSpec(spec)
+	problem := validateSpec(spec)
+	c.badSpec = problem != ""
 	if err := c.registerHandlers(ctx); err != nil {
 		return err
 	}
@@ -210,7 +224,7 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 		Spec: spec, OpenedAt: c.st.OpenedAt, Pending: c.st.Pending}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("record opened ceremony: %w", err)
 	}
-	if problem := validateSpec(spec); problem != "" {
+	if problem != "" {
 		c.setStatus(actx, contract.StatusRejected, "invalid spec: "+problem, spec.Initiator)
 		return nil
 	}
@@ -230,6 +244,7 @@ func (c *ceremony) resume(k *Continued) {
 		c.answers[key] = ans
 	}
 	c.seqs, c.keys, c.keysOn, c.reminderStep, c.decisionDue = k.Seqs, k.Keys, k.KeysOn, k.ReminderStep, k.DecisionDue
+	c.rejectedKeys = k.RejectedKeys
 	c.attentionSA = c.st.Attention != ""
 	c.setSpec(c.st.Spec)
 }
@@ -569,12 +584,27 @@ func (c *ceremony) setStatus(actx workflow.Context, s contract.Status, reason, a
 // reject records a refused message in the state and on the custody chain, and
 // remembers the answer under its key.
 func (c *ceremony) reject(actx workflow.Context, name, key, witness string, err error) {
-	msg := contract.RejectedMessage{Name: name, IdempotencyKey: key, WitnessID: witness,
+	msg := contract.RejectedMessage{Name: name, IdempotencyKey: clip(key), WitnessID: clip(witness),
 		Reason: err.Error(), At: workflow.Now(actx)}
+	if len(msg.Reason) > maxText {
+		msg.Reason = msg.Reason[:maxText]
+	}
 	c.st.Rejected = append(c.st.Rejected, msg)
-	if key != "" {
+	c.st.RejectedCount++
+	if len(c.st.Rejected) > MaxRejectedKept {
+		// The state keeps the latest; the custody chain keeps them all.
+		c.st.Rejected = slices.Delete(c.st.Rejected, 0, len(c.st.Rejected)-MaxRejectedKept)
+	}
+	if key != "" && len(key) <= maxKey {
 		if _, dup := c.answers[key]; !dup {
 			c.answers[key] = answerOf(err)
+			c.rejectedKeys = append(c.rejectedKeys, key)
+			if len(c.rejectedKeys) > MaxRejectedAnswers {
+				// Forget the oldest refusals (never an acceptance): their repeats
+				// would be refused again anyway, only possibly in other words.
+				delete(c.answers, c.rejectedKeys[0])
+				c.rejectedKeys = slices.Delete(c.rejectedKeys, 0, 1)
+			}
 		}
 	}
 	c.seqs.Reject++
@@ -635,6 +665,15 @@ func (c *ceremony) upsertSearchAttributes(ctx workflow.Context) {
 		return
 	}
 	c.lastSA = snapshot
+	if c.badSpec {
+		// An invalid spec may hold anything (huge or empty values the server would
+		// refuse); the status alone is safe and tells operators what happened.
+		if err := workflow.UpsertTypedSearchAttributes(ctx,
+			temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyStatus).ValueSet(string(c.st.Status))); err != nil {
+			workflow.GetLogger(ctx).Warn("upsert search attributes failed", "error", err)
+		}
+		return
+	}
 	updates := []temporal.SearchAttributeUpdate{
 		temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyStatus).ValueSet(string(c.st.Status)),
 		temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyKind).ValueSet(spec.Kind),
@@ -659,6 +698,9 @@ func (c *ceremony) upsertSearchAttributes(ctx workflow.Context) {
 }
 
 func (c *ceremony) upsertMemo(ctx workflow.Context) {
+	if c.badSpec {
+		return
+	}
 	t := title(c.st.Spec)
 	if t == c.lastTitle {
 		return

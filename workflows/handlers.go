@@ -94,7 +94,7 @@ func (c *ceremony) prepareContinue(ctx, actx workflow.Context, chans []workflow.
 	}
 	next := &Continued{
 		State: c.st, Answers: c.answers, Seqs: c.seqs, ReminderStep: c.reminderStep,
-		DecisionDue: c.decisionDue, Keys: c.keys, KeysOn: c.keysOn, Tuning: c.tuning,
+		DecisionDue: c.decisionDue, Keys: c.keys, KeysOn: c.keysOn, RejectedKeys: c.rejectedKeys, Tuning: c.tuning,
 	}
 	for i, name := range signalNames {
 		var rv converter.RawValue

@@ -406,3 +406,36 @@ func TestTemporalCancelRequestCancelsCeremony(t *testing.T) {
 		t.Fatalf("custody = %v", ct)
 	}
 }
+
+func TestInvalidSpecRejectedAtOnce(t *testing.T) {
+	h := newHarness(t)
+	spec := testSpec()
+	spec.Kind = strings.Repeat("k", 5000)
+	for i := range 150 {
+		spec.Witnesses = append(spec.Witnesses, contract.WitnessRef{ID: strings.Repeat("w", 10) + string(rune('a'+i%26)) + strings.Repeat("x", i)})
+	}
+	h.env.ExecuteWorkflow(contract.WorkflowType, spec)
+	st := h.state()
+	if st.Status != contract.StatusRejected || !strings.Contains(st.Reason, "invalid spec: kind") {
+		t.Fatalf("state %s %q", st.Status, st.Reason)
+	}
+}
+
+func TestGarbageFloodStaysBounded(t *testing.T) {
+	h := newHarness(t)
+	const n = workflows.MaxRejectedKept + 30
+	for i := range n {
+		h.signal(time.Duration(i+1)*time.Second, contract.SignalWitnessSignature,
+			map[string]any{"idempotencyKey": strings.Repeat("k", 300) + string(rune(i)), "witnessId": strings.Repeat("w", 100000)})
+	}
+	h.signal(time.Hour, contract.SignalCancel, contract.Cancel{IdempotencyKey: "c", By: "operator"})
+	h.env.ExecuteWorkflow(contract.WorkflowType, testSpec())
+	st := h.state()
+	if st.Status != contract.StatusCancelled || len(st.Rejected) != workflows.MaxRejectedKept || st.RejectedCount != n {
+		t.Fatalf("state %s rejected %d count %d", st.Status, len(st.Rejected), st.RejectedCount)
+	}
+	b, _ := json.Marshal(st)
+	if len(b) > 200<<10 {
+		t.Fatalf("state is %d bytes", len(b))
+	}
+}
