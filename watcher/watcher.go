@@ -60,6 +60,12 @@ type Config struct {
 	Identity string
 	// Leader election timing (defaults 15s, 10s, 2s — client-go's usual values).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// SyncTimeout bounds one key's sync (its Temporal calls). An in-flight sync
+	// is allowed to finish after leadership ends rather than being cut off
+	// mid-call, so its result is in Temporal before the next leader reads the
+	// history. Default: LeaseDuration - RenewDeadline, the time between this
+	// replica giving up the lease and another being allowed to take it.
+	SyncTimeout time.Duration
 	// MetricsAddr serves /metrics and /healthz when not empty.
 	MetricsAddr string
 	Logger      *slog.Logger
@@ -79,6 +85,9 @@ func (c *Config) defaults() {
 	}
 	if c.LeaseDuration == 0 {
 		c.LeaseDuration, c.RenewDeadline, c.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
+	}
+	if c.SyncTimeout == 0 {
+		c.SyncTimeout = max(c.LeaseDuration-c.RenewDeadline, time.Second)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -357,7 +366,9 @@ func (w *Watcher) processNext(ctx context.Context) bool {
 		// Leadership ended while this key waited: leave it for the next leader.
 		return false
 	}
-	err := w.syncer.sync(ctx, key)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.SyncTimeout)
+	defer cancel()
+	err := w.syncer.sync(sctx, key)
 	switch {
 	case err == nil:
 		w.queue.Forget(key)

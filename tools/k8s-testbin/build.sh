@@ -17,17 +17,6 @@ hash="$(sha256sum go.sum | cut -c1-12)"
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/guildhall"
 out="$cache_root/k8s-testbin-$hash"
 
-# Versions come from go.mod so there is one place to bump them.
-kube_version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
-etcd_version="$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"
-kube_major="$(echo "${kube_version#v}" | cut -d. -f1)"
-kube_minor="$(echo "${kube_version#v}" | cut -d. -f2)"
-# The module's publication time stands in for the build date: reproducible, and close
-# to what the upstream release reports.
-build_date="$(go mod download -json "k8s.io/kubernetes@$kube_version" |
-	sed -n 's/.*"Time": *"\([^"]*\)".*/\1/p' | head -1)"
-build_date="${build_date:-1970-01-01T00:00:00Z}"
-
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
 	echo "$out"
 	exit 0
@@ -41,6 +30,16 @@ if [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
 	echo "$out"
 	exit 0
 fi
+
+# Versions come from go.mod so there is one place to bump them.
+kube_version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
+etcd_version="$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"
+kube_major="$(echo "${kube_version#v}" | cut -d. -f1)"
+kube_minor="$(echo "${kube_version#v}" | cut -d. -f2)"
+# The module's publication time stands in for the build date: reproducible, and close
+# to what the upstream release reports.
+build_date="$(go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)"
+build_date="${build_date:-1970-01-01T00:00:00Z}"
 
 tmp="$(mktemp -d "$cache_root/.k8s-testbin-build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
