@@ -10,6 +10,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/ceremonyclient"
@@ -135,6 +136,37 @@ func TestGarbageSignalsThenCompletes(t *testing.T) {
 		t.Fatalf("final %s approvals %d rejected %d/%d: %+v", final.Status, final.Approvals, len(final.Rejected), len(garbage), final.Rejected)
 	}
 	noWorkflowTaskFailed(t, ts.c, wid, run.GetRunID())
+	// Every search attribute is current, and the memo carries the title.
+	sp := spec(id)
+	q := fmt.Sprintf("WorkflowId = '%s' AND CeremonyStatus = 'sealed' AND CeremonyKind = 'release' AND ArtifactDigest = '%s' AND CeremonyDeadline BETWEEN '%s' AND '%s' AND PendingWitnesses = 'carol'",
+		wid, sp.Artifact.Digest, final.Spec.Deadline.Add(-time.Second).UTC().Format(time.RFC3339), final.Spec.Deadline.Add(time.Second).UTC().Format(time.RFC3339))
+	ok := false
+	for range 50 {
+		if resp, err := ts.c.ListWorkflow(ctx, listReq(q)); err == nil && len(resp.Executions) == 1 {
+			ok = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !ok {
+		resp, err := ts.c.ListWorkflow(ctx, listReq("WorkflowId = '"+wid+"'"))
+		if err == nil && len(resp.Executions) == 1 {
+			for k, v := range resp.Executions[0].GetSearchAttributes().GetIndexedFields() {
+				t.Logf("%s = %s", k, v.GetData())
+			}
+		}
+		t.Fatalf("search attributes do not match %s (%v)", q, err)
+	}
+	desc, err := ts.c.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var title string
+	if f := desc.WorkflowExecutionInfo.GetMemo().GetFields()[contract.MemoTitle]; f == nil {
+		t.Fatal("no title in memo")
+	} else if err := converter.GetDefaultDataConverter().FromPayload(f, &title); err != nil || title != "release of app" {
+		t.Fatalf("memo title %q %v", title, err)
+	}
 	events, _ := ts.s.CeremonyCustody(ctx, id)
 	rejected := 0
 	for _, e := range events {
