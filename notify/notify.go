@@ -76,11 +76,17 @@ func (r *Recorder) Notify(_ context.Context, m Message) error {
 	log.Info("notification", "kind", m.Kind, "ceremony", m.CeremonyID, "to", strings.Join(ids, ","), "subject", m.Subject, "key", m.Key)
 	r.mu.Lock()
 	r.out = append(r.out, m)
+	if len(r.out) > recorderKeep {
+		r.out = append([]Message(nil), r.out[len(r.out)-recorderKeep:]...)
+	}
 	r.mu.Unlock()
 	return nil
 }
 
-// Sent returns the messages recorded so far.
+// recorderKeep bounds what a Recorder keeps in memory in a long-running worker.
+const recorderKeep = 1000
+
+// Sent returns the messages recorded so far (the latest 1000).
 func (r *Recorder) Sent() []Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
