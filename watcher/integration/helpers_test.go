@@ -77,11 +77,12 @@ func createCeremony(t *testing.T, ns, name string, spec map[string]any) (*unstru
 	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
 	u.SetGroupVersionKind(crd.CeremonyGVK)
 	u.SetName(name)
+	began := time.Now()
 	got, err := ceremonies(ns).Create(context.Background(), u, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create ceremony %s/%s: %v", ns, name, err)
 	}
-	return got, time.Now()
+	return got, began
 }
 
 // editSpec applies f to the spec (the API server bumps the generation).
@@ -93,11 +94,12 @@ func editSpec(t *testing.T, ns, name string, f func(spec map[string]any)) (*unst
 		t.Fatal(err)
 	}
 	f(u.Object["spec"].(map[string]any))
+	began := time.Now()
 	got, err := ceremonies(ns).Update(ctx, u, metav1.UpdateOptions{})
 	if err != nil {
 		t.Fatalf("edit %s/%s: %v", ns, name, err)
 	}
-	return got, time.Now()
+	return got, began
 }
 
 // setPhase writes status as the substrate would, through the status subresource.
@@ -110,18 +112,20 @@ func setPhase(t *testing.T, ns, name, phase string) time.Time {
 	}
 	_ = unstructured.SetNestedField(u.Object, phase, "status", "phase")
 	_ = unstructured.SetNestedField(u.Object, u.GetGeneration(), "status", "observedGeneration")
+	began := time.Now()
 	if _, err := ceremonies(ns).UpdateStatus(ctx, u, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("set phase of %s/%s: %v", ns, name, err)
 	}
-	return time.Now()
+	return began
 }
 
 func deleteCeremony(t *testing.T, ns, name string) time.Time {
 	t.Helper()
+	began := time.Now()
 	if err := ceremonies(ns).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return time.Now()
+	return began
 }
 
 // watcherRun is a watcher running in the test process under the ServiceAccount.
@@ -269,7 +273,8 @@ func runHistory(t *testing.T, id, runID string) (sigs []signal, prev string, clo
 }
 
 // waitSignal waits until the workflow of id has received a signal with key, and
-// records the time from since (the API write) to its arrival as latency of kind.
+// records the time from since (just before the API write) to the signal's event
+// time in Temporal as a latency of kind. Both clocks are this machine's.
 func waitSignal(t *testing.T, id, key, kind string, since time.Time) signal {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
