@@ -25,6 +25,7 @@ type chainStatus struct {
 // current answer without re-reading the whole chain per request.
 type chainWatch struct {
 	once   sync.Once
+	kick   chan struct{} // asks the loop for a pass now
 	mu     sync.Mutex
 	v      *custody.Verifier
 	status chainStatus
@@ -35,6 +36,7 @@ const chainCheckEvery = 5 * time.Second
 func (a *App) chainStatus(ctx context.Context) chainStatus {
 	a.chain.once.Do(func() {
 		a.chain.v = custody.NewVerifier()
+		a.chain.kick = make(chan struct{}, 1)
 		done := make(chan struct{})
 		go a.chainLoop(done)
 		// The first pass runs before the first dashboard is drawn, but no longer
@@ -45,6 +47,11 @@ func (a *App) chainStatus(ctx context.Context) chainStatus {
 		case <-ctx.Done():
 		}
 	})
+	// Ask for a fresh pass (without waiting for it), so the next view is current.
+	select {
+	case a.chain.kick <- struct{}{}:
+	default:
+	}
 	a.chain.mu.Lock()
 	defer a.chain.mu.Unlock()
 	return a.chain.status
@@ -63,6 +70,7 @@ func (a *App) chainLoop(firstDone chan struct{}) {
 		case <-a.closing:
 			return
 		case <-t.C:
+		case <-a.chain.kick:
 		}
 	}
 }

@@ -122,6 +122,15 @@ func summarize(e store.CustodyEvent) string {
 		return s
 	case custody.TypeCeremonyOpened:
 		return "ceremony opened"
+	case custody.TypeNotification:
+		s := "notified"
+		if c := str("channel"); c != "" {
+			s += " via " + c
+		}
+		if subj := str("subject"); subj != "" {
+			s += ": " + subj
+		}
+		return s
 	case custody.TypeChronicle:
 		if t := str("type"); t != "" {
 			return t

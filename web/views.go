@@ -121,3 +121,11 @@ func renderToString(ctx context.Context, c templ.Component) (string, error) {
 	err := c.Render(ctx, &b)
 	return b.String(), err
 }
+
+// plural says "1 ceremony" or "3 ceremonies".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return itoa(n) + " " + many
+}
