@@ -454,4 +454,3 @@ func removeCredentials(t *testing.T, id string) {
 		t.Fatal(err)
 	}
 }
-
