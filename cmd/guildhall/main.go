@@ -51,6 +51,12 @@ func newRootCmd() *cobra.Command {
 		newHealthcheckCmd(),
 		newBenchCmd(),
 		newWatcherCmd(),
+		newVerifyCmd(),
+		newEvidenceCmd(),
+		newKeygenCmd(),
+		newWitnessCmd(),
+		newSignCmd(),
+		newChronicleCmd(),
 	)
 	return root
 }

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/guildhouse/guildhall/chronicle"
+)
+
+func newChronicleCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "chronicle import",
+		Short: "Project Chronicle events into the Ops DB",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "import <file|->",
+		Short: "Import Chronicle events from a JSON-lines file (- for stdin); replaying a file adds nothing",
+		Long: `import projects one Chronicle event per line (see the chronicle package for the
+format). Each event is stored once by its id and recorded on the custody chain;
+artifact.revoked and artifact.proposed/observed events move the artifact lifecycle.
+A bad line is reported with its number and the reason and the rest carry on; the
+command exits 1 when any line failed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			newLogger(env("LOG_FORMAT", "text"))
+			var r io.Reader = cmd.InOrStdin()
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return fmt.Errorf("open %s: %w", args[0], err)
+				}
+				defer f.Close()
+				r = f
+			}
+			s, err := openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			sum, err := chronicle.NewProjector(s).Import(cmd.Context(), r)
+			for _, e := range sum.Errors {
+				id := ""
+				if e.ID != "" {
+					id = " (" + e.ID + ")"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "line %d%s: %s\n", e.Line, id, e.Error)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d events read: %d projected, %d already known, %d failed\n",
+				sum.Lines, sum.Projected, sum.Duplicates, sum.Failed)
+			if err != nil {
+				return err
+			}
+			if sum.Failed > 0 {
+				return errReported
+			}
+			return nil
+		},
+	})
+	return cmd
+}

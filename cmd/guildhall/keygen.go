@@ -1,0 +1,234 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/guildhouse/guildhall/statement"
+	"github.com/guildhouse/guildhall/store"
+)
+
+func newKeygenCmd() *cobra.Command {
+	var witness, out string
+	cmd := &cobra.Command{
+		Use:   "keygen --witness ID [--out FILE]",
+		Short: "Create an ed25519 signing key for a witness (file mode 0600) and print its public key to register",
+		Long: `keygen writes a new ed25519 key to a file only its owner can read and prints the
+public key and key id. Register the public key for the witness with
+` + "`guildhall witness add-key`" + ` (or on the web account page); from then on the
+witness's decisions must be signed, e.g. with ` + "`guildhall sign`" + `. Keep the file
+secret: whoever holds it can sign as the witness.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if strings.TrimSpace(witness) == "" {
+				return errors.New("--witness is required: the witness id (e-mail or OIDC subject) the key belongs to")
+			}
+			if out == "" {
+				out = safeName(witness) + ".ed25519.json"
+			}
+			kf, _, err := statement.GenerateKey(witness, rand.Reader, time.Now())
+			if err != nil {
+				return err
+			}
+			if err := writeKeyFile(out, kf); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "wrote %s (mode 0600; keep it secret)\n", out)
+			fmt.Fprintf(w, "witness:    %s\nkey id:     %s\npublic key: %s\n", kf.WitnessID, kf.KeyID, kf.PublicKey)
+			fmt.Fprintf(w, "register it:\n  guildhall witness add-key %s %s\n", shellQuote(kf.WitnessID), kf.PublicKey)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&witness, "witness", "", "witness id the key belongs to (required)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "key file to create (default <witness>.ed25519.json); never overwritten")
+	return cmd
+}
+
+// writeKeyFile creates the file exclusively, owner-only, so an existing key is
+// never overwritten and the secret is never briefly world-readable.
+func writeKeyFile(path string, kf statement.KeyFile) error {
+	data, err := json.MarshalIndent(kf, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s already exists; choose another --out (a key file is never overwritten)", path)
+		}
+		return fmt.Errorf("create key file: %w", err)
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("write key file: %w", err)
+	}
+	return f.Close()
+}
+
+// readKeyFile loads a private key, refusing files others can read, as ssh does.
+func readKeyFile(path, witness string) (statement.KeyFile, ed25519.PrivateKey, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return statement.KeyFile{}, nil, fmt.Errorf("key file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return statement.KeyFile{}, nil, fmt.Errorf("key file %s can be read by others (mode %04o): run chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return statement.KeyFile{}, nil, fmt.Errorf("key file: %w", err)
+	}
+	kf, priv, err := statement.ParseKeyFile(data, witness)
+	if err != nil {
+		return kf, nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	return kf, priv, nil
+}
+
+func newWitnessCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "witness add-key|keys|remove-key",
+		Short: "Manage witnesses' registered signing keys in the Ops DB",
+	}
+	var label, name string
+	var create bool
+	add := &cobra.Command{
+		Use:   "add-key <witness-id> <public-key|key-file>",
+		Short: "Register an ed25519 public key for a witness (recorded on the custody chain)",
+		Long: `add-key registers an ed25519 public key: the base64 that ` + "`guildhall keygen`" + ` prints,
+a PEM PUBLIC KEY, or a file holding either (or a guildhall key file, of which only
+the public half is used). The registration is a custody event. --create adds the
+witness first if the Ops DB does not know them.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			newLogger(env("LOG_FORMAT", "text"))
+			id := args[0]
+			pub, err := publicKeyArg(args[1], id)
+			if err != nil {
+				return err
+			}
+			s, err := openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if create {
+				if _, err := s.GetWitness(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
+					if name == "" {
+						name = id
+					}
+					if err := s.UpsertWitness(cmd.Context(), store.Witness{ID: id, DisplayName: name, Email: id}); err != nil {
+						return err
+					}
+				}
+			}
+			k := statement.NewPublicKey(id, pub)
+			if err := s.AddCredential(cmd.Context(), id, store.Credential{Type: k.Type, KeyID: k.KeyID, PublicKey: k.PublicKey, Label: label}); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("%w (add them with --create, or log in once through the web)", err)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "registered %s for %s\n", k.KeyID, id)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&label, "label", "", "a note to tell keys apart, e.g. \"laptop\"")
+	add.Flags().BoolVar(&create, "create", false, "create the witness if the Ops DB does not know them")
+	add.Flags().StringVar(&name, "name", "", "display name for --create")
+
+	keys := &cobra.Command{
+		Use:   "keys <witness-id>",
+		Short: "List a witness's registered keys",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			newLogger(env("LOG_FORMAT", "text"))
+			s, err := openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ks, err := s.WitnessKeys(cmd.Context(), args[:1])
+			if err != nil {
+				return err
+			}
+			if len(ks) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s has no registered keys\n", args[0])
+			}
+			for _, k := range ks {
+				fmt.Fprintf(cmd.OutOrStdout(), "%-10s %-40s %s  %s\n", k.Type, k.KeyID, k.AddedAt.UTC().Format(time.RFC3339), k.Label)
+			}
+			return nil
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "remove-key <witness-id> <key-id>",
+		Short: "Unregister a key (signatures already made with it stay verifiable)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			newLogger(env("LOG_FORMAT", "text"))
+			s, err := openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.RemoveCredential(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from %s\n", args[1], args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, keys, remove)
+	return cmd
+}
+
+// publicKeyArg reads a public key given inline or as a file.
+func publicKeyArg(arg, witness string) (ed25519.PublicKey, error) {
+	text := arg
+	if data, err := os.ReadFile(arg); err == nil {
+		text = string(data)
+		var kf statement.KeyFile
+		if json.Unmarshal(data, &kf) == nil && kf.PublicKey != "" {
+			if kf.WitnessID != "" && kf.WitnessID != witness {
+				return nil, fmt.Errorf("%s is a key of %s, not %s", arg, kf.WitnessID, witness)
+			}
+			text = kf.PublicKey
+		}
+	}
+	pub, err := statement.ParseEd25519PublicKey(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", arg, err)
+	}
+	return pub, nil
+}
+
+// safeName turns a witness id into a file name.
+func safeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.', r == '_', r == '@':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func shellQuote(s string) string {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
