@@ -439,3 +439,29 @@ func TestGarbageFloodStaysBounded(t *testing.T) {
 		t.Fatalf("state is %d bytes", len(b))
 	}
 }
+
+func TestContinueAsNewCarriesQueuedSignals(t *testing.T) {
+	h := newHarness(t)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(contract.SignalWitnessSignature, contract.SignRequest{IdempotencyKey: "k1", WitnessID: "alice", Decision: contract.Approve})
+		h.env.SignalWorkflow(contract.SignalWitnessSignature, contract.SignRequest{IdempotencyKey: "k2", WitnessID: "bob", Decision: contract.Approve})
+		h.env.SignalWorkflow(contract.SignalCancel, []byte("not json"))
+	}, time.Minute)
+	_, next := continueAsNew(t, h, testSpec(), &workflows.Continued{Tuning: workflows.Tuning{ContinueAsNewAfter: 1}})
+	if len(next.State.Signatures) != 1 || len(next.Inbox) != 2 {
+		t.Fatalf("signatures %d, carried inbox %+v", len(next.State.Signatures), next.Inbox)
+	}
+	if next.Inbox[0].Name != contract.SignalWitnessSignature || next.Inbox[1].Name != contract.SignalCancel || next.Inbox[1].Problem == "" {
+		t.Fatalf("carried inbox %+v", next.Inbox)
+	}
+	// The next run processes them first: bob's signature makes the quorum, the
+	// unreadable cancel is recorded as refused.
+	h2 := newHarnessOn(t, h.store)
+	h2.signal(time.Minute, contract.SignalCancel, contract.Cancel{IdempotencyKey: "c", By: "operator"})
+	next.Tuning = workflows.Tuning{}
+	h2.env.ExecuteWorkflow(contract.WorkflowType, testSpec(), next)
+	st := h2.state()
+	if st.Approvals != 2 || st.Status != contract.StatusCancelled || len(st.Rejected) != 1 || st.QuorumReachedAt == nil {
+		t.Fatalf("state %s approvals %d rejected %+v", st.Status, st.Approvals, st.Rejected)
+	}
+}
