@@ -184,6 +184,13 @@ func (c *canon) object() error {
 func (c *canon) str() error {
 	c.i++ // opening quote
 	for c.i < len(c.b) {
+		// Fast path: runs of plain ASCII, the bulk of every body.
+		for c.i < len(c.b) && plainByte[c.b[c.i]] {
+			c.i++
+		}
+		if c.i >= len(c.b) {
+			break
+		}
 		ch := c.b[c.i]
 		switch {
 		case ch == '"':
@@ -226,6 +233,15 @@ func (c *canon) str() error {
 	}
 	return c.errf("unterminated string")
 }
+
+// plainByte marks the bytes a canonical string holds literally without further
+// checks: printable ASCII other than the quote and the backslash.
+var plainByte = func() (t [256]bool) {
+	for ch := 0x20; ch < 0x80; ch++ {
+		t[ch] = ch != '"' && ch != '\\'
+	}
+	return t
+}()
 
 func lowerHex(ch byte) bool { return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') }
 

@@ -127,3 +127,23 @@ func BenchmarkVerifierNext(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkScanHeader(b *testing.B) {
+	links := chain(b, 10)
+	b.SetBytes(int64(len(links[1].Body)))
+	for b.Loop() {
+		if _, err := scanHeader(links[1].Body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHashMatches(b *testing.B) {
+	links := chain(b, 10)
+	b.SetBytes(int64(len(links[1].Body)))
+	for b.Loop() {
+		if !hashMatches(links[1].Body, links[1].Hash) {
+			b.Fatal("hash")
+		}
+	}
+}
