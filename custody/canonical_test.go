@@ -2,6 +2,7 @@ package custody
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -61,4 +62,20 @@ func sampleEvent(seq int64, prev string) Event {
 	return Event{Seq: seq, Type: TypeSignatureAccepted, CeremonyID: "demo/release-guildhall-v0-1-0", Actor: "alice@guildhouse.dev",
 		IdempotencyKey: "signature/demo/release-guildhall-v0-1-0/0/alice@guildhouse.dev", OccurredAt: "2026-11-27T10:00:00.123456Z",
 		Data: data, PrevHash: prev}
+}
+
+func TestPlain8MatchesPlainByte(t *testing.T) {
+	var b [8]byte
+	for pos := range 8 {
+		for v := range 256 {
+			for i := range b {
+				b[i] = 'a'
+			}
+			b[pos] = byte(v)
+			want := plainByte[v]
+			if got := plain8(binary.LittleEndian.Uint64(b[:])); got != want {
+				t.Fatalf("byte %#x at %d: plain8 %v, plainByte %v", v, pos, got, want)
+			}
+		}
+	}
 }

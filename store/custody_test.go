@@ -253,12 +253,12 @@ func TestVerifyReadRatio(t *testing.T) {
 	start := time.Now()
 	fillChain(t, s, n)
 	fill := time.Since(start)
-	b, err := s.BenchVerify(context.Background(), 5)
+	b, err := s.BenchVerify(context.Background(), 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("postgres, %d links: bulk append %v (%.0f/s); read %v, verify %v, verify/read ratio %.2f",
-		b.Links, fill.Round(time.Millisecond), float64(n)/fill.Seconds(), b.Read.Round(time.Millisecond), b.Verify.Round(time.Millisecond), b.Ratio())
+	t.Logf("postgres, %d links: bulk append %v (%.0f/s); fastest read %v, fastest verify %v; verify/read ratio median %.2f (rounds %.2f)",
+		b.Links, fill.Round(time.Millisecond), float64(n)/fill.Seconds(), b.Read.Round(time.Millisecond), b.Verify.Round(time.Millisecond), b.Ratio(), b.Ratios)
 	// The goal is 1.5; the bound here is looser because this machine is shared
 	// and timing tests must not flake.
 	if b.Ratio() > 3 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/guildhouse/guildhall/custody"
@@ -213,39 +214,58 @@ type BenchResult struct {
 	Links  int64
 	Read   time.Duration // fastest of the rounds
 	Verify time.Duration // fastest of the rounds
+	// Ratios are verify/read per round, each round timing the two back to back
+	// so a busy machine affects both alike.
+	Ratios []float64
 }
 
-// Ratio is verify time over read time.
+// Ratio is the median of the per-round verify/read ratios: robust against a
+// round disturbed by other work on the machine.
 func (b BenchResult) Ratio() float64 {
-	if b.Read <= 0 {
+	if len(b.Ratios) == 0 {
 		return 0
 	}
-	return float64(b.Verify) / float64(b.Read)
+	r := slices.Clone(b.Ratios)
+	slices.Sort(r)
+	if len(r)%2 == 1 {
+		return r[len(r)/2]
+	}
+	return (r[len(r)/2-1] + r[len(r)/2]) / 2
 }
 
-// BenchVerify reads and verifies the chain rounds times, alternating, and keeps
-// the fastest of each so caches and a busy machine affect both alike.
+// BenchVerify reads and verifies the chain rounds times, alternating which goes
+// first, and keeps every round's ratio.
 func (s *Store) BenchVerify(ctx context.Context, rounds int) (BenchResult, error) {
 	if rounds <= 0 {
 		rounds = 3
 	}
 	var b BenchResult
 	for i := range rounds {
-		r, err := s.ReadChain(ctx)
-		if err != nil {
-			return b, err
+		var read, verify time.Duration
+		for j := range 2 {
+			if (i+j)%2 == 0 {
+				r, err := s.ReadChain(ctx)
+				if err != nil {
+					return b, err
+				}
+				read, b.Links = r.Elapsed, r.Links
+			} else {
+				v, err := s.VerifyChain(ctx, VerifyOptions{})
+				if err != nil && !errors.Is(err, custody.ErrEmpty) {
+					return b, err
+				}
+				verify = v.Elapsed
+			}
 		}
-		v, err := s.VerifyChain(ctx, VerifyOptions{})
-		if err != nil && !errors.Is(err, custody.ErrEmpty) {
-			return b, err
+		if i == 0 || read < b.Read {
+			b.Read = read
 		}
-		if i == 0 || r.Elapsed < b.Read {
-			b.Read = r.Elapsed
+		if i == 0 || verify < b.Verify {
+			b.Verify = verify
 		}
-		if i == 0 || v.Elapsed < b.Verify {
-			b.Verify = v.Elapsed
+		if read > 0 {
+			b.Ratios = append(b.Ratios, float64(verify)/float64(read))
 		}
-		b.Links = r.Links
 	}
 	return b, nil
 }
