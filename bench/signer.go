@@ -71,11 +71,12 @@ func MintToken(secret []byte, witnessID string, ttl time.Duration) (string, erro
 	return "gh1." + v, nil
 }
 
-// SessionCookie is a web session cookie value for a witness ("dev" login),
-// signed with secret; a negative ttl makes an expired one (security tests).
+// SessionCookie is a web session cookie value for a witness as an OIDC login
+// leaves it, signed with secret; a negative ttl makes an expired one (security
+// tests).
 func SessionCookie(secret []byte, witnessID string, ttl time.Duration) (string, error) {
 	return SignedValue(secret, "guildhall_session", map[string]any{
-		"w": witnessID, "v": "dev", "e": time.Now().Add(ttl).Unix()})
+		"w": witnessID, "v": "oidc", "e": time.Now().Add(ttl).Unix()})
 }
 
 // SignedValue encodes v as the web app signs its cookies and tokens:

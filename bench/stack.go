@@ -54,6 +54,9 @@ type StackOptions struct {
 	NewActivities func(*store.Store) *activities.Activities
 	// PGSettings are extra Postgres settings (`-c` name=value).
 	PGSettings []string
+	// DBParams are added to the Ops DB URL's query (e.g.
+	// "default_query_exec_mode=simple_protocol"), for every component.
+	DBParams string
 	// TemporalDBFile persists the dev server's state (empty: in memory).
 	TemporalDBFile string
 	// NoBaselineWorker skips the baseline worker (chaos tests).
@@ -85,11 +88,13 @@ type Stack struct {
 	PG  *pgtemp.Server
 	Dev *devserver.DevServer
 	Web *web.App
-	// Worker is the child worker process (StackOptions.WorkerBinary), else nil.
-	Worker  *Child
-	DBURL   string
-	LogFile string
-	closers []func()
+	// Worker is the child worker process (StackOptions.WorkerBinary), else nil;
+	// WorkerMetrics is its /metrics URL.
+	Worker        *Child
+	WorkerMetrics string
+	DBURL         string
+	LogFile       string
+	closers       []func()
 }
 
 // StartStack starts everything; Close stops it and removes the throwaway state.
@@ -134,6 +139,9 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.DBParams != "" {
+		dbURL += "&" + o.DBParams
+	}
 	s.DBURL = dbURL
 	if s.Dev, err = devserver.StartDevServer(ctx, devserver.DevServerOptions{
 		DBFile: o.TemporalDBFile, LogPath: filepath.Join(s.Dir, "temporal.log")}); err != nil {
@@ -177,6 +185,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 			Env: append([]string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + s.Dev.Address, "TEMPORAL_NAMESPACE=default",
 				fmt.Sprintf("POOL_SIZE=%d", o.PoolSize), fmt.Sprintf("METRICS_ADDR=127.0.0.1:%d", metricsPort),
 				"LOG_FORMAT=json"}, o.WorkerEnv...)}
+		s.WorkerMetrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 		if err := s.Worker.Start(); err != nil {
 			return nil, err
 		}

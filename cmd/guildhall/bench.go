@@ -25,6 +25,7 @@ type benchOptions struct {
 	poolSize      int
 	cacheSize     int
 	keepDir       string
+	dbParams      string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -53,6 +54,7 @@ baseline worker then runs in this process with the SDK's default options.`,
 	f.StringVar(&o.url, "url", env("GUILDHALL_HOST", "http://127.0.0.1:4000"), "web app base URL (without --self-contained)")
 	f.IntVar(&o.poolSize, "pool-size", envInt("POOL_SIZE", 10), "Ops DB pool size of the worker and web app (self-contained)")
 	f.IntVar(&o.cacheSize, "workflow-cache", 0, "sticky workflow cache size (worker.SetStickyWorkflowCacheSize); 0 = SDK default")
+	f.StringVar(&o.dbParams, "db-params", "", "extra Ops DB URL parameters for every component (self-contained), e.g. default_query_exec_mode=simple_protocol")
 	f.StringVar(&o.keepDir, "dir", "", "folder for logs and state (self-contained; default a temp folder, removed)")
 	cf := cmd.Flags()
 	cf.IntVarP(&o.n, "ceremonies", "n", 100, "ceremonies per run")
@@ -73,7 +75,8 @@ func benchTarget(ctx context.Context, o *benchOptions, baselineWorker bool) (*be
 	}
 	if o.selfContained {
 		fmt.Fprintln(os.Stderr, "starting a throwaway Postgres, a Temporal dev server, the worker and the web app ...")
-		st, err := bench.StartStack(ctx, bench.StackOptions{Dir: o.keepDir, PoolSize: o.poolSize, NewActivities: newActivities})
+		st, err := bench.StartStack(ctx, bench.StackOptions{Dir: o.keepDir, PoolSize: o.poolSize, NewActivities: newActivities,
+			SetDefaultLogger: true, DBParams: o.dbParams})
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -163,9 +166,93 @@ func commandLine() string {
 }
 
 func newBenchListsCmd(o *benchOptions) *cobra.Command {
-	return &cobra.Command{Use: "lists", Short: "List pages at 100 vs 10,000 ceremonies", RunE: func(*cobra.Command, []string) error { return errors.New("todo") }}
+	var (
+		cfg      bench.ListsConfig
+		markdown string
+	)
+	cmd := &cobra.Command{
+		Use:   "lists",
+		Short: "p99 of /ceremonies and / with 100 vs 10,000 ceremonies in the Ops DB",
+		Long: `lists writes ceremony rows straight into the Ops DB (the list pages read
+nothing else), first --small then --large of them, and times sequential GETs of
+each page as a logged-in witness, --runs times. The goal is p99 at 10,000 no more
+than 1.5 times p99 at 100. It adds rows to the Ops DB it drives, so point it at a
+throwaway database or use --self-contained.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			newLogger("text")
+			t, _, done, err := benchTarget(cmd.Context(), o, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			cfg.Progress = os.Stderr
+			rep, err := bench.RunLists(cmd.Context(), t, cfg)
+			if err != nil {
+				return err
+			}
+			rep.WriteText(os.Stdout)
+			if markdown != "" {
+				if err := bench.AppendMarkdown(markdown, rep.Markdown(commandLine())); err != nil {
+					return err
+				}
+				fmt.Println("appended to", markdown)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Small, "small", 100, "ceremonies for the small measurement")
+	f.IntVar(&cfg.Large, "large", 10_000, "ceremonies for the large measurement")
+	f.IntVar(&cfg.Requests, "requests", 300, "timed requests per page and size")
+	f.IntVar(&cfg.Runs, "runs", 3, "rounds")
+	f.StringSliceVar(&cfg.Pages, "page", nil, "pages to time (default /ceremonies, /, /ceremonies?awaiting=me)")
+	f.StringVar(&markdown, "markdown", "", "append the results to this file (e.g. BENCHMARKS.md)")
+	return cmd
 }
 
 func newBenchMemoryCmd(o *benchOptions) *cobra.Command {
-	return &cobra.Command{Use: "memory", Short: "Worker RSS with 10,000 idle ceremonies", RunE: func(*cobra.Command, []string) error { return errors.New("todo") }}
+	var (
+		cfg      bench.MemoryConfig
+		markdown string
+	)
+	cmd := &cobra.Command{
+		Use:   "memory",
+		Short: "RSS of `guildhall worker` with 10,000 open, idle ceremonies, per sticky-cache size",
+		Long: `memory always runs self-contained: for each --cache size it starts a throwaway
+Postgres and dev server, runs this binary's ` + "`worker`" + ` subcommand as a child process with
+WORKFLOW_CACHE_SIZE set, measures its RSS, opens --ceremonies ceremonies, waits
+until everything is idle, and measures again. Then it times --probe signatures on
+random ceremonies (an evicted ceremony is replayed on its next message).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			newLogger("text")
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.Binary, cfg.Progress = bin, os.Stderr
+			cfg.Stack = bench.StackOptions{PoolSize: o.poolSize, SetDefaultLogger: true, DBParams: o.dbParams}
+			rep, err := bench.RunMemory(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			rep.WriteText(os.Stdout)
+			if markdown != "" {
+				if err := bench.AppendMarkdown(markdown, rep.Markdown(commandLine())); err != nil {
+					return err
+				}
+				fmt.Println("appended to", markdown)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Ceremonies, "ceremonies", 10_000, "open ceremonies")
+	f.IntVar(&cfg.Witnesses, "witnesses", 3, "witnesses per ceremony")
+	f.IntSliceVar(&cfg.CacheSizes, "cache", []int{0, 2000, 500}, "WORKFLOW_CACHE_SIZE values to measure (0 = SDK default, 10,000)")
+	f.IntVar(&cfg.Probe, "probe", 100, "signatures to time afterwards")
+	f.DurationVar(&cfg.Settle, "settle", 150*time.Second, "idle time before measuring (Go forces a collection every 2 minutes)")
+	f.StringVar(&markdown, "markdown", "", "append the results to this file (e.g. BENCHMARKS.md)")
+	return cmd
 }
