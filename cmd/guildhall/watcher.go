@@ -69,7 +69,7 @@ and Events back to the cluster (task queue ` + attest.TaskQueue + `).`,
 }
 
 func runWatcher(ctx context.Context, f watcherFlags) error {
-	log := newLogger(env("LOG_FORMAT", "json")).With("component", "watcher", "identity", f.identity)
+	log := newLogger(env("LOG_FORMAT", "json")).With("component", "watcher")
 	cfg, err := kubeConfig(f.kubeconfig)
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func runWatcher(ctx context.Context, f watcherFlags) error {
 		LeaseNamespace: f.leaseNamespace, LeaseName: f.leaseName, Identity: f.identity,
 		MetricsAddr: f.metricsAddr, Logger: log,
 	}, dyn, kube, &watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, recorder)
-	log.Info("watcher starting", "namespaces", f.namespaces, "lease", f.leaseNamespace+"/"+f.leaseName, "metrics", f.metricsAddr)
+	log.Info("watcher starting", "identity", f.identity, "namespaces", f.namespaces, "lease", f.leaseNamespace+"/"+f.leaseName, "metrics", f.metricsAddr)
 	err = w.Run(ctx)
 	if errors.Is(err, watcher.ErrLostLeadership) {
 		log.Error("leader lease lost; exiting so a fresh replica rejoins the election")
