@@ -30,17 +30,42 @@ func (s *Store) OverdueCeremonies(ctx context.Context, now time.Time, limit int)
 
 // RecentlyClosed returns the ceremonies that most recently reached one of the
 // given statuses (e.g. sealed), newest first.
+//
+// There is no index on closed_at, so instead of sorting every closed ceremony it
+// looks at the ceremonies of the newest status-change custody events (a backward
+// scan of the chain's primary key, which follows time) and only falls back to
+// the full query when that window does not hold enough of them. An index on
+// ceremonies (status, closed_at DESC) would make the plain query as cheap.
 func (s *Store) RecentlyClosed(ctx context.Context, statuses []string, limit int) ([]Ceremony, error) {
 	if limit <= 0 || limit > 200 {
 		limit = 10
 	}
-	var out []Ceremony
-	q := s.DB.NewSelect().Model(&out).Where("closed_at IS NOT NULL").
-		Order("closed_at DESC", "id ASC").Limit(int64(limit))
-	if len(statuses) > 0 {
-		q = q.Where("status IN (?)", bun.List(statuses))
+	closed := func(q *bun.SelectQuery) *bun.SelectQuery {
+		q = q.Where("closed_at IS NOT NULL").Order("closed_at DESC", "id ASC").Limit(int64(limit))
+		if len(statuses) > 0 {
+			q = q.Where("status IN (?)", bun.List(statuses))
+		}
+		return q
 	}
-	if err := q.Scan(ctx); err != nil {
+	// Widen the window of recent status changes until it holds enough.
+	for _, window := range []int{50, 1000} {
+		var ids []string
+		if err := s.DB.NewSelect().Model((*CustodyEvent)(nil)).Column("ceremony_id").
+			Where("type = ?", "ceremony.status_changed").Order("seq DESC").Limit(int64(window)).Scan(ctx, &ids); err != nil {
+			return nil, fmt.Errorf("list recent status changes: %w", err)
+		}
+		var out []Ceremony
+		if len(ids) > 0 {
+			if err := closed(s.DB.NewSelect().Model(&out).Where("id IN (?)", bun.List(ids))).Scan(ctx); err != nil {
+				return nil, fmt.Errorf("list recently closed ceremonies: %w", err)
+			}
+		}
+		if len(out) >= limit || len(ids) < window {
+			return out, nil // enough, or the window already covered every status change
+		}
+	}
+	var out []Ceremony
+	if err := closed(s.DB.NewSelect().Model(&out)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list recently closed ceremonies: %w", err)
 	}
 	return out, nil
@@ -188,4 +213,43 @@ func (s *Store) QuorumTimes(ctx context.Context, since time.Time, limit int) ([]
 		return nil, fmt.Errorf("time to quorum: %w", err)
 	}
 	return out, nil
+}
+
+// CeremonyPage is ListCeremonies without the count: one page, newest first. The
+// web takes totals from cached per-status counts where it can, so a page does
+// not scan every ceremony to say how many there are.
+func (s *Store) CeremonyPage(ctx context.Context, f CeremonyFilter) ([]Ceremony, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	var out []Ceremony
+	if err := ceremonyFilter(s.DB.NewSelect().Model(&out), f).Order("opened_at DESC", "id ASC").
+		Limit(int64(f.Limit)).Offset(int64(f.Offset)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list ceremonies: %w", err)
+	}
+	return out, nil
+}
+
+// CountCeremonies counts the ceremonies matching a filter (Limit and Offset
+// are ignored).
+func (s *Store) CountCeremonies(ctx context.Context, f CeremonyFilter) (int, error) {
+	n, err := ceremonyFilter(s.DB.NewSelect().Model((*Ceremony)(nil)), f).Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count ceremonies: %w", err)
+	}
+	return int(n), nil
+}
+
+// ceremonyFilter applies a CeremonyFilter the way ListCeremonies does.
+func ceremonyFilter(q *bun.SelectQuery, f CeremonyFilter) *bun.SelectQuery {
+	if len(f.Statuses) > 0 {
+		q = q.Where("status IN (?)", bun.List(f.Statuses))
+	}
+	if f.Kind != "" {
+		q = q.Where("kind = ?", f.Kind)
+	}
+	if f.AwaitingWitness != "" {
+		q = q.Where("pending_ids LIKE ?", "%"+jsonText(f.AwaitingWitness)+"%")
+	}
+	return q
 }

@@ -42,7 +42,7 @@ func (a *App) dashboard(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(ctx)
 	v := dashboardView{Now: a.cfg.Now()}
 	var err error
-	if v.Counts, err = a.store.CountByStatus(ctx); err != nil {
+	if v.Counts, err = a.countByStatus(ctx); err != nil {
 		a.dbError(w, r, "count ceremonies", err)
 		return
 	}

@@ -58,6 +58,7 @@ func (a *App) subscribe(ceremony string) (*subscriber, func()) {
 
 // notifyChanged wakes the streams of this ceremony and the list streams.
 func (a *App) notifyChanged(id string) {
+	a.invalidateCounts()
 	a.hub.mu.Lock()
 	defer a.hub.mu.Unlock()
 	for s := range a.hub.subs {

@@ -137,6 +137,7 @@ type App struct {
 	closing  chan struct{}
 	chain    chainWatch
 	hub      hub
+	counts   countCache
 	changes  changeSource
 	webauthn *webauthn.WebAuthn
 	oidc     *oidcLogin
