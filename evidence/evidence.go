@@ -12,8 +12,9 @@
 //   - signatures: every accepted signature, with the canonical statement, the
 //     statement in words, the proof and the public key it was checked with.
 //   - custody: a contiguous segment of the chain, from the ceremony's first event
-//     to a chain head, with the link before it as the anchor. Every event of the
-//     ceremony lies in it, and every link's hash is recomputed from its bytes.
+//     to a chain head (the ceremony's last event, or the current head), with the
+//     link before it as the anchor. Every event of the ceremony lies in it, and
+//     every link's hash is recomputed from its bytes.
 //   - outcome: status, reason and counts, as the chain recorded them.
 //   - digests: SHA-256 of each section's canonical JSON, so damage to a section
 //     is named even where no other check looks.

@@ -115,7 +115,7 @@ func export(t *testing.T, s *store.Store, o evidence.Options) []byte {
 func TestExportVerifies(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ceremony(t, s)
-		data := export(t, s, evidence.Options{})
+		data := export(t, s, evidence.Options{ToHead: true})
 		r, err := evidence.Verify(data)
 		if err != nil {
 			t.Fatalf("a fresh export does not verify: %v", err)
@@ -154,7 +154,7 @@ func TestExportVerifies(t *testing.T) {
 		}
 		t.Fatal("the segment does not reach the chain head")
 	foundLater:
-		short := export(t, s, evidence.Options{ToCeremonyEnd: true})
+		short := export(t, s, evidence.Options{})
 		if _, err := evidence.Verify(short); err != nil || len(short) >= len(data) {
 			t.Fatalf("export to the ceremony's end: %d bytes vs %d, %v", len(short), len(data), err)
 		}
@@ -169,7 +169,7 @@ func TestExportVerifies(t *testing.T) {
 func TestEveryAlteredByteFails(t *testing.T) {
 	s := storetest.SQLite(t)
 	ceremony(t, s)
-	data := export(t, s, evidence.Options{ToCeremonyEnd: true})
+	data := export(t, s, evidence.Options{})
 	bad := make([]byte, len(data))
 	step := 1
 	if testing.Short() {
@@ -190,7 +190,7 @@ func TestEveryAlteredByteFails(t *testing.T) {
 func TestAlterationsAreNamed(t *testing.T) {
 	s := storetest.SQLite(t)
 	ceremony(t, s)
-	data := export(t, s, evidence.Options{})
+	data := export(t, s, evidence.Options{ToHead: true})
 	cases := []struct {
 		name, old, new, section, says string
 		first                         bool // replace the first occurrence, not the last

@@ -30,9 +30,11 @@ type Source interface {
 type Options struct {
 	// Now stamps meta.exportedAt (default time.Now).
 	Now func() time.Time
-	// ToCeremonyEnd ends the segment at the ceremony's last event instead of the
-	// current chain head: a smaller file, anchored less recently.
-	ToCeremonyEnd bool
+	// ToHead extends the segment past the ceremony's last event to the current
+	// chain head. By default it ends at the ceremony's last event, whose hash is
+	// the head a CeremonyAttestation records at sealing, and the file stays
+	// bounded by the ceremony's own lifetime however long the chain grows.
+	ToHead bool
 	// Exporter names the producing program in meta (default "guildhall").
 	Exporter string
 }
@@ -66,7 +68,7 @@ func Export(ctx context.Context, src Source, ceremonyID string, o Options) (*Bun
 		anchor = Point{Seq: a.Seq, Hash: a.Hash}
 	}
 	last := events[len(events)-1]
-	if !o.ToCeremonyEnd {
+	if o.ToHead {
 		if last, err = src.ChainHead(ctx); err != nil {
 			return nil, err
 		}

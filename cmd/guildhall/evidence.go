@@ -17,8 +17,8 @@ func newEvidenceCmd() *cobra.Command {
 		Short: "Export a ceremony's evidence bundle, or verify one offline",
 	}
 	var (
-		out   string
-		toEnd bool
+		out    string
+		toHead bool
 	)
 	export := &cobra.Command{
 		Use:   "export <ceremony-id>",
@@ -26,8 +26,8 @@ func newEvidenceCmd() *cobra.Command {
 		Long: `export writes one JSON file holding everything needed to check a ceremony later
 without Guildhall's database: the spec and policy, every signed statement with its
 signature and public key, the ceremony's custody events inside the chain segment
-that links them to the current chain head, and the outcome. It refuses to export
-from a broken chain. Check the file with ` + "`guildhall evidence verify`" + `.`,
+that links them to a chain head (the ceremony's last event; --to-head: the current
+head), and the outcome. It refuses to export from a broken chain. Check the file with ` + "`guildhall evidence verify`" + `.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			newLogger(env("LOG_FORMAT", "text"))
@@ -36,7 +36,7 @@ from a broken chain. Check the file with ` + "`guildhall evidence verify`" + `.`
 				return err
 			}
 			defer s.Close()
-			data, err := evidence.ExportBytes(cmd.Context(), s, args[0], evidence.Options{ToCeremonyEnd: toEnd})
+			data, err := evidence.ExportBytes(cmd.Context(), s, args[0], evidence.Options{ToHead: toHead})
 			if err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ from a broken chain. Check the file with ` + "`guildhall evidence verify`" + `.`
 		},
 	}
 	export.Flags().StringVarP(&out, "output", "o", "", "file to write, - for stdout (default evidence-<ceremony>.json)")
-	export.Flags().BoolVar(&toEnd, "to-ceremony-end", false, "end the chain segment at the ceremony's last event instead of the chain head")
+	export.Flags().BoolVar(&toHead, "to-head", false, "extend the chain segment to the current chain head (default: the ceremony's last event)")
 
 	verify := &cobra.Command{
 		Use:   "verify <file|->",
