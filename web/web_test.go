@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -808,5 +809,62 @@ func TestChronicleIngestMount(t *testing.T) {
 	}
 	if got != `{"type":"x"}` {
 		t.Fatalf("ingest handler got %q", got)
+	}
+}
+
+// TestStreamSurvivesWriteTimeoutAndEndsOnShutdown runs the app in the server
+// NewServer builds (with a short write timeout): a live stream outlives the
+// timeout, still delivers changes, and does not hold up graceful shutdown.
+func TestStreamSurvivesWriteTimeoutAndEndsOnShutdown(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "timeout")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(ln.Addr().String(), h.app)
+	srv.WriteTimeout = 500 * time.Millisecond
+	go func() { _ = srv.Serve(ln) }()
+	alice := h.client("alice@example.org")
+	resp, err := alice.Get("http://" + ln.Addr().String() + "/ceremonies/" + id + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan string, 10)
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				got <- string(buf[:n])
+			}
+			if err != nil {
+				close(got)
+				return
+			}
+		}
+	}()
+	if e := <-got; !strings.Contains(e, "event: hello") {
+		t.Fatalf("first event %q", e)
+	}
+	time.Sleep(1500 * time.Millisecond) // three write timeouts
+	h.app.notifyChanged(id)
+	select {
+	case e, ok := <-got:
+		if !ok || !strings.Contains(e, "event: change") {
+			t.Fatalf("after the write timeout: %q (open %v)", e, ok)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change event after the write timeout")
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("shutdown waited %s for the stream", d)
 	}
 }
