@@ -1,22 +1,18 @@
-// Package web is the witness web app: chi routes, templ pages, sessions, the JSON
-// API and live updates. It reads lists from the Ops DB (never one workflow query
-// per row) and talks to ceremony workflows only through the typed client.
+// Package web is the witness web app: chi routes, templ pages, sessions, OIDC and
+// development logins, passkey signing, the JSON API and live updates. It reads
+// lists from the Ops DB (never one workflow query per row) and talks to ceremony
+// workflows only through the typed client. See README.md for routes and the API.
 //
 // Wiring (cmd/guildhall):
 //
+//	m := web.NewMetrics() // prometheus.Collector; register it
 //	app, err := web.New(web.Config{
-//		BaseURL:       "http://localhost:4000", // GUILDHALL_HOST
+//		BaseURL:       "http://localhost:4000",            // GUILDHALL_HOST
 //		SessionSecret: []byte(os.Getenv("SESSION_SECRET")), // >= 32 bytes
-//		DevLogin:      true, // ONLY under `guildhall dev`; New refuses it for a non-loopback BaseURL
-//	}, web.Deps{
-//		Store:      st,                        // *store.Store
-//		Ceremonies: ceremonyclient.New(tc),   // *ceremonyclient.Client
-//		Logger:     slog.Default(),
-//		Metrics:    m,                         // optional: m := web.NewMetrics(); prometheus.MustRegister(m)
-//	})
-//	srv := web.NewServer(":4000", app) // timeouts set; live streams end on srv.Shutdown
-//
-// The returned handler also serves /health (shallow, unauthenticated).
+//		DevLogin:      true,                                // ONLY under `guildhall dev`; refused on non-loopback hosts
+//		OIDC:          &web.OIDCConfig{Issuer: iss, ClientID: id, ClientSecret: secret}, // or nil
+//	}, web.Deps{Store: st, Ceremonies: ceremonyclient.New(tc), Logger: log, Metrics: m})
+//	srv := web.NewServer(":4000", app) // live streams end on srv.Shutdown
 package web
 
 import (
