@@ -287,3 +287,42 @@ type Rejection struct {
 }
 
 func (r *Rejection) Error() string { return fmt.Sprintf("%s: %s", r.Code, r.Reason) }
+
+// The write-back to the cluster runs as activities in the watcher pods (the only
+// pods with a Kubernetes token), so the workflow schedules them by name on their
+// own task queue. Ceremonies whose Spec.Source is "cluster" use it.
+const (
+	AttestationTaskQueue     = "guildhall-cluster"
+	ActivityWriteAttestation = "WriteCeremonyAttestation"
+	ActivityRecordSpecEvent  = "RecordCeremonySpecEvent"
+	SourceCluster            = "cluster"
+)
+
+// Attestation is the input of the WriteCeremonyAttestation activity: the result
+// of one ceremony generation, handed to the substrate as a CeremonyAttestation.
+type Attestation struct {
+	CeremonyID string // "<namespace>/<name>", Spec.ID
+	// Generation the result is for (Spec.Generation); 0 means the Ceremony's
+	// current generation.
+	Generation int64
+	// Outcome: quorum_reached, sealed, rejected, expired or cancelled.
+	Outcome    Status
+	Reason     string
+	Artifact   Artifact
+	Signatures []Signature
+	Approvals  int
+	Rejections int
+	// ChainHead is the hash of the ceremony's newest custody event and
+	// ChainLength the number of custody events the ceremony has.
+	ChainHead   string
+	ChainLength int64
+	// AttestedAt defaults to now.
+	AttestedAt time.Time
+}
+
+// AttestationResult is what WriteCeremonyAttestation did.
+type AttestationResult struct {
+	Namespace, Name string
+	Created         bool
+	ResourceVersion string
+}

@@ -36,6 +36,7 @@ const (
 	TypeChronicle         = "chronicle.projected"
 	TypeKeyRegistered     = "witness.key_registered"
 	TypeKeyRemoved        = "witness.key_removed"
+	TypeAttestation       = "attestation.written"
 )
 
 // ZeroHash is the prevHash of the genesis event.

@@ -7,15 +7,17 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/guildhouse/guildhall/contract"
 )
 
 // The write-back runs as Temporal activities in the watcher pods, the only
 // Guildhall pods holding a Kubernetes token (deploy/k8s/60-watcher-rbac.yaml). The
 // Ceremony workflow schedules them by name on TaskQueue.
 const (
-	TaskQueue           = "guildhall-cluster"
-	ActivityWrite       = "WriteCeremonyAttestation"
-	ActivityRecordSpec  = "RecordCeremonySpecEvent"
+	TaskQueue           = contract.AttestationTaskQueue
+	ActivityWrite       = contract.ActivityWriteAttestation
+	ActivityRecordSpec  = contract.ActivityRecordSpecEvent
 	ErrTypeCeremonyGone = "CeremonyGone"
 	ErrTypeStale        = "StaleAttestation"
 	ErrTypeInvalid      = "InvalidAttestation"

@@ -40,26 +40,9 @@ var (
 	ErrInvalid = errors.New("invalid attestation input")
 )
 
-// Input is the result of one ceremony generation.
-type Input struct {
-	CeremonyID string // "<namespace>/<name>", contract.Spec.ID
-	// Generation the result is for (contract.Spec.Generation); 0 means the
-	// Ceremony's current generation.
-	Generation int64
-	// Outcome: quorum_reached, sealed, rejected, expired or cancelled.
-	Outcome    contract.Status
-	Reason     string
-	Artifact   contract.Artifact
-	Signatures []contract.Signature
-	Approvals  int
-	Rejections int
-	// ChainHead is the hash at the head of the ceremony's custody chain and
-	// ChainLength the number of custody events it covers.
-	ChainHead   string
-	ChainLength int64
-	// AttestedAt defaults to now.
-	AttestedAt time.Time
-}
+// Input is the result of one ceremony generation; the workflow sends it as
+// contract.Attestation.
+type Input = contract.Attestation
 
 // FromState builds an Input from the workflow's state and its custody chain head.
 func FromState(st contract.State, chainHead string, chainLength int64) Input {
@@ -71,11 +54,7 @@ func FromState(st contract.State, chainHead string, chainLength int64) Input {
 }
 
 // Result says what Write did.
-type Result struct {
-	Namespace, Name string
-	Created         bool
-	ResourceVersion string
-}
+type Result = contract.AttestationResult
 
 // Writer writes attestations and Events. Its RBAC needs are in Rules.
 type Writer struct {
