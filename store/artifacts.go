@@ -70,6 +70,12 @@ func (s *Store) transitionArtifact(ctx context.Context, tx bun.Tx, t Transition)
 	if _, ok := artifactRank[t.To]; !ok {
 		return Artifact{}, false, fmt.Errorf("%w: %q is not an artifact state", ErrIllegalTransition, t.To)
 	}
+	// The chain lock first, then the row: every writer takes them in this order
+	// (RecordStatus holds the chain lock when it moves the artifact), so two
+	// transactions can never wait on each other.
+	if err := s.lockChain(ctx, tx); err != nil {
+		return Artifact{}, false, err
+	}
 	a, err := s.lockArtifact(ctx, tx, t.Digest)
 	if err != nil {
 		return a, false, err

@@ -209,3 +209,40 @@ func TestCredentialsAndSignatureKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentArtifactWritersDoNotDeadlock: ceremonies reaching quorum and
+// an operator revoking the same artifact at once all complete (every writer
+// takes the chain lock before the artifact row).
+func TestConcurrentArtifactWritersDoNotDeadlock(t *testing.T) {
+	s := storetest.Postgres(t)
+	ctx := context.Background()
+	digest := digestOf("shared")
+	for i := range 10 {
+		sp := spec("default/c" + string(rune('a'+i)))
+		sp.Artifact.Digest = digest
+		if err := s.RecordOpened(ctx, store.Opened{Spec: sp, WorkflowID: "w", OpenedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 20)
+	for i := range 10 {
+		go func() {
+			errs <- s.RecordStatus(ctx, store.StatusChange{CeremonyID: "default/c" + string(rune('a'+i)), Status: contract.StatusSealed, At: t0, Seq: 1})
+		}()
+		go func() {
+			_, err := s.TransitionArtifact(ctx, store.Transition{Digest: digest, To: store.ArtifactRevoked, Actor: "operator"})
+			errs <- err
+		}()
+	}
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, _ := s.GetArtifact(ctx, digest); a.State != store.ArtifactRevoked {
+		t.Fatalf("artifact ended %s", a.State)
+	}
+	if _, err := s.VerifyChain(ctx, store.VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

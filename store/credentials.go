@@ -26,6 +26,10 @@ func (s *Store) AddCredential(ctx context.Context, witnessID string, c Credentia
 		return fmt.Errorf("a credential needs a type, a key id and a public key")
 	}
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// Chain lock before the row lock, the order every custody writer uses.
+		if err := s.lockChain(ctx, tx); err != nil {
+			return err
+		}
 		w, err := s.lockWitness(ctx, tx, witnessID)
 		if err != nil {
 			return err
@@ -59,6 +63,9 @@ func (s *Store) AddCredential(ctx context.Context, witnessID string, c Credentia
 // copy stored with them. Removing a key that is not registered is an error.
 func (s *Store) RemoveCredential(ctx context.Context, witnessID, keyID string) error {
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.lockChain(ctx, tx); err != nil {
+			return err
+		}
 		w, err := s.lockWitness(ctx, tx, witnessID)
 		if err != nil {
 			return err

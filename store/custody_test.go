@@ -203,6 +203,25 @@ func TestVerifyNamesTheFirstBadLink(t *testing.T) {
 	}
 }
 
+// TestVerifyAfterTriggersDisabled tampers the other way an owner can: switching
+// the table's triggers off outright.
+func TestVerifyAfterTriggersDisabled(t *testing.T) {
+	s := storetest.Postgres(t)
+	ctx := context.Background()
+	fillChain(t, s, 30)
+	for _, q := range []string{"ALTER TABLE custody_events DISABLE TRIGGER USER", "DELETE FROM custody_events WHERE seq = 17",
+		"ALTER TABLE custody_events ENABLE TRIGGER USER"} {
+		if _, err := s.DB.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := s.VerifyChain(ctx, store.VerifyOptions{})
+	var b *custody.Break
+	if !errors.As(err, &b) || b.Seq != 17 || !strings.Contains(b.Reason, "missing") {
+		t.Fatalf("verify = %v, want missing seq 17", err)
+	}
+}
+
 func TestVerifyAnchorsCatchACutChain(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
