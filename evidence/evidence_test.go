@@ -141,6 +141,15 @@ func TestExportVerifies(t *testing.T) {
 		if r.Head.Seq != head.Seq || r.Head.Hash != head.Hash {
 			t.Fatalf("bundle head %+v, chain head %d", r.Head, head.Seq)
 		}
+		// An attestation's chain head (hash only) must lie in the segment.
+		events, _ := s.CeremonyCustody(context.Background(), cid)
+		attested := events[len(events)-1]
+		if _, err := evidence.Verify(data, evidence.Point{Seq: -1, Hash: attested.Hash}, evidence.Point{Seq: head.Seq, Hash: head.Hash}); err != nil {
+			t.Fatalf("anchored on the ceremony's head: %v", err)
+		}
+		if _, err := evidence.Verify(data, evidence.Point{Seq: -1, Hash: strings.Repeat("b", 64)}); err == nil || !strings.Contains(err.Error(), "anchored link") {
+			t.Fatalf("unknown anchor: %v", err)
+		}
 		var b evidence.Bundle
 		_ = json.Unmarshal(data, &b)
 		if b.Outcome.Approvals != 3 || b.Outcome.Status != "sealed" || b.Outcome.ClosedAt == "" ||

@@ -63,8 +63,10 @@ func (c *checker) add(section, format string, args ...any) {
 }
 
 // Verify checks a bundle using nothing but its bytes. It returns what the bundle
-// shows, and a *Failed naming every section that does not hold up.
-func Verify(data []byte) (*Report, error) {
+// shows, and a *Failed naming every section that does not hold up. Anchors are
+// links known from elsewhere (a CeremonyAttestation's chain head, `guildhall
+// verify` output) that the bundle's segment must contain; Seq < 0 matches any seq.
+func Verify(data []byte, anchors ...Point) (*Report, error) {
 	c := &checker{}
 	body := bytes.TrimSuffix(data, []byte("\n"))
 	if err := custody.CheckCanonical(body); err != nil {
@@ -84,6 +86,7 @@ func Verify(data []byte) (*Report, error) {
 	r := &Report{CeremonyID: b.Ceremony.ID, Status: b.Outcome.Status, Reason: b.Outcome.Reason, Policy: b.Ceremony.Policy,
 		ExportedAt: b.Meta.ExportedAt, Anchor: b.Custody.Anchor, Head: b.Custody.Head, Links: len(b.Custody.Links)}
 
+	c.anchors(&b, anchors)
 	if d := c.custody(&b); d != nil {
 		c.ceremony(&b, d)
 		c.signatures(&b, d, r)
@@ -141,6 +144,21 @@ func (c *checker) custody(b *Bundle) *derived {
 		return nil
 	}
 	return d
+}
+
+func (c *checker) anchors(b *Bundle, anchors []Point) {
+	for _, a := range anchors {
+		found := false
+		for _, l := range b.Custody.Links {
+			if l.Hash == a.Hash && (a.Seq < 0 || l.Seq == a.Seq) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			c.add(SecCustody, "the segment does not contain the anchored link %d:%s", a.Seq, short(a.Hash))
+		}
+	}
 }
 
 func (c *checker) ceremony(b *Bundle, d *derived) {

@@ -228,8 +228,12 @@ func TestVerifyAnchorsCatchACutChain(t *testing.T) {
 		fillChain(t, s, 20)
 		head, _ := s.ChainHead(ctx)
 		anchor := store.Anchor{Seq: head.Seq, Hash: head.Hash}
-		if _, err := s.VerifyChain(ctx, store.VerifyOptions{Anchors: []store.Anchor{anchor}}); err != nil {
+		byHash := store.Anchor{Seq: -1, Hash: head.Hash}
+		if _, err := s.VerifyChain(ctx, store.VerifyOptions{Anchors: []store.Anchor{anchor, byHash}}); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := s.VerifyChain(ctx, store.VerifyOptions{Anchors: []store.Anchor{{Seq: -1, Hash: strings.Repeat("a", 64)}}}); err == nil {
+			t.Fatal("an anchor hash that is not on the chain was accepted")
 		}
 		tamper(t, s, "DELETE FROM custody_events WHERE seq >= 15")
 		_, err := s.VerifyChain(ctx, store.VerifyOptions{Anchors: []store.Anchor{anchor}})

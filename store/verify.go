@@ -110,9 +110,10 @@ type Progress struct {
 	Elapsed  time.Duration
 }
 
-// Anchor is a link whose hash is known from elsewhere (an evidence bundle, a
-// CeremonyAttestation): verification also checks the chain still holds it, which
-// catches a chain cut short and rebuilt.
+// Anchor is a link whose hash is known from elsewhere (an evidence bundle's
+// head, a CeremonyAttestation's chain head): verification also checks the chain
+// still holds it, which catches a chain cut short or rebuilt. Seq < 0 means "at
+// any seq" (an attestation records only the hash).
 type Anchor struct {
 	Seq  int64
 	Hash string
@@ -149,8 +150,13 @@ func (s *Store) VerifyChain(ctx context.Context, o VerifyOptions) (VerifyResult,
 		o.ProgressInterval = time.Second
 	}
 	anchors := map[int64]string{}
+	byHash := map[string]bool{}
 	for _, a := range o.Anchors {
-		anchors[a.Seq] = a.Hash
+		if a.Seq < 0 {
+			byHash[a.Hash] = true
+		} else {
+			anchors[a.Seq] = a.Hash
+		}
 	}
 	start := time.Now()
 	lastReport, lastCount := start, int64(0)
@@ -165,6 +171,9 @@ func (s *Store) VerifyChain(ctx context.Context, o VerifyOptions) (VerifyResult,
 					return &custody.Break{Seq: l.Seq, Reason: fmt.Sprintf("hash %s differs from the anchored hash %s (the chain was rewritten from here or earlier)", short(l.Hash), short(h))}
 				}
 				delete(anchors, l.Seq)
+			}
+			if len(byHash) > 0 {
+				delete(byHash, l.Hash)
 			}
 		}
 		if o.Progress != nil {
@@ -187,6 +196,9 @@ func (s *Store) VerifyChain(ctx context.Context, o VerifyOptions) (VerifyResult,
 			return res, &custody.Break{Seq: 0, Reason: "the chain is empty but anchors name later links (rows deleted)"}
 		}
 		return res, custody.ErrEmpty
+	}
+	for h := range byHash {
+		return res, &custody.Break{Seq: seq + 1, Reason: fmt.Sprintf("no link up to seq %d has the anchored hash %s (the chain was rewritten or cut)", seq, short(h))}
 	}
 	for aseq := range anchors {
 		return res, &custody.Break{Seq: seq + 1, Reason: fmt.Sprintf("the chain ends at seq %d but an anchor names seq %d (rows removed from the end)", seq, aseq)}

@@ -57,16 +57,29 @@ head), and the outcome. It refuses to export from a broken chain. Check the file
 	export.Flags().StringVarP(&out, "output", "o", "", "file to write, - for stdout (default evidence-<ceremony>.json)")
 	export.Flags().BoolVar(&toHead, "to-head", false, "extend the chain segment to the current chain head (default: the ceremony's last event)")
 
+	var anchors []string
 	verify := &cobra.Command{
 		Use:   "verify <file|->",
 		Short: "Check an evidence bundle offline (no database, no network); exit 1 naming what failed",
-		Args:  cobra.ExactArgs(1),
+		Long: `verify checks a bundle with nothing but its bytes: the custody segment's hashes
+and links, that every section agrees with the events in it, and every signature
+against its statement and public key. --anchor SEQ:HASH or HASH (the chain head a
+CeremonyAttestation cites) also requires that link to be in the segment.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var points []evidence.Point
+			for _, a := range anchors {
+				an, err := parseAnchor(a)
+				if err != nil {
+					return err
+				}
+				points = append(points, evidence.Point{Seq: an.Seq, Hash: an.Hash})
+			}
 			data, err := readInput(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			r, err := evidence.Verify(data)
+			r, err := evidence.Verify(data, points...)
 			var failed *evidence.Failed
 			if errors.As(err, &failed) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "evidence bundle %s FAILED verification:\n", args[0])
@@ -82,6 +95,7 @@ head), and the outcome. It refuses to export from a broken chain. Check the file
 			return nil
 		},
 	}
+	verify.Flags().StringArrayVar(&anchors, "anchor", nil, "SEQ:HASH or HASH of a link the segment must contain (repeatable)")
 	cmd.AddCommand(export, verify)
 	return cmd
 }

@@ -89,17 +89,22 @@ chain still holds that link, which catches a chain cut short and rebuilt.
 	f := cmd.Flags()
 	f.Int64Var(&every, "progress-every", 100_000, "report progress every N links (and at least every second)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress output")
-	f.StringArrayVar(&anchors, "anchor", nil, "SEQ:HASH of a link the chain must still hold (repeatable)")
+	f.StringArrayVar(&anchors, "anchor", nil, "SEQ:HASH (or HASH) of a link the chain must still hold (repeatable)")
 	f.BoolVar(&bench, "bench", false, "time verification against a plain SELECT of the same rows and print the ratio")
 	f.IntVar(&rounds, "rounds", 5, "rounds for --bench")
 	return cmd
 }
 
+// parseAnchor reads SEQ:HASH, or a bare HASH (any seq), as a CeremonyAttestation
+// records it.
 func parseAnchor(s string) (store.Anchor, error) {
 	seq, hash, ok := strings.Cut(s, ":")
+	if !ok {
+		seq, hash = "-1", s
+	}
 	n, err := strconv.ParseInt(seq, 10, 64)
-	if !ok || err != nil || n < 0 || len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
-		return store.Anchor{}, fmt.Errorf("--anchor %q is not SEQ:HASH (a seq and 64 lowercase hex digits)", s)
+	if err != nil || (ok && n < 0) || len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return store.Anchor{}, fmt.Errorf("--anchor %q is not SEQ:HASH or HASH (64 lowercase hex digits)", s)
 	}
 	return store.Anchor{Seq: n, Hash: hash}, nil
 }
