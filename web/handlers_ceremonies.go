@@ -195,10 +195,12 @@ type detailView struct {
 	Custody   []store.CustodyEvent
 	CanSign   bool
 	IsWitness bool
-	MySig     *contract.Signature
-	FormKey   string
-	SignError string
-	Comment   string
+	// IsInitiator: the viewer opened it (and so never signs it).
+	IsInitiator bool
+	MySig       *contract.Signature
+	FormKey     string
+	SignError   string
+	Comment     string
 	// HasEvidence: an evidence download is mounted (custody issue).
 	HasEvidence bool
 }
@@ -279,6 +281,7 @@ func (a *App) detailData(ctx context.Context, id string) (detailView, int, error
 			v.IsWitness = true
 		}
 	}
+	v.IsInitiator = me.ID == v.State.Spec.Initiator
 	for i := range v.State.Signatures {
 		if v.State.Signatures[i].WitnessID == me.ID {
 			v.MySig = &v.State.Signatures[i]

@@ -609,7 +609,7 @@ func TestPagesWithData(t *testing.T) {
 		}
 		alice := h.client("alice@example.org")
 		_, dash := h.get(alice, "/")
-		for _, want := range []string{`id="count-open"`, "Chain of custody", "Verified through event", "Overdue"} {
+		for _, want := range []string{`id="count-open"`, "Chain of custody", "Verified through event", "Overdue", `<span class="muted">sealed 2`, `href="/ceremonies/load/c-`} {
 			if !strings.Contains(dash, want) {
 				t.Errorf("dashboard lacks %q", want)
 			}
