@@ -152,7 +152,7 @@ type ceremony struct {
 
 	inbox     workflow.Channel
 	processed int // messages handled in this run
-	notifying int // notification coroutines still running
+	background int // notification and attestation coroutines still running
 
 	reminderStep int        // next step of ReminderLadder for the current deadline
 	decisionDue  *time.Time // when to flag a quorum the substrate has not decided
@@ -311,7 +311,7 @@ func (c *ceremony) finish(ctx, actx workflow.Context) {
 	}
 	for {
 		_ = workflow.Await(ctx, func() bool {
-			return c.inbox.Len() > 0 || (workflow.AllHandlersFinished(ctx) && c.notifying == 0)
+			return c.inbox.Len() > 0 || (workflow.AllHandlersFinished(ctx) && c.background == 0)
 		})
 		var item inboxItem
 		if c.inbox.ReceiveAsync(&item) {
@@ -578,6 +578,7 @@ func (c *ceremony) setStatus(actx workflow.Context, s contract.Status, reason, a
 	}
 	if s.Final() || s == contract.StatusQuorumReached {
 		c.notifyOutcome(actx)
+		c.attest(actx)
 	}
 }
 

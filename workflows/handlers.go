@@ -81,7 +81,7 @@ func (c *ceremony) prepareContinue(ctx, actx workflow.Context, chans []workflow.
 	}
 	for {
 		_ = workflow.Await(ctx, func() bool {
-			return c.inbox.Len() > 0 || (workflow.AllHandlersFinished(ctx) && c.notifying == 0)
+			return c.inbox.Len() > 0 || (workflow.AllHandlersFinished(ctx) && c.background == 0)
 		})
 		var item inboxItem
 		if !c.inbox.ReceiveAsync(&item) {

@@ -26,9 +26,9 @@ func (c *ceremony) notify(actx workflow.Context, kind string, to []string, subje
 		Key:        fmt.Sprintf("notify/%s/%d/%s", c.st.CeremonyID, c.seqs.Notify, kind),
 		CeremonyID: c.st.CeremonyID, Kind: kind, To: to, Subject: subject, Text: text, At: workflow.Now(actx),
 	}
-	c.notifying++
+	c.background++
 	workflow.Go(actx, func(gctx workflow.Context) {
-		defer func() { c.notifying-- }()
+		defer func() { c.background-- }()
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(gctx, notifyOptions), a.Notify, n).Get(gctx, nil)
 		if err == nil {
 			return

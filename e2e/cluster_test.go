@@ -1,0 +1,171 @@
+// Package e2e runs the real parts together: a Ceremony resource in a real
+// kube-apiserver becomes a real Ceremony workflow (watcher), witnesses sign it
+// (worker + Postgres Ops DB), and the result comes back to the cluster as a
+// CeremonyAttestation written by the attestation activities in the watcher
+// process, citing the ceremony's custody chain head.
+package e2e_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	sdkworker "go.temporal.io/sdk/worker"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/guildhouse/guildhall/activities"
+	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/kubetest"
+	"github.com/guildhouse/guildhall/internal/testenv"
+	"github.com/guildhouse/guildhall/store/storetest"
+	"github.com/guildhouse/guildhall/watcher"
+	"github.com/guildhouse/guildhall/watcher/attest"
+	"github.com/guildhouse/guildhall/watcher/crd"
+	"github.com/guildhouse/guildhall/worker"
+)
+
+const digest = "sha256:9b2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7"
+
+func TestClusterCeremonyToAttestation(t *testing.T) {
+	klog.SetLogger(logr.Discard())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	kube, err := kubetest.Start(ctx, kubetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kube.Stop()
+	root, err := kubetest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kubetest.Apply(ctx, kube.Config, filepath.Join(root, "deploy", "k8s", "60-watcher-rbac.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	sa := kubetest.ImpersonateServiceAccount(kube.Config, "guildhall", "guildhall-watcher")
+	dev, err := testenv.StartDevServer(ctx, testenv.DevServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Stop()
+	tc, err := dev.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+
+	// The worker, as in the worker pods.
+	s := storetest.Postgres(t)
+	w := worker.New(tc, &activities.Activities{Store: s}, worker.Options{})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	// The watcher process: the watcher plus the attestation activities, both with
+	// the watcher ServiceAccount's rights only.
+	writer, stopEvents, err := attest.NewWriter(sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopEvents()
+	aw := sdkworker.New(tc, attest.TaskQueue, sdkworker.Options{})
+	(&attest.Activities{W: writer}).Register(aw)
+	if err := aw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer aw.Stop()
+	rec, stopRec := crd.NewEventRecorder(kubernetes.NewForConfigOrDie(sa), "guildhall-watcher")
+	defer stopRec()
+	wctx, stopWatcher := context.WithCancel(ctx)
+	defer stopWatcher()
+	wat := watcher.New(watcher.Config{Logger: log}, dynamic.NewForConfigOrDie(sa), kubernetes.NewForConfigOrDie(sa),
+		&watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, rec)
+	go func() { _ = wat.Run(wctx) }()
+
+	// The substrate (or a person) creates a Ceremony.
+	admin := dynamic.NewForConfigOrDie(kube.Config)
+	if err := kubetest.EnsureNamespace(ctx, admin, "releases"); err != nil {
+		t.Fatal(err)
+	}
+	cr := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
+		"kind":      "release",
+		"artifact":  map[string]any{"name": "guildhall-web", "digest": digest},
+		"initiator": "dora@guildhouse.dev",
+		"witnesses": []any{
+			map[string]any{"id": "alice@guildhouse.dev", "role": "maintainer"},
+			map[string]any{"id": "bob@guildhouse.dev", "role": "maintainer"},
+		},
+		"quorum":   map[string]any{"threshold": int64(2)},
+		"deadline": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339),
+	}}}
+	cr.SetGroupVersionKind(crd.CeremonyGVK)
+	cr.SetName("web-v2")
+	if _, err := admin.Resource(crd.CeremonyGVR).Namespace("releases").Create(ctx, cr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	cc := ceremonyclient.New(tc)
+	const id = "releases/web-v2"
+	eventually(t, "the watcher starts the ceremony workflow", func() bool {
+		st, err := cc.Status(ctx, id)
+		return err == nil && st.Status == contract.StatusCollecting && st.Spec.Source == contract.SourceCluster
+	})
+	for _, who := range []string{"alice@guildhouse.dev", "bob@guildhouse.dev"} {
+		if _, err := cc.Sign(ctx, id, contract.SignRequest{IdempotencyKey: "e2e-" + who, WitnessID: who, Decision: contract.Approve}); err != nil {
+			t.Fatalf("sign as %s: %v", who, err)
+		}
+	}
+
+	var att *unstructured.Unstructured
+	eventually(t, "the CeremonyAttestation is written", func() bool {
+		att, err = admin.Resource(crd.AttestationGVR).Namespace("releases").Get(ctx, "web-v2", metav1.GetOptions{})
+		return err == nil
+	})
+	outcome, _, _ := unstructured.NestedString(att.Object, "spec", "outcome")
+	head, _, _ := unstructured.NestedString(att.Object, "spec", "custody", "head")
+	sigs, _, _ := unstructured.NestedSlice(att.Object, "spec", "signatures")
+	if outcome != string(contract.StatusQuorumReached) || len(sigs) != 2 {
+		t.Fatalf("attestation outcome %q with %d signatures, want quorum_reached with 2", outcome, len(sigs))
+	}
+	if refs := att.GetOwnerReferences(); len(refs) != 1 || refs[0].Name != "web-v2" {
+		t.Fatalf("owner references %+v", refs)
+	}
+	// The cited head is a real custody event of this ceremony, and the hand-off
+	// itself is then recorded on the chain.
+	eventually(t, "the hand-off is on the custody chain", func() bool {
+		events, err := s.CeremonyCustody(ctx, id)
+		if err != nil {
+			return false
+		}
+		cited, recorded := false, false
+		for _, e := range events {
+			cited = cited || e.Hash == head
+			recorded = recorded || e.Type == "attestation.written"
+		}
+		return cited && recorded
+	})
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
