@@ -150,8 +150,8 @@ type ceremony struct {
 	rejectedKeys []string
 	tuning       Tuning
 
-	inbox     workflow.Channel
-	processed int // messages handled in this run
+	inbox      workflow.Channel
+	processed  int // messages handled in this run
 	background int // notification and attestation coroutines still running
 
 	reminderStep int        // next step of ReminderLadder for the current deadline
