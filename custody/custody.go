@@ -8,6 +8,14 @@
 // stores them verbatim in custody_events.body and verification recomputes the hash
 // from that column alone. The chain starts with a genesis event at seq 0 whose
 // prevHash is 64 zeros.
+//
+// A link verifies when: its seq is the next one; SHA-256 of its body equals its
+// stored hash; the body is canonical JCS holding only Event's members; the body's
+// seq, type and prevHash equal the row's columns; and prevHash equals the
+// previous link's hash. Verification reports the first link that fails and why.
+// What a chain cannot show by itself is that it was not cut short or rebuilt
+// from some link on: compare its head with one recorded elsewhere (an evidence
+// bundle, a CeremonyAttestation).
 package custody
 
 import (
