@@ -122,6 +122,10 @@ func Parse(raw []byte) (Event, []byte, error) {
 
 // plain strips encoding/json's Go type names from decode errors.
 func plain(err error) string {
+	var pe *time.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("time %s is not an RFC 3339 time such as 2026-11-27T10:00:00Z", pe.Value)
+	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return fmt.Sprintf("field %q has the wrong type (%s)", te.Field, te.Value)

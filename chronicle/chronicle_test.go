@@ -65,7 +65,7 @@ func TestImportIsIdempotentAndReportsEachBadLine(t *testing.T) {
 		wantErrs := map[int]string{
 			6:  "type \"Artifact Revoked\" must be lowercase",
 			7:  "a artifact.revoked event needs an artifact",
-			8:  "time",
+			8:  "is not an RFC 3339 time",
 			9:  "unknown field \"colour\"",
 			10: "not a Chronicle event",
 			11: "already used for different content",
