@@ -243,7 +243,7 @@ func (a *App) detailError(w http.ResponseWriter, r *http.Request, code int, err 
 func (a *App) detailData(ctx context.Context, id string) (detailView, int, error) {
 	me := viewerFrom(ctx)
 	v := detailView{Now: a.cfg.Now(), ID: id, FormKey: randomHex(16), HasEvidence: a.evidence != nil}
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	qctx, cancel := context.WithTimeout(ctx, statusQueryTimeout)
 	st, qerr := a.cer.Status(qctx, id)
 	cancel()
 	row, rerr := a.store.GetCeremony(ctx, id)
@@ -312,3 +312,8 @@ func (lq listQuery) fragmentURL() string {
 	}
 	return u + "?fragment=rows"
 }
+
+// statusQueryTimeout bounds the live `status` query; past it the page shows the
+// Ops DB copy and says so. A query needs a worker to answer, which can take a
+// few seconds on a busy worker.
+const statusQueryTimeout = 10 * time.Second

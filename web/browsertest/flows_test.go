@@ -329,12 +329,15 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 }
 
 // openDirect opens a ceremony through the client (faster than the composer).
-func openDirect(t *testing.T, name string) string {
+func openDirect(t *testing.T, name string, witnesses ...contract.WitnessRef) string {
 	t.Helper()
+	if len(witnesses) == 0 {
+		witnesses = []contract.WitnessRef{{ID: "bob@guildhall.test", Role: "release"}, {ID: "carol@guildhall.test", Role: "security"}}
+	}
 	spec := contract.Spec{ID: "web/" + name, Kind: contract.KindRelease, Title: "Browser test " + name,
 		Artifact:  contract.Artifact{Name: "guildhall", Digest: "sha256:" + strings.Repeat("7a", 32)},
 		Initiator: "ivy@guildhall.test",
-		Witnesses: []contract.WitnessRef{{ID: "bob@guildhall.test", Role: "release"}, {ID: "carol@guildhall.test", Role: "security"}},
+		Witnesses: witnesses,
 		Quorum:    contract.Quorum{Threshold: 2}, Deadline: time.Now().Add(48 * time.Hour).UTC(), Source: "web"}
 	if _, err := stack.cer.Open(context.Background(), spec); err != nil {
 		t.Fatal(err)
@@ -452,5 +455,25 @@ func removeCredentials(t *testing.T, id string) {
 	t.Helper()
 	if err := stack.store.SetCredentials(context.Background(), id, []store.Credential{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPasskeyRegisteredAfterOpening: a witness without keys when the ceremony
+// opened registers a passkey afterwards and signs with it; the workflow takes
+// the key registered at signing time.
+func TestPasskeyRegisteredAfterOpening(t *testing.T) {
+	removeCredentials(t, "alice@guildhall.test")
+	id := openDirect(t, "late-key", contract.WitnessRef{ID: "alice@guildhall.test", Role: "security"},
+		contract.WitnessRef{ID: "bob@guildhall.test", Role: "release"})
+	alice := newUser(t, "alice@guildhall.test", true)
+	alice.registerPasskey("alice laptop")
+	alice.open("/ceremonies/" + id)
+	alice.signWithPasskey(id, "approve", "Key added after the ceremony opened.", "")
+	st, err := stack.cer.Status(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Signatures) != 1 || st.Signatures[0].Proof == nil || st.Signatures[0].Proof.Type != "webauthn" {
+		t.Fatalf("alice's passkey signature was not kept: %+v", st.Signatures)
 	}
 }
