@@ -81,9 +81,11 @@ func BenchmarkPageP99(b *testing.B) {
 			r := ratios[path]
 			slices.Sort(r)
 			overall := float64(p99[1]) / float64(p99[0])
-			fmt.Printf("%-12s p99 ratio 10,000 / 100: %.2f over all requests, median of rounds %.2f (rounds %.2f…%.2f; goal ≤ 1.5)\n",
+			// The ratio over all requests is the figure; per-round p99s rest on a
+			// handful of samples each and show how noisy the machine was.
+			fmt.Printf("%-12s p99 ratio 10,000 / 100: %.2f over all requests (per round: median %.2f, %.2f…%.2f; goal ≤ 1.5)\n",
 				path, overall, r[len(r)/2], r[0], r[len(r)-1])
-			b.ReportMetric(r[len(r)/2], "p99-ratio"+strings.ReplaceAll(path, "/", "_"))
+			b.ReportMetric(overall, "p99-ratio"+strings.ReplaceAll(path, "/", "_"))
 		}
 		b.StartTimer()
 	}
