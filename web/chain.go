@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/guildhouse/guildhall/custody"
-	"github.com/guildhouse/guildhall/store"
 )
 
 // chainStatus is what the dashboard says about the custody chain.
@@ -118,5 +117,3 @@ func (a *App) setChain(f func(*chainStatus)) {
 	defer a.chain.mu.Unlock()
 	f(&a.chain.status)
 }
-
-var _ = store.CustodyEvent{}

@@ -87,5 +87,3 @@ func shortHash(h string) string {
 	}
 	return h
 }
-
-func witnessName(st contract.State, id string) string { return id }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
@@ -300,5 +299,3 @@ func (a *App) signPasskey(w http.ResponseWriter, r *http.Request) {
 }
 
 var errCloned = errors.New("the authenticator's signature counter went backwards (possible cloned passkey)")
-
-var _ = protocol.CredentialAssertion{}
