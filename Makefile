@@ -54,3 +54,13 @@ lint: ## gofmt and go vet
 bump: ## Set the release tag in deploy/k8s (image tag + migration Job name): make bump TAG=v0.1.1
 	@test -n "$(TAG)" || { echo "usage: make bump TAG=vX.Y.Z" >&2; exit 2; }
 	go run ./tools/bump -tag "$(TAG)"
+
+.PHONY: bench
+bench: tools build ## Benchmarks on a self-contained stack (see BENCHMARKS.md): signing vs bare Temporal, list pages, worker memory
+	./bin/guildhall bench --self-contained --markdown BENCHMARKS.md
+	go test ./web -run '^$$' -bench PageP99 -benchtime 1x
+	./bin/guildhall bench memory --markdown BENCHMARKS.md
+
+.PHONY: chaos
+chaos: tools ## Fault-injection and security tests on a real stack (see RELIABILITY.md; also part of make test)
+	go test $(GO_TEST_FLAGS) -count=1 -v ./chaos ./securitytest

@@ -64,7 +64,7 @@ baseline worker then runs in this process with the SDK's default options.`,
 	cf.BoolVar(&o.warmup, "warmup", true, "one small unrecorded round first")
 	cf.StringVar(&o.markdown, "markdown", "", "append the results as a section to this file (e.g. BENCHMARKS.md)")
 	cf.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the Guildhall phases")
-	cmd.AddCommand(newBenchListsCmd(&o), newBenchMemoryCmd(&o))
+	cmd.AddCommand(newBenchMemoryCmd(&o))
 	return cmd
 }
 
@@ -163,52 +163,6 @@ func runBench(ctx context.Context, o benchOptions) error {
 func commandLine() string {
 	args := append([]string{"guildhall"}, os.Args[1:]...)
 	return strings.Join(args, " ")
-}
-
-func newBenchListsCmd(o *benchOptions) *cobra.Command {
-	var (
-		cfg      bench.ListsConfig
-		markdown string
-	)
-	cmd := &cobra.Command{
-		Use:   "lists",
-		Short: "p99 of /ceremonies and / with 100 vs 10,000 ceremonies in the Ops DB",
-		Long: `lists writes ceremony rows straight into the Ops DB (the list pages read
-nothing else), first --small then --large of them, and times sequential GETs of
-each page as a logged-in witness, --runs times. The goal is p99 at 10,000 no more
-than 1.5 times p99 at 100. It adds rows to the Ops DB it drives, so point it at a
-throwaway database or use --self-contained.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			newLogger("text")
-			t, _, done, err := benchTarget(cmd.Context(), o, false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			cfg.Progress = os.Stderr
-			rep, err := bench.RunLists(cmd.Context(), t, cfg)
-			if err != nil {
-				return err
-			}
-			rep.WriteText(os.Stdout)
-			if markdown != "" {
-				if err := bench.AppendMarkdown(markdown, rep.Markdown(commandLine())); err != nil {
-					return err
-				}
-				fmt.Println("appended to", markdown)
-			}
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.IntVar(&cfg.Small, "small", 100, "ceremonies for the small measurement")
-	f.IntVar(&cfg.Large, "large", 10_000, "ceremonies for the large measurement")
-	f.IntVar(&cfg.Requests, "requests", 300, "timed requests per page and size")
-	f.IntVar(&cfg.Runs, "runs", 3, "rounds")
-	f.StringSliceVar(&cfg.Pages, "page", nil, "pages to time (default /ceremonies, /, /ceremonies?awaiting=me)")
-	f.StringVar(&markdown, "markdown", "", "append the results to this file (e.g. BENCHMARKS.md)")
-	return cmd
 }
 
 func newBenchMemoryCmd(o *benchOptions) *cobra.Command {
