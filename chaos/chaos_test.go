@@ -137,8 +137,8 @@ func TestPostgresOutage(t *testing.T) {
 }
 
 // TestTemporalRestart restarts the Temporal dev server (state in a file) while
-// witnesses sign: the worker and the web app reconnect and every ceremony
-// resumes and completes.
+// witnesses sign, once gracefully and once after SIGKILL: the worker and the web
+// app reconnect and every ceremony resumes and completes.
 func TestTemporalRestart(t *testing.T) {
 	s := startStack(t, bench.StackOptions{TemporalDBFile: filepath.Join(t.TempDir(), "temporal.db")})
 	cs := openCeremonies(t, s, "restart", 20, 5)
@@ -153,7 +153,18 @@ func TestTemporalRestart(t *testing.T) {
 	if err := s.Dev.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("dev server restarted in %s after %d of %d signatures were accepted", time.Since(t0).Round(100*time.Millisecond), before, len(jobs))
+	t.Logf("dev server stopped (SIGTERM) and started again in %s after %d of %d signatures were accepted",
+		time.Since(t0).Round(100*time.Millisecond), before, len(jobs))
+	// Then the hard way: SIGKILL, no chance to flush or say goodbye.
+	waitUntil(t, 3*time.Minute, "two thirds of the signatures", func() bool { return sg.acceptedSoFar() >= 2*len(jobs)/3 })
+	before = sg.acceptedSoFar()
+	t0 = time.Now()
+	s.Dev.Kill()
+	if err := s.Dev.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dev server killed (SIGKILL) and started again in %s after %d of %d signatures were accepted",
+		time.Since(t0).Round(100*time.Millisecond), before, len(jobs))
 	select {
 	case <-done:
 	case <-time.After(5 * time.Minute):
