@@ -82,8 +82,11 @@ func waitListening(t *testing.T, addr string) {
 	t.Fatalf("nothing listening on %s", addr)
 }
 
-// TestSIGTERMDrainsWorkerAndWeb sends SIGTERM to the built binary: both processes
-// log their shutdown, stop accepting work and exit 0 promptly.
+const ingestToken = "test-ingest-token-0123456789abcdef"
+
+// TestSIGTERMDrainsWorkerAndWeb sends SIGTERM to the built binary: the web server
+// finishes a request that was in flight, both processes log their shutdown, stop
+// accepting work and exit 0 promptly.
 func TestSIGTERMDrainsWorkerAndWeb(t *testing.T) {
 	ctx := context.Background()
 	dev, err := testenv.StartDevServer(ctx, testenv.DevServerOptions{})
@@ -106,11 +109,34 @@ func TestSIGTERMDrainsWorkerAndWeb(t *testing.T) {
 	worker := start(t, bin, append(common, fmt.Sprintf("METRICS_ADDR=127.0.0.1:%d", m1)), "worker")
 	webAddr := fmt.Sprintf("127.0.0.1:%d", webPort)
 	web := start(t, bin, append(common, "GUILDHALL_ADDR="+webAddr, fmt.Sprintf("METRICS_ADDR=127.0.0.1:%d", m2),
-		"SESSION_SECRET="+strings.Repeat("s", 40), "GUILDHALL_HOST=http://localhost:"+fmt.Sprint(webPort)), "web")
+		"SESSION_SECRET="+strings.Repeat("s", 40), "CHRONICLE_INGEST_TOKEN="+ingestToken, "GUILDHALL_HOST=http://localhost:"+fmt.Sprint(webPort)), "web")
 	waitListening(t, webAddr)
 	waitListening(t, fmt.Sprintf("127.0.0.1:%d", m1))
 
+	// An in-flight request: a Chronicle upload whose body is still arriving when
+	// SIGTERM comes. The server must finish it, not cut it off.
+	conn, err := net.Dial("tcp", webAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	line := `{"id":"evt-sigterm","type":"deployment.observed","source":"test","time":"2026-11-27T10:00:00Z"}` + "\n"
+	head := "POST /api/v1/chronicle HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + ingestToken +
+		"\r\nContent-Type: application/x-ndjson\r\nContent-Length: " + fmt.Sprint(len(line)) + "\r\n\r\n"
+	if _, err := io.WriteString(conn, head+line[:10]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
 	_ = web.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(700 * time.Millisecond)
+	if _, err := io.WriteString(conn, line[10:]); err != nil {
+		t.Fatalf("finish in-flight upload: %v", err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 200") {
+		t.Fatalf("in-flight request across SIGTERM answered %q (%v)\n%s", status, err, web.out)
+	}
 	select {
 	case err := <-web.done:
 		if err != nil {

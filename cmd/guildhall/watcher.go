@@ -132,6 +132,7 @@ func kubeConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// splitList splits a comma-separated setting, dropping empty items.
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {

@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/chronicle"
+	"github.com/guildhouse/guildhall/evidence"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/web"
 )
@@ -39,7 +41,14 @@ func newWebCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			cfg := web.Config{BaseURL: env("GUILDHALL_HOST", "http://localhost:4000"), SessionSecret: []byte(secret)}
+			cfg := web.Config{
+				BaseURL: env("GUILDHALL_HOST", "http://localhost:4000"), SessionSecret: []byte(secret),
+				OIDC: oidcFromEnv(), IngestToken: os.Getenv("CHRONICLE_INGEST_TOKEN"),
+				TrustedProxies: splitList(os.Getenv("TRUSTED_PROXIES")),
+			}
+			if cfg.OIDC == nil {
+				log.Warn("OIDC_ISSUER is not set: nobody can log in to the web app (set OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET)")
+			}
 			go serveMetrics(ctx, log, env("METRICS_ADDR", ":9090"))
 			return serveWeb(ctx, log, env("GUILDHALL_ADDR", ":4000"), cfg, s, ceremonyclient.New(c))
 		},
@@ -53,7 +62,11 @@ func serveWeb(ctx context.Context, log *slog.Logger, addr string, cfg web.Config
 	if err := prometheus.Register(m); err != nil {
 		return fmt.Errorf("register web metrics: %w", err)
 	}
-	app, err := web.New(cfg, web.Deps{Store: s, Ceremonies: cc, Logger: log, Metrics: m})
+	deps := web.Deps{Store: s, Ceremonies: cc, Logger: log, Metrics: m, Evidence: evidence.Handler(s, nil)}
+	if cfg.IngestToken != "" {
+		deps.ChronicleIngest = chronicle.NewHandler(chronicle.NewProjector(s), cfg.IngestToken)
+	}
+	app, err := web.New(cfg, deps)
 	if err != nil {
 		return err
 	}
@@ -73,4 +86,13 @@ func serveWeb(ctx context.Context, log *slog.Logger, addr string, cfg web.Config
 		return fmt.Errorf("shut down web server: %w", err)
 	}
 	return nil
+}
+
+// oidcFromEnv returns the OIDC login settings, or nil when OIDC_ISSUER is unset.
+func oidcFromEnv() *web.OIDCConfig {
+	issuer := os.Getenv("OIDC_ISSUER")
+	if issuer == "" {
+		return nil
+	}
+	return &web.OIDCConfig{Issuer: issuer, ClientID: os.Getenv("OIDC_CLIENT_ID"), ClientSecret: os.Getenv("OIDC_CLIENT_SECRET")}
 }
