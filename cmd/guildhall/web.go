@@ -7,15 +7,20 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/chronicle"
 	"github.com/guildhouse/guildhall/evidence"
 	"github.com/guildhouse/guildhall/store"
+	"github.com/guildhouse/guildhall/watcher/crd"
 	"github.com/guildhouse/guildhall/web"
 )
 
@@ -49,20 +54,93 @@ func newWebCmd() *cobra.Command {
 			if cfg.OIDC == nil {
 				log.Warn("OIDC_ISSUER is not set: nobody can log in to the web app (set OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET)")
 			}
+			cluster, err := clusterModeFromEnv(ctx, log, s)
+			if err != nil {
+				return err
+			}
+			if cluster != nil {
+				cfg.Namespace = cluster.namespace
+			}
 			go serveMetrics(ctx, log, env("METRICS_ADDR", ":9090"))
-			return serveWeb(ctx, log, env("GUILDHALL_ADDR", ":4000"), cfg, s, ceremonyclient.New(c))
+			return serveWebWith(ctx, log, env("GUILDHALL_ADDR", ":4000"), cfg, s, ceremonyclient.New(c), cluster.creator())
 		},
 	}
+}
+
+// clusterMode is the web's cluster mode: the composer creates Ceremony resources
+// in namespace and the watcher starts their workflows.
+type clusterMode struct {
+	namespace string
+	crd       *crd.Creator
+}
+
+func (m *clusterMode) creator() web.CeremonyCreator {
+	if m == nil {
+		return nil // a nil *crd.Creator in the interface would not read as "off"
+	}
+	return m.crd
+}
+
+// clusterModeFromEnv reads GUILDHALL_CLUSTER_MODE (default off) and, when it is on,
+// GUILDHALL_CEREMONY_NAMESPACE and the Kubernetes config (KUBECONFIG, else the
+// pod's service account, as for the watcher). It returns nil when cluster mode is
+// off. A cluster that refuses the web's dry-run create is logged, not fatal: the
+// rest of the app works, and the composer shows the same reason to whoever tries.
+func clusterModeFromEnv(ctx context.Context, log *slog.Logger, s *store.Store) (*clusterMode, error) {
+	raw := os.Getenv("GUILDHALL_CLUSTER_MODE")
+	if raw == "" {
+		return nil, nil
+	}
+	on, err := strconv.ParseBool(raw)
+	if err != nil {
+		return nil, fmt.Errorf("GUILDHALL_CLUSTER_MODE=%q: want true or false", raw)
+	}
+	if !on {
+		return nil, nil
+	}
+	ns := os.Getenv("GUILDHALL_CEREMONY_NAMESPACE")
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return nil, fmt.Errorf("GUILDHALL_CLUSTER_MODE=true needs GUILDHALL_CEREMONY_NAMESPACE, the namespace the composer creates Ceremonies in (%q: %s)", ns, strings.Join(errs, "; "))
+	}
+	kcfg, err := kubeConfig(os.Getenv("KUBECONFIG"))
+	if err != nil {
+		return nil, fmt.Errorf("GUILDHALL_CLUSTER_MODE=true: %w (in a pod: automountServiceAccountToken: true on the web Deployment)", err)
+	}
+	kcfg.UserAgent = "guildhall-web"
+	dyn, err := dynamic.NewForConfig(kcfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
+	m := &clusterMode{namespace: ns, crd: &crd.Creator{Dynamic: dyn, InUse: func(ctx context.Context, id string) (bool, error) {
+		_, err := s.GetCeremony(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}}}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := m.crd.Check(cctx, ns); err != nil {
+		log.Error("cluster mode: the composer cannot create Ceremonies; it will show this reason until fixed", "namespace", ns, "err", err)
+	} else {
+		log.Info("cluster mode: the composer creates Ceremony resources; the watcher starts their workflows", "namespace", ns, "server", kcfg.Host)
+	}
+	return m, nil
 }
 
 // serveWeb runs the web app until ctx ends, then shuts down gracefully: new
 // connections are refused and in-flight requests get up to 20 s to finish.
 func serveWeb(ctx context.Context, log *slog.Logger, addr string, cfg web.Config, s *store.Store, cc *ceremonyclient.Client) error {
+	return serveWebWith(ctx, log, addr, cfg, s, cc, nil)
+}
+
+// serveWebWith is serveWeb with the composer in cluster mode when cluster is set.
+func serveWebWith(ctx context.Context, log *slog.Logger, addr string, cfg web.Config, s *store.Store, cc *ceremonyclient.Client, cluster web.CeremonyCreator) error {
 	m := web.NewMetrics()
 	if err := prometheus.Register(m); err != nil {
 		return fmt.Errorf("register web metrics: %w", err)
 	}
-	deps := web.Deps{Store: s, Ceremonies: cc, Logger: log, Metrics: m, Evidence: evidence.Handler(s, nil)}
+	deps := web.Deps{Store: s, Ceremonies: cc, Logger: log, Metrics: m, Evidence: evidence.Handler(s, nil), Cluster: cluster}
 	if cfg.IngestToken != "" {
 		deps.ChronicleIngest = chronicle.NewHandler(chronicle.NewProjector(s), cfg.IngestToken)
 	}

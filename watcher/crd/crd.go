@@ -66,12 +66,14 @@ func DecodeSpec(obj *unstructured.Unstructured) (CeremonySpec, error) {
 }
 
 // ContractSpec builds the workflow's start argument from a Ceremony. A deadline
-// that does not parse is left zero; Validate reports it.
+// that does not parse is left zero; Validate reports it. The title comes from the
+// AnnotationTitle annotation (the CRD's spec has none).
 func ContractSpec(obj *unstructured.Unstructured, s CeremonySpec) contract.Spec {
 	deadline, _ := time.Parse(time.RFC3339, s.Deadline)
 	return contract.Spec{
 		ID:          CeremonyID(obj.GetNamespace(), obj.GetName()),
 		Kind:        s.Kind,
+		Title:       title(obj),
 		Description: s.Description,
 		Artifact:    s.Artifact,
 		Initiator:   s.Initiator,
