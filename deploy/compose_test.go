@@ -198,6 +198,7 @@ func TestComposeEnvironment(t *testing.T) {
 			need["GUILDHALL_HOST"] = "http://localhost:4000"
 			need["GUILDHALL_ADDR"] = ":4000"
 			need["OIDC_ISSUER"], need["OIDC_CLIENT_ID"], need["OIDC_CLIENT_SECRET"] = "", "", ""
+			need["CHRONICLE_INGEST_TOKEN"], need["TRUSTED_PROXIES"], need["GUILDHALL_CLUSTER_MODE"] = "", "", ""
 		}
 		for k, want := range need {
 			v, ok := s.Environment[k]
@@ -210,6 +211,15 @@ func TestComposeEnvironment(t *testing.T) {
 		}
 	}
 	web, _ := p.GetService("web")
+	// Cluster mode needs a Kubernetes config, mounted as for the watcher.
+	if v := web.Environment["GUILDHALL_CLUSTER_MODE"]; v != nil && *v != "false" {
+		kc := web.Environment["KUBECONFIG"]
+		if kc == nil || web.Environment["GUILDHALL_CEREMONY_NAMESPACE"] == nil || !slices.ContainsFunc(web.Volumes, func(v types.ServiceVolumeConfig) bool {
+			return v.Target == *kc && v.ReadOnly
+		}) {
+			t.Errorf("web: GUILDHALL_CLUSTER_MODE=%s without GUILDHALL_CEREMONY_NAMESPACE and a read-only mounted KUBECONFIG", *v)
+		}
+	}
 	if len(*web.Environment["SESSION_SECRET"]) < 32 {
 		t.Errorf("web SESSION_SECRET shorter than 32 characters")
 	}

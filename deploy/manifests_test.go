@@ -48,6 +48,7 @@ var wantFiles = map[string][]string{
 	"deploy/k8s/12-postgres-service.yaml":     {"Service"},
 	"deploy/k8s/30-migrate-job.yaml":          {"Job"},
 	"deploy/k8s/40-worker.yaml":               {"Deployment"},
+	"deploy/k8s/45-web-rbac.yaml":             {"ServiceAccount", "Role", "RoleBinding"},
 	"deploy/k8s/50-web.yaml":                  {"Deployment"},
 	"deploy/k8s/51-web-service.yaml":          {"Service"},
 }
@@ -815,7 +816,8 @@ func TestEnvironment(t *testing.T) {
 			case "migrate":
 				need = append(need, "DATABASE_URL", "POOL_SIZE")
 			case "web":
-				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "SESSION_SECRET", "GUILDHALL_HOST", "GUILDHALL_ADDR", "METRICS_ADDR", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "SESSION_SECRET", "GUILDHALL_HOST", "GUILDHALL_ADDR", "METRICS_ADDR", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET",
+					"CHRONICLE_INGEST_TOKEN", "TRUSTED_PROXIES", "GUILDHALL_CLUSTER_MODE", "GUILDHALL_CEREMONY_NAMESPACE")
 			case "worker":
 				// GUILDHALL_HOST: links in notifications.
 				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "METRICS_ADDR", "GUILDHALL_HOST")
@@ -854,7 +856,7 @@ func TestEnvironment(t *testing.T) {
 	if cfg["TEMPORAL_NAMESPACE"] == "" {
 		t.Errorf("TEMPORAL_NAMESPACE empty")
 	}
-	for _, k := range []string{"DATABASE_URL", "SESSION_SECRET", "OIDC_CLIENT_SECRET"} {
+	for _, k := range []string{"DATABASE_URL", "SESSION_SECRET", "OIDC_CLIENT_SECRET", "CHRONICLE_INGEST_TOKEN"} {
 		if _, inCM := cfg[k]; inCM {
 			t.Errorf("%s is a secret; keep it out of the ConfigMap", k)
 		}
@@ -864,16 +866,28 @@ func TestEnvironment(t *testing.T) {
 	}
 }
 
-// Only the watcher talks to the Kubernetes API; no other pod gets a token.
+// Only pods that talk to the Kubernetes API get a token: the watcher always, the
+// web only in cluster mode (its token must follow GUILDHALL_CLUSTER_MODE, see
+// webTokenProblems), and nothing else ever.
 func TestServiceAccountTokens(t *testing.T) {
 	all := loadAll(t)
 	for _, p := range pods(all) {
-		if p.Meta.Labels["app.kubernetes.io/component"] == "watcher" {
+		a := p.Spec.AutomountServiceAccountToken
+		switch p.Meta.Labels["app.kubernetes.io/component"] {
+		case "watcher":
+			if a == nil || !*a {
+				t.Errorf("%s: the watcher needs its token (automountServiceAccountToken: true)", p)
+			}
 			continue
+		case "web":
+			continue // webTokenProblems
 		}
-		if a := p.Spec.AutomountServiceAccountToken; a == nil || *a {
+		if a == nil || *a {
 			t.Errorf("%s: set automountServiceAccountToken: false", p)
 		}
+	}
+	for _, problem := range webTokenProblems(all) {
+		t.Error(problem)
 	}
 }
 
