@@ -48,7 +48,7 @@ func openStore(ctx context.Context) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	slog.Info("ops db connected", "dialect", s.Dialect)
+	slog.Debug("ops db connected", "dialect", s.Dialect)
 	return s, nil
 }
 

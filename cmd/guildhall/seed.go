@@ -37,7 +37,7 @@ func demoSpec(now time.Time) contract.Spec {
 			{ID: "alice@guildhouse.dev", Role: "security"}, {ID: "bob@guildhouse.dev", Role: "release"},
 			{ID: "carol@guildhouse.dev", Role: "release"},
 		},
-		Quorum:   contract.Quorum{Threshold: 2},
+		Quorum:   contract.Quorum{Threshold: 2, Roles: map[string]int{"security": 1}, Veto: []string{"security"}},
 		Deadline: now.Add(7 * 24 * time.Hour).UTC().Truncate(time.Second),
 		Source:   "seed",
 	}
