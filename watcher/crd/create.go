@@ -46,8 +46,9 @@ var CreatorRules = []Rule{
 }
 
 // Errors CreateCeremony's errors match with errors.Is. The error texts themselves
-// are plain words a person can act on, with no "prefix: " in front, so the
-// composer can show them as they are.
+// are short plain words a witness can act on, with no "prefix: " in front, so the
+// composer can show them as they are (it logs the ceremony id and the API
+// server's error beside them).
 var (
 	// ErrCeremonyExists: the name is taken — by a Ceremony resource, or by a
 	// ceremony opened before under the same id (Creator.InUse).
@@ -100,7 +101,7 @@ func (c *Creator) CreateCeremony(ctx context.Context, spec contract.Spec) error 
 		}
 		if used {
 			return &createError{kind: ErrCeremonyExists,
-				msg: fmt.Sprintf("a ceremony named %s was opened before, and a name is never reused; choose another name", obj.GetName())}
+				msg: "an earlier ceremony used this name, and names are never reused; choose another name"}
 		}
 	}
 	_, err = c.Dynamic.Resource(CeremonyGVR).Namespace(obj.GetNamespace()).Create(ctx, obj, c.createOptions(false))
@@ -153,10 +154,10 @@ func (c *Creator) explain(obj *unstructured.Unstructured, err error) error {
 		return nil
 	case apierrors.IsAlreadyExists(err):
 		return &createError{kind: ErrCeremonyExists, cause: err,
-			msg: fmt.Sprintf("a Ceremony named %s already exists in namespace %s; choose another name", name, ns)}
+			msg: "a Ceremony with this name already exists in the cluster; choose another name"}
 	case apierrors.IsForbidden(err):
 		return &createError{kind: ErrNotAllowed, cause: err,
-			msg: fmt.Sprintf("Guildhall is not allowed to create Ceremonies in namespace %s (check GUILDHALL_CEREMONY_NAMESPACE and the web's Role)", ns)}
+			msg: fmt.Sprintf("Guildhall may not create Ceremonies in namespace %s (an operator must grant it)", ns)}
 	case apierrors.IsUnauthorized(err):
 		return &createError{kind: ErrNotAllowed, cause: err,
 			msg: "the cluster did not accept Guildhall's credentials (is the web's service account token mounted?)"}
