@@ -201,6 +201,8 @@ type detailView struct {
 	FormKey     string
 	SignError   string
 	Comment     string
+	// Notice confirms the viewer's just-recorded signature (see signedNotice).
+	Notice string
 	// HasEvidence: an evidence download is mounted (custody issue).
 	HasEvidence bool
 }
@@ -220,6 +222,9 @@ func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
 		}
 		a.detailError(w, r, code, err)
 		return
+	}
+	if r.URL.Query().Get("signed") == "1" {
+		v.Notice = signedNotice(v.MySig)
 	}
 	if r.URL.Query().Get("fragment") == "live" {
 		a.render(w, r, http.StatusOK, detailLive(v))

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
 	"sort"
 	"strconv"
@@ -84,66 +83,6 @@ func (a *App) artifactDetail(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Custody = timeline(events)
 	a.render(w, r, http.StatusOK, artifactPage(a.meta(r, art.Name), v))
-}
-
-func timeline(events []store.CustodyEvent) []timelineEntry {
-	out := make([]timelineEntry, 0, len(events))
-	for _, e := range events {
-		out = append(out, timelineEntry{E: e, Summary: summarize(e)})
-	}
-	return out
-}
-
-// summarize says in a few words what a custody event recorded.
-func summarize(e store.CustodyEvent) string {
-	var body struct {
-		Data map[string]any `json:"data"`
-	}
-	_ = json.Unmarshal([]byte(e.Body), &body)
-	d := body.Data
-	str := func(k string) string { s, _ := d[k].(string); return s }
-	switch e.Type {
-	case custody.TypeArtifactState:
-		if str("from") == "" {
-			return "artifact " + str("to")
-		}
-		return "artifact " + str("from") + " → " + str("to")
-	case custody.TypeStatusChanged:
-		s := "status " + statusLabel(str("status"))
-		if r := str("reason"); r != "" {
-			s += ": " + r
-		}
-		return s
-	case custody.TypeSignatureAccepted:
-		s := str("decision")
-		if c := str("comment"); c != "" {
-			s += " — " + c
-		}
-		return s
-	case custody.TypeCeremonyOpened:
-		return "ceremony opened"
-	case custody.TypeNotification:
-		s := "notified"
-		if c := str("channel"); c != "" {
-			s += " via " + c
-		}
-		if subj := str("subject"); subj != "" {
-			s += ": " + subj
-		}
-		return s
-	case custody.TypeChronicle:
-		if t := str("type"); t != "" {
-			return t
-		}
-	}
-	if len(d) == 0 {
-		return ""
-	}
-	b, _ := json.Marshal(d)
-	if len(b) > 160 {
-		return string(b[:160]) + "…"
-	}
-	return string(b)
 }
 
 type chronicleView struct {

@@ -64,6 +64,20 @@ func progressByRole(st contract.State) []roleProgress {
 	return out
 }
 
+// roleMinimums is the per-role progress table: only roles with a minimum.
+func roleMinimums(st contract.State) []roleProgress {
+	var out []roleProgress
+	for _, p := range progressByRole(st) {
+		if p.Min > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Missing is how many more approvals the role needs (0 when its minimum is met).
+func (p roleProgress) Missing() int { return max(0, p.Min-p.Approvals) }
+
 // percent of the threshold reached, for the progress bar.
 func percent(n, of int) int {
 	if of <= 0 {

@@ -194,7 +194,7 @@ func (a *App) signConfirm(w http.ResponseWriter, r *http.Request) {
 		fail(code, msg)
 		return
 	}
-	http.Redirect(w, r, "/ceremonies/"+v.ID, http.StatusSeeOther)
+	http.Redirect(w, r, signedURL(v.ID), http.StatusSeeOther)
 }
 
 // sendSign sends the `sign` update; on refusal it returns a message for people.
@@ -295,7 +295,11 @@ func (a *App) signPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{"redirect": "/ceremonies/" + id})
+	_ = json.NewEncoder(w).Encode(map[string]string{"redirect": signedURL(id)})
 }
+
+// signedURL is where a recorded signature leads: the ceremony page, with the
+// confirmation at its top.
+func signedURL(id string) string { return "/ceremonies/" + id + "?signed=1" }
 
 var errCloned = errors.New("the authenticator's signature counter went backwards (possible cloned passkey)")

@@ -11,6 +11,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/store"
 )
 
 // meta is what every page's layout needs.
@@ -93,6 +94,42 @@ func relTime(now, t time.Time) string {
 		s = fmt.Sprintf("%dd", int(d.Hours()/24))
 	}
 	return prefix + s + suffix
+}
+
+// collecting says whether a ceremony with this status still waits for
+// signatures. Every other status (quorum reached, sealed, rejected, expired,
+// cancelled) asks nothing more of its pending witnesses, and has no countdown.
+func collecting(status string) bool { return contract.Status(status) == contract.StatusCollecting }
+
+// deadlineText is a list row's deadline: a countdown while the ceremony
+// collects signatures; after that, when it closed, or the plain deadline.
+func deadlineText(now time.Time, c store.Ceremony) string {
+	switch {
+	case collecting(c.Status):
+		return relTime(now, c.Deadline)
+	case c.ClosedAt != nil:
+		return "closed " + relTime(now, *c.ClosedAt)
+	}
+	return fmtTime(c.Deadline)
+}
+
+// deadlineTitle is the tooltip of a list row's deadline cell.
+func deadlineTitle(c store.Ceremony) string {
+	s := "deadline " + fmtTime(c.Deadline)
+	if c.ClosedAt != nil {
+		s += "; closed " + fmtTime(*c.ClosedAt)
+	}
+	return s
+}
+
+// signedNotice is the confirmation at the top of the detail page after the
+// viewer's signature was recorded (?signed=1 after "Confirm and sign"). It is
+// read from the ceremony's state, so it only ever says what is true.
+func signedNotice(sig *contract.Signature) string {
+	if sig == nil {
+		return ""
+	}
+	return "Your signature (" + string(sig.Decision) + ") was recorded at " + fmtTime(sig.SignedAt) + "."
 }
 
 func statusLabel(s string) string {
