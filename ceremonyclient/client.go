@@ -66,7 +66,8 @@ type Client struct {
 func New(c client.Client) *Client { return &Client{T: c} }
 
 // ErrAlreadyOpen is returned by Open when a ceremony with the same id is running.
-var ErrAlreadyOpen = errors.New("a ceremony with this id is already open")
+// It wraps contract.ErrCeremonyExists.
+var ErrAlreadyOpen = fmt.Errorf("%w: one is already open or ended under this id", contract.ErrCeremonyExists)
 
 // ErrNotFound is returned when no workflow exists for the ceremony.
 var ErrNotFound = errors.New("no such ceremony")

@@ -7,6 +7,7 @@
 package contract
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -326,3 +327,8 @@ type AttestationResult struct {
 	Created         bool
 	ResourceVersion string
 }
+
+// ErrCeremonyExists means the ceremony id is taken: a ceremony with it is open,
+// ended earlier (ids are never reused), or its Ceremony resource exists. Both the
+// workflow client and the cluster creator return errors that wrap it.
+var ErrCeremonyExists = errors.New("a ceremony with this id already exists")

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/store"
 )
@@ -95,6 +94,10 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 		// Cluster mode: the Ceremony resource is the source of truth; the watcher
 		// starts the workflow from it.
 		if err := a.cluster.CreateCeremony(ctx, spec); err != nil {
+			if errors.Is(err, contract.ErrCeremonyExists) {
+				a.nameTaken(w, r, v)
+				return
+			}
 			a.log.Error("create Ceremony resource", "ceremony", spec.ID, "err", err)
 			v.Error = "The Ceremony resource could not be created (" + plainError(err) + ")."
 			a.render(w, r, http.StatusServiceUnavailable, composePage(a.meta(r, "New ceremony"), v))
@@ -105,10 +108,8 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := a.cer.Open(ctx, spec); err != nil {
-		if errors.Is(err, ceremonyclient.ErrAlreadyOpen) {
-			v.Errs["name"] = "A ceremony with this name is already open; choose another name."
-			v.Error = "Some fields need attention."
-			a.render(w, r, http.StatusConflict, composePage(a.meta(r, "New ceremony"), v))
+		if errors.Is(err, contract.ErrCeremonyExists) {
+			a.nameTaken(w, r, v)
 			return
 		}
 		a.log.Error("open ceremony", "ceremony", spec.ID, "err", err)
@@ -119,6 +120,14 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("ceremony opened from the web", "ceremony", spec.ID, "initiator", me.ID)
 	a.notifyChanged(spec.ID)
 	http.Redirect(w, r, "/ceremonies/"+spec.ID, http.StatusSeeOther)
+}
+
+// nameTaken answers a composer post whose ceremony id is already used: ids name
+// one ceremony forever, open or ended.
+func (a *App) nameTaken(w http.ResponseWriter, r *http.Request, v composeView) {
+	v.Errs["name"] = "A ceremony with this name exists already (open or ended); choose another name."
+	v.Error = "Some fields need attention."
+	a.render(w, r, http.StatusConflict, composePage(a.meta(r, "New ceremony"), v))
 }
 
 func readComposeForm(r *http.Request, roles []string) composeForm {

@@ -364,7 +364,7 @@ func TestComposerValidation(t *testing.T) {
 	// A name in use is a field error, not a crash.
 	openCeremony(t, h, "taken")
 	resp = h.post(ivy, "/ceremonies/new", composeValues("taken"))
-	if page := readAll(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "already open") {
+	if page := readAll(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "exists already") {
 		t.Fatalf("duplicate name: %d", resp.StatusCode)
 	}
 	// Role minimums and veto reach the spec.

@@ -52,7 +52,7 @@ var CreatorRules = []Rule{
 var (
 	// ErrCeremonyExists: the name is taken — by a Ceremony resource, or by a
 	// ceremony opened before under the same id (Creator.InUse).
-	ErrCeremonyExists = errors.New("a ceremony with this name already exists")
+	ErrCeremonyExists = contract.ErrCeremonyExists
 	// ErrNotAllowed: the cluster's RBAC refuses the create.
 	ErrNotAllowed = errors.New("not allowed to create Ceremonies")
 	// ErrRefused: the API server refused the resource (schema, namespace, CRD missing).
