@@ -325,7 +325,9 @@ func OpenCeremonies(ctx context.Context, t *Target, cs []Ceremony, conc int) err
 // waitOpened waits until the Ops DB records every ceremony and each of the
 // workflows named by ids is idle.
 func waitOpened(ctx context.Context, t *Target, cs []Ceremony, conc int, ids ...func(string) string) error {
-	deadline := time.Now().Add(5 * time.Minute)
+	// Bounded, but long enough for 10,000 ceremonies on a small machine.
+	limit := 5*time.Minute + time.Duration(len(cs))*100*time.Millisecond
+	deadline := time.Now().Add(limit)
 	want := make([]string, len(cs))
 	for i, c := range cs {
 		want[i] = c.Spec.ID
@@ -339,7 +341,7 @@ func waitOpened(ctx context.Context, t *Target, cs []Ceremony, conc int, ids ...
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d ceremonies recorded in the Ops DB after 5 minutes", n, len(cs))
+			return fmt.Errorf("only %d of %d ceremonies recorded in the Ops DB after %s", n, len(cs), limit)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

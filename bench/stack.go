@@ -59,6 +59,8 @@ type StackOptions struct {
 	DBParams string
 	// TemporalDBFile persists the dev server's state (empty: in memory).
 	TemporalDBFile string
+	// DevDynamicConfig are dev server dynamic config values (experiments).
+	DevDynamicConfig map[string]string
 	// NoBaselineWorker skips the baseline worker (chaos tests).
 	NoBaselineWorker bool
 	// LogLevel of the worker and web logs (written to Dir/guildhall.log).
@@ -144,7 +146,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	}
 	s.DBURL = dbURL
 	if s.Dev, err = devserver.StartDevServer(ctx, devserver.DevServerOptions{
-		DBFile: o.TemporalDBFile, LogPath: filepath.Join(s.Dir, "temporal.log")}); err != nil {
+		DBFile: o.TemporalDBFile, LogPath: filepath.Join(s.Dir, "temporal.log"), DynamicConfig: o.DevDynamicConfig}); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.Dev.Stop)
