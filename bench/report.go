@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -44,6 +45,12 @@ func CurrentEnv() Env {
 			if s.Key == "vcs.modified" && s.Value == "true" {
 				e.Revision += "+dirty"
 			}
+		}
+	}
+	if e.Revision == "?" {
+		// Built with -buildvcs=false: ask git about the folder it runs in.
+		if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+			e.Revision = strings.TrimSpace(string(out)) + " (working tree)"
 		}
 	}
 	return e
