@@ -59,6 +59,9 @@ type StackOptions struct {
 	DBParams string
 	// TemporalDBFile persists the dev server's state (empty: in memory).
 	TemporalDBFile string
+	// NoGzip turns off gRPC compression on every Temporal client of the stack
+	// (the SDK compresses by default).
+	NoGzip bool
 	// DevDynamicConfig are dev server dynamic config values (experiments).
 	DevDynamicConfig map[string]string
 	// NoBaselineWorker skips the baseline worker (chaos tests).
@@ -159,8 +162,12 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		return st, err
 	}
 	dial := func(identity string) (client.Client, error) {
-		c, err := client.DialContext(ctx, client.Options{HostPort: s.Dev.Address, Identity: identity,
-			Logger: tlog.NewStructuredLogger(log.With("component", identity))})
+		co := client.Options{HostPort: s.Dev.Address, Identity: identity,
+			Logger: tlog.NewStructuredLogger(log.With("component", identity))}
+		if o.NoGzip {
+			co.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+		}
+		c, err := client.DialContext(ctx, co)
 		if err == nil {
 			s.closers = append(s.closers, c.Close)
 		}

@@ -26,6 +26,7 @@ type benchOptions struct {
 	cacheSize     int
 	keepDir       string
 	dbParams      string
+	noGzip        bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -55,6 +56,7 @@ baseline worker then runs in this process with the SDK's default options.`,
 	f.IntVar(&o.poolSize, "pool-size", envInt("POOL_SIZE", 10), "Ops DB pool size of the worker and web app (self-contained)")
 	f.IntVar(&o.cacheSize, "workflow-cache", 0, "sticky workflow cache size (worker.SetStickyWorkflowCacheSize); 0 = SDK default")
 	f.StringVar(&o.dbParams, "db-params", "", "extra Ops DB URL parameters for every component (self-contained), e.g. default_query_exec_mode=simple_protocol")
+	f.BoolVar(&o.noGzip, "no-gzip", false, "turn off gRPC compression on the stack's Temporal clients (self-contained, in-process components)")
 	f.StringVar(&o.keepDir, "dir", "", "folder for logs and state (self-contained; default a temp folder, removed)")
 	cf := cmd.Flags()
 	cf.IntVarP(&o.n, "ceremonies", "n", 100, "ceremonies per run")
@@ -76,7 +78,7 @@ func benchTarget(ctx context.Context, o *benchOptions, baselineWorker bool) (*be
 	if o.selfContained {
 		fmt.Fprintln(os.Stderr, "starting a throwaway Postgres, a Temporal dev server, the worker and the web app ...")
 		st, err := bench.StartStack(ctx, bench.StackOptions{Dir: o.keepDir, PoolSize: o.poolSize, NewActivities: newActivities,
-			SetDefaultLogger: true, DBParams: o.dbParams})
+			SetDefaultLogger: true, DBParams: o.dbParams, NoGzip: o.noGzip})
 		if err != nil {
 			return nil, nil, nil, err
 		}
