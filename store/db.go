@@ -58,7 +58,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	switch {
 	case strings.HasPrefix(o.URL, "postgres://"), strings.HasPrefix(o.URL, "postgresql://"):
 		dialect = Postgres
-		sqldb, err = sql.Open("pgx", o.URL)
+		sqldb, err = sql.Open("pgx", withSimpleProtocol(o.URL))
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -92,6 +92,22 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("connect to the Ops DB (%s): %w", dialect, err)
 	}
 	return &Store{DB: db, Dialect: dialect, now: time.Now}, nil
+}
+
+// withSimpleProtocol makes pgx send each query in one round trip without
+// preparing it, unless the URL chooses a mode itself. bun already writes the
+// arguments into the SQL text, so preparing buys nothing: every distinct text
+// would cost an extra round trip and a slot in a statement cache of one-off
+// queries (BENCHMARKS.md, "Where the time goes").
+func withSimpleProtocol(url string) string {
+	if strings.Contains(url, "default_query_exec_mode=") {
+		return url
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "default_query_exec_mode=simple_protocol"
 }
 
 // Close closes the connection pool.
