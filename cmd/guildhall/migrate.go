@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/guildhouse/guildhall/store"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -16,12 +18,7 @@ func newMigrateCmd() *cobra.Command {
 		Use:   "up",
 		Short: "Apply every pending migration",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(func(cmd *cobra.Command, _ []string, s *store.Store) error {
 			names, err := s.MigrateUp(cmd.Context())
 			if err != nil {
 				return err
@@ -33,12 +30,12 @@ func newMigrateCmd() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "applied", n)
 			}
 			return nil
-		},
+		}),
 	}, &cobra.Command{
 		Use:   "down [N]",
 		Short: "Roll back the N most recent migrations (default 1)",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
 			n := 1
 			if len(args) == 1 {
 				v, err := strconv.Atoi(args[0])
@@ -47,11 +44,6 @@ func newMigrateCmd() *cobra.Command {
 				}
 				n = v
 			}
-			s, err := openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			names, err := s.MigrateDown(cmd.Context(), n)
 			if err != nil {
 				return err
@@ -63,17 +55,12 @@ func newMigrateCmd() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "rolled back", name)
 			}
 			return nil
-		},
+		}),
 	}, &cobra.Command{
 		Use:   "status",
 		Short: "List migrations and whether each is applied",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(func(cmd *cobra.Command, _ []string, s *store.Store) error {
 			st, err := s.MigrationStatuses(cmd.Context())
 			if err != nil {
 				return err
@@ -86,7 +73,19 @@ func newMigrateCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%-40s %s\n", m.Name, state)
 			}
 			return nil
-		},
+		}),
 	})
 	return cmd
+}
+
+// withStore adapts fn to a RunE that opens the Ops DB for it and closes it after.
+func withStore(fn func(cmd *cobra.Command, args []string, s *store.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, err := openStore(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return fn(cmd, args, s)
+	}
 }
