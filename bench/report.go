@@ -81,7 +81,7 @@ func (r *Report) WriteText(w io.Writer) {
 		c.Ceremonies, c.Witnesses, c.Ceremonies*c.Witnesses, c.Clients, len(r.Runs))
 	fmt.Fprintf(w, "%s\n\n", r.Env)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tphase\tok\terrors\tsig/s\tp50 ms\tp95 ms\tp99 ms\tload\tCPU s/1000 sig (bench | temporal | postgres)\t")
+	fmt.Fprintln(tw, "run\tphase\tok\terrors\tsig/s\tp50 ms\tp95 ms\tp99 ms\tload\tCPU s/1000 sig (bench / temporal / postgres)\t")
 	for _, x := range r.Runs {
 		for _, p := range x.phasesInOrder() {
 			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", x.Run, p.Name, p.OK(), p.Errors, p.Throughput(),
@@ -142,7 +142,7 @@ func (p Phase) cpuPer1000() string {
 		}
 		return fmt.Sprintf("%.1f", d.Seconds()*1000/float64(p.OK()))
 	}
-	return f("bench process") + " | " + f("temporal dev server") + " | " + f("postgres")
+	return f("bench process") + " / " + f("temporal dev server") + " / " + f("postgres")
 }
 
 // Markdown renders the report as a BENCHMARKS.md section.
