@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -175,12 +176,13 @@ func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	if label == "" || len(label) > 60 {
 		label = "Passkey added " + a.cfg.Now().UTC().Format("2006-01-02")
 	}
-	creds := append(append([]store.Credential{}, me.Witness.Credentials...), store.Credential{
+	// AddCredential puts the registration on the custody chain: which keys a
+	// witness held, and when, is part of the evidence.
+	if err := a.store.AddCredential(r.Context(), me.ID, store.Credential{
 		Type: "webauthn", KeyID: base64.RawURLEncoding.EncodeToString(cred.ID),
 		PublicKey: base64.StdEncoding.EncodeToString(cred.PublicKey), Label: label, AddedAt: a.cfg.Now().UTC(),
 		SignCount: cred.Authenticator.SignCount, AAGUID: base64.StdEncoding.EncodeToString(cred.Authenticator.AAGUID),
-	})
-	if err := a.store.SetCredentials(r.Context(), me.ID, creds); err != nil {
+	}); err != nil {
 		a.log.Error("save passkey", "witness", me.ID, "err", err)
 		problem(w, http.StatusServiceUnavailable, "not saved", "The passkey could not be saved. Try again.")
 		return
@@ -284,16 +286,11 @@ func (a *App) removePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PostFormValue("key_id")
-	var keep []store.Credential
-	for _, c := range me.Witness.Credentials {
-		if !(c.Type == "webauthn" && c.KeyID == key) {
-			keep = append(keep, c)
-		}
+	if !slices.ContainsFunc(me.Witness.Credentials, func(c store.Credential) bool { return c.Type == "webauthn" && c.KeyID == key }) {
+		a.errorPage(w, r, http.StatusNotFound, "No such passkey", "That passkey is not registered for you.")
+		return
 	}
-	if keep == nil {
-		keep = []store.Credential{}
-	}
-	if err := a.store.SetCredentials(r.Context(), me.ID, keep); err != nil {
+	if err := a.store.RemoveCredential(r.Context(), me.ID, key); err != nil {
 		a.dbError(w, r, "remove passkey", err)
 		return
 	}

@@ -86,19 +86,13 @@ func (a *App) addEd25519Key(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := statement.KeyID(raw)
-	creds := []store.Credential{}
-	for _, c := range me.Witness.Credentials {
-		if c.KeyID != id {
-			creds = append(creds, c)
-		}
-	}
+	// Registering a key already held is a no-op (AddCredential is idempotent).
 	label := strings.TrimSpace(r.PostFormValue("label"))
 	if len(label) > 60 {
 		label = label[:60]
 	}
-	creds = append(creds, store.Credential{Type: "ed25519", KeyID: id, PublicKey: base64.StdEncoding.EncodeToString(raw),
-		Label: label, AddedAt: a.cfg.Now().UTC()})
-	if err := a.store.SetCredentials(r.Context(), me.ID, creds); err != nil {
+	if err := a.store.AddCredential(r.Context(), me.ID, store.Credential{Type: "ed25519", KeyID: id,
+		PublicKey: base64.StdEncoding.EncodeToString(raw), Label: label, AddedAt: a.cfg.Now().UTC()}); err != nil {
 		a.dbError(w, r, "save ed25519 key", err)
 		return
 	}

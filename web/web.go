@@ -45,6 +45,8 @@ type Store interface {
 	GetWitness(ctx context.Context, id string) (store.Witness, error)
 	ListWitnesses(ctx context.Context) ([]store.Witness, error)
 	SetCredentials(ctx context.Context, id string, creds []store.Credential) error
+	AddCredential(ctx context.Context, witnessID string, c store.Credential) error
+	RemoveCredential(ctx context.Context, witnessID, keyID string) error
 	OverdueCeremonies(ctx context.Context, now time.Time, limit int) ([]store.Ceremony, int, error)
 	RecentlyClosed(ctx context.Context, statuses []string, limit int) ([]store.Ceremony, error)
 	CeremoniesChangedSince(ctx context.Context, since time.Time, limit int) ([]store.CeremonyChange, error)

@@ -467,6 +467,12 @@ func TestPasskeyRegisteredAfterOpening(t *testing.T) {
 		contract.WitnessRef{ID: "bob@guildhall.test", Role: "release"})
 	alice := newUser(t, "alice@guildhall.test", true)
 	alice.registerPasskey("alice laptop")
+	// Registering a key is a state change, so it is on the custody chain.
+	n, err := stack.store.DB.NewSelect().Table("custody_events").
+		Where("type = ? AND actor = ?", "witness.key_registered", "alice@guildhall.test").Count(context.Background())
+	if err != nil || n == 0 {
+		t.Fatalf("passkey registration not on the custody chain: %d events, %v", n, err)
+	}
 	alice.open("/ceremonies/" + id)
 	alice.signWithPasskey(id, "approve", "Key added after the ceremony opened.", "")
 	st, err := stack.cer.Status(context.Background(), id)
