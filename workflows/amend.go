@@ -17,13 +17,7 @@ import (
 // generations are ignored; a bad payload is recorded as rejected.
 func (c *ceremony) onSpecChanged(actx workflow.Context, raw []byte, perr error) {
 	var msg contract.SpecChanged
-	err := perr
-	if err == nil {
-		err = decodeStrict(raw, &msg)
-	}
-	if err == nil {
-		err = requireKey(msg.IdempotencyKey)
-	}
+	err := decodeMessage(raw, perr, &msg, func() string { return msg.IdempotencyKey })
 	if c.duplicate(msg.IdempotencyKey) {
 		return
 	}

@@ -492,13 +492,7 @@ func (c *ceremony) decisionTimeout() time.Duration {
 
 func (c *ceremony) onCancel(actx workflow.Context, raw []byte, perr error) {
 	var msg contract.Cancel
-	err := perr
-	if err == nil {
-		err = decodeStrict(raw, &msg)
-	}
-	if err == nil {
-		err = requireKey(msg.IdempotencyKey)
-	}
+	err := decodeMessage(raw, perr, &msg, func() string { return msg.IdempotencyKey })
 	if err == nil && strings.TrimSpace(msg.By) == "" {
 		err = rejection("invalid", `cancel needs "by": who cancels (initiator, operator, cluster)`)
 	}
@@ -526,13 +520,7 @@ func (c *ceremony) onCancel(actx workflow.Context, raw []byte, perr error) {
 // and decisions about an older generation, are informational.
 func (c *ceremony) onSubstrateDecision(actx workflow.Context, raw []byte, perr error) {
 	var msg contract.SubstrateDecision
-	err := perr
-	if err == nil {
-		err = decodeStrict(raw, &msg)
-	}
-	if err == nil {
-		err = requireKey(msg.IdempotencyKey)
-	}
+	err := decodeMessage(raw, perr, &msg, func() string { return msg.IdempotencyKey })
 	if c.duplicate(msg.IdempotencyKey) {
 		return
 	}

@@ -35,6 +35,19 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	return nil
 }
 
+// decodeMessage decodes a signal payload strictly into v and requires its
+// idempotency key (read through key after decoding). perr is a failure to read
+// the payload at all; it wins.
+func decodeMessage(raw []byte, perr error, v any, key func() string) error {
+	if perr != nil {
+		return perr
+	}
+	if err := decodeStrict(raw, v); err != nil {
+		return err
+	}
+	return requireKey(key())
+}
+
 // decodeSign decodes and checks the shape of a sign request. It returns what it
 // could decode even on error, so rejections can name the witness and key.
 func decodeSign(raw json.RawMessage) (contract.SignRequest, error) {
