@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
@@ -59,4 +60,16 @@ func dialTemporal(ctx context.Context, identity string) (client.Client, error) {
 		return nil, fmt.Errorf("%w (is the Temporal server running? `make run` starts a dev server)", err)
 	}
 	return c, nil
+}
+
+// withStore adapts fn to a RunE that opens the Ops DB for it and closes it after.
+func withStore(fn func(cmd *cobra.Command, args []string, s *store.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, err := openStore(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return fn(cmd, args, s)
+	}
 }

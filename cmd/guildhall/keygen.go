@@ -150,13 +150,8 @@ witness first if the Ops DB does not know them.`,
 		Use:   "keys <witness-id>",
 		Short: "List a witness's registered keys",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
 			newLogger(env("LOG_FORMAT", "text"))
-			s, err := openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			ks, err := s.WitnessKeys(cmd.Context(), args[:1])
 			if err != nil {
 				return err
@@ -168,25 +163,20 @@ witness first if the Ops DB does not know them.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "%-10s %-40s %s  %s\n", k.Type, k.KeyID, k.AddedAt.UTC().Format(time.RFC3339), k.Label)
 			}
 			return nil
-		},
+		}),
 	}
 	remove := &cobra.Command{
 		Use:   "remove-key <witness-id> <key-id>",
 		Short: "Unregister a key (signatures already made with it stay verifiable)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
 			newLogger(env("LOG_FORMAT", "text"))
-			s, err := openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			if err := s.RemoveCredential(cmd.Context(), args[0], args[1]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from %s\n", args[1], args[0])
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(add, keys, remove)
 	return cmd

@@ -77,15 +77,3 @@ func newMigrateCmd() *cobra.Command {
 	})
 	return cmd
 }
-
-// withStore adapts fn to a RunE that opens the Ops DB for it and closes it after.
-func withStore(fn func(cmd *cobra.Command, args []string, s *store.Store) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		s, err := openStore(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		return fn(cmd, args, s)
-	}
-}
