@@ -206,13 +206,13 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "invalid JSON", "The body must hold one JSON object.")
 		return
 	}
-	v, code, err := a.detailData(r.Context(), id)
+	st, code, err := a.signTarget(r.Context(), id)
 	if err != nil {
 		problem(w, code, "ceremony unavailable", "The ceremony could not be loaded.")
 		return
 	}
 	// Authorization first: nothing reaches the workflow for non-witnesses.
-	if !v.IsWitness || me.Witness == nil || me.ID == v.State.Spec.Initiator {
+	if !isWitness(st.Spec, me.ID) || me.Witness == nil || me.ID == st.Spec.Initiator {
 		a.log.Warn("API signature refused: not a witness", "ceremony", id, "caller", me.ID)
 		problem(w, http.StatusForbidden, "not a witness", "You are not a witness of this ceremony, so you cannot sign it.")
 		return
@@ -236,7 +236,7 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 	req := contract.SignRequest{WitnessID: me.ID, Decision: d, Statement: in.Statement, Proof: proof}
 	// The same check the workflow's validator makes, so a bad signature is
 	// refused here with a clear answer and never reaches the workflow.
-	if err := statement.VerifyRequest(v.State, req, publicKeys(me.Witness), a.cfg.Now()); err != nil {
+	if err := statement.VerifyRequest(st, req, publicKeys(me.Witness), a.cfg.Now()); err != nil {
 		a.log.Warn("API signature refused", "ceremony", id, "witness", me.ID, "key", in.KeyID, "err", err)
 		var p *statement.Problem
 		msg := err.Error()
@@ -269,4 +269,32 @@ func (a *App) apiChronicle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.ingest.ServeHTTP(w, r)
+}
+
+// signTarget is the state an API signature is authorized and checked against:
+// the Ops DB row, which answers without a `status` query (a round trip through
+// a worker that would double the cost of every signature). The workflow's
+// validator checks the request again against its live state, so a row that lags
+// behind it (an amendment not yet recorded) can only cause a refusal here that
+// a retry fixes; it never admits what the workflow would refuse. A ceremony
+// whose opening is not recorded yet is asked live.
+func (a *App) signTarget(ctx context.Context, id string) (contract.State, int, error) {
+	row, err := a.store.GetCeremony(ctx, id)
+	if err == nil {
+		return stateFromRow(row), http.StatusOK, nil
+	}
+	if !isNotFound(err) {
+		a.log.Warn("read ceremony row for signing; asking the workflow", "ceremony", id, "err", err)
+	}
+	v, code, err := a.detailData(ctx, id)
+	return v.State, code, err
+}
+
+func isWitness(spec contract.Spec, id string) bool {
+	for _, w := range spec.Witnesses {
+		if w.ID == id {
+			return true
+		}
+	}
+	return false
 }

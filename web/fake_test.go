@@ -20,6 +20,8 @@ type fakeCeremonies struct {
 	states map[string]*contract.State
 	keys   map[string]contract.State
 	signs  int // sign updates received
+	// queries counts status queries.
+	queries int
 	// rejectWith, when set, refuses every sign update with this rejection.
 	rejectWith *contract.Rejection
 	lastReq    contract.SignRequest
@@ -106,6 +108,7 @@ func (f *fakeCeremonies) Sign(ctx context.Context, id string, req contract.SignR
 func (f *fakeCeremonies) Status(ctx context.Context, id string) (contract.State, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.queries++
 	s, ok := f.states[id]
 	if !ok {
 		return contract.State{}, ceremonyclient.ErrNotFound
@@ -121,6 +124,12 @@ func (f *fakeCeremonies) mutate(id string, fn func(*contract.State)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(f.states[id])
+}
+
+func (f *fakeCeremonies) queryCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queries
 }
 
 func (f *fakeCeremonies) signCount() int {

@@ -281,11 +281,7 @@ func (a *App) detailData(ctx context.Context, id string) (detailView, int, error
 		}
 		v.Custody = ev
 	}
-	for _, wr := range v.State.Spec.Witnesses {
-		if wr.ID == me.ID {
-			v.IsWitness = true
-		}
-	}
+	v.IsWitness = isWitness(v.State.Spec, me.ID)
 	v.IsInitiator = me.ID == v.State.Spec.Initiator
 	for i := range v.State.Signatures {
 		if v.State.Signatures[i].WitnessID == me.ID {

@@ -575,15 +575,38 @@ func TestAPI(t *testing.T) {
 	if n := h.fake.signCount(); n != 0 {
 		t.Fatalf("%d refused API signatures reached the workflow", n)
 	}
+	queries := h.fake.queryCount()
 	resp, p = api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, map[string]string{"idempotencyKey": "b1", "decision": "approve", "comment": "via api",
 		"statement": stmt, "keyId": statement.KeyID(pub), "signature": base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte(stmt)))})
 	if resp.StatusCode != 200 {
 		t.Fatalf("API sign: %d %v", resp.StatusCode, p)
 	}
+	// Authorized from the Ops DB row: the sign update is the only workflow call.
+	if n := h.fake.queryCount() - queries; n != 0 {
+		t.Fatalf("API sign sent %d status queries", n)
+	}
 	req := h.fake.lastReq
 	if req.Proof == nil || req.Proof.Type != "ed25519" || req.Statement != stmt || req.Via != "api" || req.IdempotencyKey != "api:bob@example.org:b1" {
 		t.Fatalf("sign request = %+v", req)
 	}
+	// A ceremony whose opening the Ops DB has not recorded yet is checked
+	// against the live state instead.
+	h.fake.mu.Lock()
+	st := h.fake.st
+	h.fake.st = nil // the fake workflow records nothing
+	h.fake.mu.Unlock()
+	late := openCeremony(t, h, "late")
+	_, stm = api("GET", "/api/v1/ceremonies/"+late+"/statement?decision=approve", bobTok, nil)
+	lateStmt, _ := stm["statement"].(string)
+	queries = h.fake.queryCount()
+	resp, p = api("POST", "/api/v1/ceremonies/"+late+"/sign", bobTok, map[string]string{"idempotencyKey": "b2", "decision": "approve",
+		"statement": lateStmt, "keyId": statement.KeyID(pub), "signature": base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte(lateStmt)))})
+	if resp.StatusCode != 200 || h.fake.queryCount() == queries {
+		t.Fatalf("API sign before the opening is recorded: %d %v, %d queries", resp.StatusCode, p, h.fake.queryCount()-queries)
+	}
+	h.fake.mu.Lock()
+	h.fake.st = st
+	h.fake.mu.Unlock()
 	// The API ignores cookies: a browser session is not a credential here.
 	resp, _ = api("GET", "/api/v1/ceremonies", "", nil)
 	if resp.StatusCode != 401 {

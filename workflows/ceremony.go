@@ -146,6 +146,7 @@ type ceremony struct {
 	seqs    Seqs
 	keys    WitnessKeys
 	keysOn  bool // statements are verified (see keysChange)
+	localOn bool // signing-path Ops DB calls are local activities (see localChange)
 	// rejectedKeys are the keys of refused messages in answers, oldest first.
 	rejectedKeys []string
 	tuning       Tuning
@@ -404,7 +405,7 @@ func (c *ceremony) sign(actx workflow.Context, req contract.SignRequest, via str
 	c.st.Signatures = append(c.st.Signatures, sig)
 	c.answers[req.IdempotencyKey] = Answer{}
 	res := c.tally()
-	err = workflow.ExecuteActivity(actx, a.RecordSignature, activities.Signed{
+	err = c.execDB(actx, a.RecordSignature, activities.Signed{
 		CeremonyID: c.st.CeremonyID, Epoch: sig.Epoch, Signature: sig,
 		Approvals: res.Approvals, Rejections: res.Rejections, Pending: c.st.Pending,
 	}).Get(actx, nil)
@@ -558,7 +559,7 @@ func (c *ceremony) setStatus(actx workflow.Context, s contract.Status, reason, a
 	}
 	c.seqs.Status++
 	c.upsertSearchAttributes(actx)
-	err := workflow.ExecuteActivity(actx, a.RecordStatus, activities.StatusChanged{
+	err := c.execDB(actx, a.RecordStatus, activities.StatusChanged{
 		CeremonyID: c.st.CeremonyID, Status: s, Reason: reason, At: now, Actor: actor, Seq: c.seqs.Status,
 	}).Get(actx, nil)
 	if err != nil {

@@ -37,7 +37,7 @@ func (c *ceremony) loadKeys(actx workflow.Context, ids []string) {
 		return
 	}
 	var fresh []statement.PublicKey
-	if err := workflow.ExecuteActivity(actx, a.LoadSigningKeys, ids).Get(actx, &fresh); err != nil {
+	if err := c.execDB(actx, a.LoadSigningKeys, ids).Get(actx, &fresh); err != nil {
 		workflow.GetLogger(actx).Error("load signing keys failed", "error", err)
 		return
 	}
