@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -126,6 +127,14 @@ func TestPostgresOutage(t *testing.T) {
 		}
 	}
 	t.Logf("the worker counted %.0f failed activity executions", failures)
+	// Local activities retry inside the worker, so its log is where an
+	// operator sees them (worker.failureLog).
+	wlog, _ := os.ReadFile(filepath.Join(s.Dir, "worker.log"))
+	retried := strings.Count(string(wlog), "local activity failed; retrying")
+	t.Logf("the worker logged %d failed local-activity tries", retried)
+	if retried == 0 {
+		t.Errorf("the worker's log shows no failed local-activity try during the outage")
+	}
 	if maxAttempt < 2 && failures == 0 {
 		t.Errorf("no activity was seen retrying during the outage (highest pending attempt %d, no failures in the worker's metrics)", maxAttempt)
 	}

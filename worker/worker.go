@@ -4,6 +4,7 @@ package worker
 
 import (
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -25,7 +26,9 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 	if tq == "" {
 		tq = contract.TaskQueue
 	}
-	w := sdkworker.New(c, tq, o.Options)
+	opts := o.Options
+	opts.Interceptors = append([]interceptor.WorkerInterceptor{&failureLog{}}, opts.Interceptors...)
+	w := sdkworker.New(c, tq, opts)
 	Register(w, acts)
 	return w
 }
