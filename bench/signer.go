@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +17,7 @@ import (
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
+	"github.com/guildhouse/guildhall/web"
 )
 
 // Witness is a bench witness: a registered ed25519 key and an API token.
@@ -30,13 +29,13 @@ type Witness struct {
 }
 
 // NewWitness makes a witness with a fresh ed25519 key; its token is minted from
-// the web app's session secret (see MintToken).
+// the web app's session secret (web.IssueToken).
 func NewWitness(id string, secret []byte) (Witness, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return Witness{}, err
 	}
-	tok, err := MintToken(secret, id, 24*time.Hour)
+	tok, err := web.IssueToken(secret, id, 24*time.Hour)
 	if err != nil {
 		return Witness{}, err
 	}
@@ -54,49 +53,6 @@ func (w Witness) Record(now time.Time) store.Witness {
 
 // Ed25519KeyID names a public key (statement.KeyID).
 func Ed25519KeyID(pub ed25519.PublicKey) string { return statement.KeyID(pub) }
-
-// MintToken issues an API bearer token the way the web app's account page does
-// ("gh1." + a signed payload naming the witness and an expiry), from the same
-// session secret. The bench needs one per witness, and the account page (behind
-// the login rate limit) is not the place to get hundreds. A negative ttl makes an
-// expired token (security tests).
-func MintToken(secret []byte, witnessID string, ttl time.Duration) (string, error) {
-	jti := make([]byte, 8)
-	_, _ = rand.Read(jti)
-	v, err := SignedValue(secret, "api-token", map[string]any{
-		"w": witnessID, "e": time.Now().Add(ttl).Unix(), "j": hex.EncodeToString(jti)})
-	if err != nil {
-		return "", err
-	}
-	return "gh1." + v, nil
-}
-
-// SessionCookie is a web session cookie value for a witness as an OIDC login
-// leaves it, signed with secret; a negative ttl makes an expired one (security
-// tests).
-func SessionCookie(secret []byte, witnessID string, ttl time.Duration) (string, error) {
-	return SignedValue(secret, "guildhall_session", map[string]any{
-		"w": witnessID, "v": "oidc", "e": time.Now().Add(ttl).Unix()})
-}
-
-// SignedValue encodes v as the web app signs its cookies and tokens:
-// base64url(JSON) "." base64url(HMAC-SHA256(k, name 0x00 payload)), with
-// k = HMAC-SHA256(secret, "guildhall web cookie v1").
-func SignedValue(secret []byte, name string, v any) (string, error) {
-	k := hmac.New(sha256.New, secret)
-	k.Write([]byte("guildhall web cookie v1"))
-	key := k.Sum(nil)
-	body, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	p := base64.RawURLEncoding.EncodeToString(body)
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(name))
-	m.Write([]byte{0})
-	m.Write([]byte(p))
-	return p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
-}
 
 // SignBody is the JSON body of POST /api/v1/ceremonies/{id}/sign.
 type SignBody struct {

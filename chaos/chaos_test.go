@@ -15,6 +15,7 @@ import (
 
 	"github.com/guildhouse/guildhall/bench"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/web"
 )
 
 // TestKillWorkerWhileSigning kills the worker process with SIGKILL while
@@ -262,7 +263,7 @@ func login(t *testing.T, base, witness string) map[string]string {
 	}
 	resp.Body.Close()
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "guildhall_session" {
+		if ck.Name == web.SessionCookieName {
 			return map[string]string{"Cookie": ck.Name + "=" + ck.Value}
 		}
 	}

@@ -170,7 +170,7 @@ func (f *fixture) apiSign(c bench.Ceremony, token string, body any) answer {
 func (f *fixture) formPost(path, cookie string, form url.Values, extra map[string]string) answer {
 	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	if cookie != "" {
-		h["Cookie"] = "guildhall_session=" + cookie
+		h["Cookie"] = web.SessionCookieName + "=" + cookie
 	}
 	for k, v := range extra {
 		h[k] = v
@@ -183,7 +183,7 @@ func (f *fixture) session(w bench.Witness, ttl time.Duration, secret []byte) str
 	if secret == nil {
 		secret = f.stack.Secret
 	}
-	v, err := bench.SessionCookie(secret, w.ID, ttl)
+	v, err := web.SessionCookie(secret, w.ID, ttl)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -254,8 +254,8 @@ func TestRefusalsSendNothingToTheWorkflow(t *testing.T) {
 		expect(t, "forged session cookie", f.formPost("/ceremonies/"+f.a.Spec.ID+"/review", forged, review, nil), http.StatusSeeOther, "/login")
 		expect(t, "expired session cookie", f.formPost("/ceremonies/"+f.a.Spec.ID+"/review", expired, review, nil), http.StatusSeeOther, "/login")
 		body := bench.NewSignBody(f.a.Spec, w, "sec-token-1", contract.Approve)
-		forgedTok, _ := bench.MintToken([]byte(strings.Repeat("not the server's secret ", 2)), w.ID, time.Hour)
-		expiredTok, _ := bench.MintToken(f.stack.Secret, w.ID, -time.Minute)
+		forgedTok, _ := web.IssueToken([]byte(strings.Repeat("not the server's secret ", 2)), w.ID, time.Hour)
+		expiredTok, _ := web.IssueToken(f.stack.Secret, w.ID, -time.Minute)
 		expect(t, "forged API token", f.apiSign(f.a, forgedTok, body), http.StatusUnauthorized, "invalid token")
 		expect(t, "expired API token", f.apiSign(f.a, expiredTok, body), http.StatusUnauthorized, "invalid token")
 		expect(t, "no API token", f.apiSign(f.a, "", body), http.StatusUnauthorized, "authentication required")

@@ -110,6 +110,17 @@ func (a *App) startSession(w http.ResponseWriter, witnessID, via string) error {
 	return nil
 }
 
+// SessionCookieName is the name of the session cookie.
+const SessionCookieName = sessionCookie
+
+// SessionCookie returns the session cookie value an OIDC login leaves for
+// witnessID, valid for ttl and signed with the session secret. It is for tests
+// that act as a logged-in witness without a login round trip; a negative ttl
+// makes an expired session.
+func SessionCookie(secret []byte, witnessID string, ttl time.Duration) (string, error) {
+	return newCookieCodec(secret).encode(sessionCookie, session{WitnessID: witnessID, Via: "oidc", Expires: time.Now().Add(ttl).Unix()})
+}
+
 // loadSession puts the viewer (if any) in the request context. A witness record
 // is looked up each request so removed witnesses lose access at once.
 func (a *App) loadSession(next http.Handler) http.Handler {

@@ -891,3 +891,40 @@ func TestStreamSurvivesWriteTimeoutAndEndsOnShutdown(t *testing.T) {
 		t.Fatalf("shutdown waited %s for the stream", d)
 	}
 }
+
+// IssueToken and SessionCookie are what the benchmark and the security tests
+// use instead of the account page and a login: what they mint must be exactly
+// what the app accepts, and nothing else.
+func TestIssuedCredentialsMatchTheApp(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	secret := []byte(strings.Repeat("s", 32))
+	other := []byte(strings.Repeat("x", 32))
+	for _, c := range []struct {
+		name   string
+		secret []byte
+		ttl    time.Duration
+		ok     bool
+	}{{"valid", secret, time.Hour, true}, {"other secret", other, time.Hour, false}, {"expired", secret, -time.Minute, false}} {
+		tok, err := IssueToken(c.secret, "bob@example.org", c.ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := h.app.parseToken(tok); ok != c.ok || (ok && got.WitnessID != "bob@example.org") {
+			t.Errorf("token %s: parsed %+v %v, want ok=%v", c.name, got, ok, c.ok)
+		}
+		v, err := SessionCookie(c.secret, "bob@example.org", c.ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", h.srv.URL+"/ceremonies", nil)
+		req.AddCookie(&http.Cookie{Name: SessionCookieName, Value: v})
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if (resp.StatusCode == http.StatusOK) != c.ok {
+			t.Errorf("session %s: /ceremonies answered %d, want ok=%v", c.name, resp.StatusCode, c.ok)
+		}
+	}
+}

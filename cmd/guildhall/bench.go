@@ -27,6 +27,7 @@ type benchOptions struct {
 	keepDir       string
 	dbParams      string
 	noGzip        bool
+	devConfig     map[string]string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -58,6 +59,7 @@ baseline worker then runs in this process with the SDK's default options.`,
 	f.StringVar(&o.dbParams, "db-params", "", "extra Ops DB URL parameters for every component (self-contained), e.g. default_query_exec_mode=simple_protocol")
 	f.BoolVar(&o.noGzip, "no-gzip", false, "turn off gRPC compression on the stack's Temporal clients (self-contained, in-process components)")
 	f.StringVar(&o.keepDir, "dir", "", "folder for logs and state (self-contained; default a temp folder, removed)")
+	f.StringToStringVar(&o.devConfig, "dev-config", nil, "dev server dynamic config KEY=VALUE (self-contained; repeatable), e.g. system.forceSearchAttributesCacheRefreshOnRead=false")
 	cf := cmd.Flags()
 	cf.IntVarP(&o.n, "ceremonies", "n", 100, "ceremonies per run")
 	cf.IntVarP(&o.k, "witnesses", "k", 5, "witnesses per ceremony (all sign)")
@@ -78,7 +80,7 @@ func benchTarget(ctx context.Context, o *benchOptions, baselineWorker bool) (*be
 	if o.selfContained {
 		fmt.Fprintln(os.Stderr, "starting a throwaway Postgres, a Temporal dev server, the worker and the web app ...")
 		st, err := bench.StartStack(ctx, bench.StackOptions{Dir: o.keepDir, PoolSize: o.poolSize, NewActivities: newActivities,
-			SetDefaultLogger: true, DBParams: o.dbParams, NoGzip: o.noGzip})
+			SetDefaultLogger: true, DBParams: o.dbParams, NoGzip: o.noGzip, DevDynamicConfig: o.devConfig})
 		if err != nil {
 			return nil, nil, nil, err
 		}
