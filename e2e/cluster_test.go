@@ -9,7 +9,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,19 +40,11 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	kube, err := kubetest.Start(ctx, kubetest.Options{})
+	kube, sa, err := kubetest.StartAs(ctx, "60-watcher-rbac.yaml", "guildhall", "guildhall-watcher")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer kube.Stop()
-	root, err := kubetest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kubetest.Apply(ctx, kube.Config, filepath.Join(root, "deploy", "k8s", "60-watcher-rbac.yaml")); err != nil {
-		t.Fatal(err)
-	}
-	sa := kubetest.ImpersonateServiceAccount(kube.Config, "guildhall", "guildhall-watcher")
 	dev, err := testenv.StartDevServer(ctx, testenv.DevServerOptions{})
 	if err != nil {
 		t.Fatal(err)

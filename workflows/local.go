@@ -3,7 +3,6 @@ package workflows
 import (
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -16,17 +15,13 @@ import (
 // change (DefaultVersion) keep their regular activities on replay.
 const localChange = "local-activities"
 
-// localOptions retry like activityOptions: forever, so an Ops DB outage delays
-// the record and never loses it. Backoffs stay under the workflow task timeout,
-// so retries happen in the worker (which heartbeats the workflow task) rather
-// than through server timers.
+// localOptions retry like activityOptions (the same policy): forever, so an Ops
+// DB outage delays the record and never loses it. Its longest backoff (10 s) is
+// within the workflow task timeout, so the worker retries in place, keeping the
+// workflow task open, rather than through server timers.
 var localOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    200 * time.Millisecond,
-		BackoffCoefficient: 2,
-		MaximumInterval:    5 * time.Second,
-	},
+	RetryPolicy:         activityOptions.RetryPolicy,
 }
 
 // localEnabled reports whether this run makes its signing-path Ops DB calls as

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -110,4 +111,24 @@ func ImpersonateServiceAccount(cfg *rest.Config, namespace, name string) *rest.C
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
 	}
 	return c
+}
+
+// StartAs starts a server (Start), applies the RBAC manifest deploy/k8s/<rbac>
+// of this module, and returns the server with a config that acts as the
+// ServiceAccount namespace/name, so a test exercises exactly the permissions
+// the deployment grants. Call Stop on the server when done.
+func StartAs(ctx context.Context, rbac, namespace, name string) (*Server, *rest.Config, error) {
+	s, err := Start(ctx, Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start kube-apiserver: %w", err)
+	}
+	root, err := ModuleRoot()
+	if err == nil {
+		err = Apply(ctx, s.Config, filepath.Join(root, "deploy", "k8s", rbac))
+	}
+	if err != nil {
+		s.Stop()
+		return nil, nil, fmt.Errorf("apply %s: %w", rbac, err)
+	}
+	return s, ImpersonateServiceAccount(s.Config, namespace, name), nil
 }

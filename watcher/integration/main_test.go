@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -57,20 +56,11 @@ func run(m *testing.M) int {
 	defer cancel()
 	began := time.Now()
 	var err error
-	if kube, err = kubetest.Start(ctx, kubetest.Options{}); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: start kube-apiserver:", err)
+	if kube, saCfg, err = kubetest.StartAs(ctx, "60-watcher-rbac.yaml", saNamespace, saName); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
 	}
 	defer kube.Stop()
-	root, err := kubetest.ModuleRoot()
-	if err == nil {
-		err = kubetest.Apply(ctx, kube.Config, filepath.Join(root, "deploy", "k8s", "60-watcher-rbac.yaml"))
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: apply watcher RBAC:", err)
-		return 1
-	}
-	saCfg = kubetest.ImpersonateServiceAccount(kube.Config, saNamespace, saName)
 	apiReady := time.Since(began)
 	if dev, err = testenv.StartDevServer(ctx, testenv.DevServerOptions{}); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: start Temporal dev server:", err)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -55,20 +54,11 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var err error
-	if kube, err = kubetest.Start(ctx, kubetest.Options{}); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: start kube-apiserver:", err)
+	if kube, saCfg, err = kubetest.StartAs(ctx, "45-web-rbac.yaml", saNamespace, saName); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
 	}
 	defer kube.Stop()
-	root, err := kubetest.ModuleRoot()
-	if err == nil {
-		err = kubetest.Apply(ctx, kube.Config, filepath.Join(root, "deploy", "k8s", "45-web-rbac.yaml"))
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: apply web RBAC:", err)
-		return 1
-	}
-	saCfg = kubetest.ImpersonateServiceAccount(kube.Config, saNamespace, saName)
 	return m.Run()
 }
 
