@@ -72,21 +72,34 @@ func compare(a, b string) int {
 
 // verifyProof checks a sign request's statement and proof against the cached
 // keys (statement.VerifyRequest): pure, so the validator can call it. With
-// deferUnknown, a proof by a key the cache does not know is let through: the
-// main loop reloads that witness's keys (they may have registered it after the
-// ceremony opened) and checks again with final=true.
-func (c *ceremony) verifyProof(now time.Time, req contract.SignRequest, deferUnknown bool) error {
+// deferCache, what only the cache can refuse is let through, and the main loop
+// reloads the witness's keys and checks again (deferCache=false): a proof by a
+// key the cache does not know (registered after the ceremony opened), and an
+// unsigned decision by a witness the cache holds keys for (they may have
+// removed them all since; then a session decision is what the web app offers).
+func (c *ceremony) verifyProof(now time.Time, req contract.SignRequest, deferCache bool) error {
 	if !c.keysOn {
 		return nil
 	}
 	err := statement.VerifyRequest(c.st, req, c.keys, now)
-	if err == nil {
+	if err == nil || !deferCache {
+		return proofRejection(err)
+	}
+	if req.Proof == nil && req.Statement == "" {
 		return nil
 	}
-	if deferUnknown && req.Proof != nil && req.Statement != "" && !c.knowsKey(req.WitnessID, req.Proof.KeyID) {
+	if req.Proof != nil && req.Statement != "" && !c.knowsKey(req.WitnessID, req.Proof.KeyID) {
 		if why := statementProblem(c.st, req, now); why == nil {
 			return nil
 		}
+	}
+	return proofRejection(err)
+}
+
+// proofRejection turns a statement.VerifyRequest error into the rejection callers see.
+func proofRejection(err error) error {
+	if err == nil {
+		return nil
 	}
 	var p *statement.Problem
 	if errors.As(err, &p) {

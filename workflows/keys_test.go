@@ -122,3 +122,33 @@ func TestRemovedKeyNoLongerSigns(t *testing.T) {
 		t.Fatalf("sign with a removed key: %v", got)
 	}
 }
+
+func TestRemovedKeysAllowSessionSigning(t *testing.T) {
+	h := newHarness(t)
+	registerKey(t, h.store, "alice", 1)
+	registerKey(t, h.store, "bob", 2)
+	spec := testSpec()
+	var aliceGot, bobGot error
+	// Both have keys when the ceremony opens. Alice then removes hers (a lost
+	// device) and decides unsigned, as the web app then offers: the main loop
+	// reloads her keys and accepts. Bob still has his: unsigned is refused.
+	h.env.RegisterDelayedCallback(func() {
+		if err := h.store.SetCredentials(context.Background(), "alice", []store.Credential{}); err != nil {
+			t.Error(err)
+		}
+	}, time.Minute)
+	h.sign(2*time.Minute, "alice", contract.Approve, "a1", &aliceGot)
+	h.sign(3*time.Minute, "bob", contract.Approve, "b1", &bobGot)
+	h.signal(4*time.Minute, contract.SignalCancel, contract.Cancel{IdempotencyKey: "c", By: "operator"})
+	h.env.ExecuteWorkflow(contract.WorkflowType, spec)
+	if aliceGot != nil {
+		t.Fatalf("unsigned decision after removing every key: %v", aliceGot)
+	}
+	if code(bobGot) != "bad_signature" {
+		t.Fatalf("unsigned decision by a witness with a key: %v, want bad_signature", bobGot)
+	}
+	st := h.state()
+	if len(st.Signatures) != 1 || st.Signatures[0].WitnessID != "alice" || st.Signatures[0].Proof != nil {
+		t.Fatalf("signatures %+v", st.Signatures)
+	}
+}
