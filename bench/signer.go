@@ -67,7 +67,7 @@ type SignBody struct {
 // NewSignBody builds a signed approval of spec by w: the canonical statement
 // (issued now) and its ed25519 signature.
 func NewSignBody(spec contract.Spec, w Witness, key string, d contract.Decision) SignBody {
-	st := statement.Build(spec, w.ID, d, time.Now())
+	st := statement.Build(spec, w.ID, d, "", time.Now())
 	canon := st.Canonical()
 	return SignBody{IdempotencyKey: key, Decision: string(d), Statement: string(canon), KeyID: w.KeyID,
 		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(w.Key, canon))}

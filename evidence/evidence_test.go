@@ -80,7 +80,7 @@ func ceremony(t *testing.T, s *store.Store) {
 		sig := contract.Signature{WitnessID: w.id, Decision: contract.Approve, Comment: "checked <the> digest & SBOM", SignedAt: at,
 			IdempotencyKey: "k-" + w.id + at.Format("150405"), Via: "cli", Epoch: epoch}
 		if w.priv != nil {
-			st := statement.Build(spec, w.id, contract.Approve, at).Canonical()
+			st := statement.Build(spec, w.id, contract.Approve, sig.Comment, at).Canonical()
 			sig.Statement, sig.Proof = string(st), statement.Sign(w.priv, st)
 		}
 		must(s.RecordSignature(ctx, store.Signed{CeremonyID: cid, Epoch: epoch, Signature: sig, Approvals: approvals}))

@@ -225,7 +225,7 @@ func (c *checker) signatures(b *Bundle, d *derived, r *Report) {
 		}
 		if sp, ok := d.current(s.CustodySeq); !ok {
 			c.add(SecSignatures, "%s: no spec was in force when it was signed", name)
-		} else if why := st.Matches(sp.spec, s.WitnessID, contract.Decision(s.Decision)); why != "" {
+		} else if why := st.Matches(sp.spec, s.WitnessID, contract.Decision(s.Decision), s.Comment); why != "" {
 			c.add(SecSignatures, "%s: the statement does not match the ceremony as it stood (link %d): %s", name, sp.seq, why)
 		}
 		if err := statement.VerifyProof([]byte(s.Statement), s.Proof, []statement.PublicKey{*k}); err != nil {

@@ -248,7 +248,7 @@ func VerifyRequest(state contract.State, req contract.SignRequest, keys []Public
 	if err != nil {
 		return badSignature("%v", err)
 	}
-	if why := st.Matches(state.Spec, req.WitnessID, req.Decision); why != "" {
+	if why := st.Matches(state.Spec, req.WitnessID, req.Decision, req.Comment); why != "" {
 		return badSignature("the statement does not match this ceremony: %s; prepare and sign a new one", why)
 	}
 	issued, err := st.Issued()

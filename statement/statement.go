@@ -16,6 +16,10 @@
 //     witnesses sorted by id, then role>}: the policy and the witness set, so
 //     adding a witness or changing a minimum changes what is signed.
 //   - issuedAt is when the statement was prepared (RFC 3339, UTC, seconds).
+//   - commentDigest is "sha256:" + the lowercase hex SHA-256 of the UTF-8 comment
+//     sent with the decision (of "" when there is none), so the comment cannot be
+//     changed after signing. Statements made before it was added lack the field;
+//     their comment is not bound.
 //   - An ed25519 proof is the signature over the statement bytes themselves.
 //   - A WebAuthn proof binds through the challenge
 //     SHA-256("guildhall/webauthn/v1" || 0x00 || nonce || SHA-256(statement)),
@@ -56,6 +60,7 @@ type Statement struct {
 	Decision       contract.Decision `json:"decision"`
 	WitnessID      string            `json:"witnessId"`
 	IssuedAt       string            `json:"issuedAt"`
+	CommentDigest  string            `json:"commentDigest,omitempty"`
 }
 
 // TimeLayout is how IssuedAt is written.
@@ -84,14 +89,22 @@ func PolicyHash(spec contract.Spec) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Build returns the statement a witness signs for a decision on a spec at a time.
-func Build(spec contract.Spec, witnessID string, d contract.Decision, at time.Time) Statement {
+// Build returns the statement a witness signs for a decision, with its comment
+// ("" for none), on a spec at a time.
+func Build(spec contract.Spec, witnessID string, d contract.Decision, comment string, at time.Time) Statement {
 	return Statement{
 		Type: Type, CeremonyID: spec.ID, Kind: spec.Kind,
 		ArtifactName: spec.Artifact.Name, ArtifactDigest: spec.Artifact.Digest,
 		PolicyHash: PolicyHash(spec), Decision: d, WitnessID: witnessID,
-		IssuedAt: at.UTC().Truncate(time.Second).Format(TimeLayout),
+		IssuedAt:      at.UTC().Truncate(time.Second).Format(TimeLayout),
+		CommentDigest: CommentDigest(comment),
 	}
+}
+
+// CommentDigest is the commentDigest of a comment.
+func CommentDigest(comment string) string {
+	sum := sha256.Sum256([]byte(comment))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Canonical returns the statement's canonical bytes: exactly what is signed.
@@ -141,8 +154,8 @@ func Parse(b []byte) (Statement, error) {
 
 // Matches says why a statement does not describe this decision by this witness
 // on this spec, or "" when it does. IssuedAt is checked separately (Fresh).
-func (s Statement) Matches(spec contract.Spec, witnessID string, d contract.Decision) string {
-	want := Build(spec, witnessID, d, time.Time{})
+func (s Statement) Matches(spec contract.Spec, witnessID string, d contract.Decision, comment string) string {
+	want := Build(spec, witnessID, d, comment, time.Time{})
 	switch {
 	case s.CeremonyID != want.CeremonyID:
 		return fmt.Sprintf("it names ceremony %q, not %q", s.CeremonyID, want.CeremonyID)
@@ -157,6 +170,8 @@ func (s Statement) Matches(spec contract.Spec, witnessID string, d contract.Deci
 		return fmt.Sprintf("it names witness %s, not %s", s.WitnessID, witnessID)
 	case s.Decision != d:
 		return fmt.Sprintf("it records %q, but the request says %q", s.Decision, d)
+	case s.CommentDigest != "" && s.CommentDigest != want.CommentDigest:
+		return "the comment sent with it is not the one that was signed"
 	}
 	return ""
 }
@@ -176,9 +191,17 @@ func (s Statement) ToWords(name string) string {
 	if t, err := s.Issued(); err == nil {
 		when = t.UTC().Format("2 January 2006 at 15:04:05 UTC")
 	}
+	comment := ""
+	switch s.CommentDigest {
+	case "":
+	case CommentDigest(""):
+		comment = " I add no comment."
+	default:
+		comment = " My comment is part of what I sign."
+	}
 	return fmt.Sprintf("I, %s, %s the %s ceremony %s for the artifact %s with digest %s, "+
-		"under the quorum policy and witness set whose hash is %s. Prepared %s.",
-		who, verb, s.Kind, s.CeremonyID, s.ArtifactName, s.ArtifactDigest, s.PolicyHash, when)
+		"under the quorum policy and witness set whose hash is %s.%s Prepared %s.",
+		who, verb, s.Kind, s.CeremonyID, s.ArtifactName, s.ArtifactDigest, s.PolicyHash, comment, when)
 }
 
 // PolicyWords describes a spec's quorum policy and witnesses in plain words, to

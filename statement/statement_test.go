@@ -39,10 +39,11 @@ func demoSpec() contract.Spec {
 func seededKey(b byte) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{b}, 32)) }
 
 func TestCanonicalBytesAreStable(t *testing.T) {
-	st := Build(demoSpec(), "alice@guildhouse.dev", contract.Approve, t0.Add(1500*time.Millisecond))
+	st := Build(demoSpec(), "alice@guildhouse.dev", contract.Approve, "", t0.Add(1500*time.Millisecond))
 	// The exact bytes every producer (web, CLI, workflow, evidence) must agree on.
 	want := `{"artifactDigest":"sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",` +
-		`"artifactName":"guildhall","ceremonyId":"demo/release-guildhall-v0-1-0","decision":"approve",` +
+		`"artifactName":"guildhall","ceremonyId":"demo/release-guildhall-v0-1-0",` +
+		`"commentDigest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","decision":"approve",` +
 		`"issuedAt":"2026-11-27T10:00:01Z","kind":"release","policyHash":"` + PolicyHash(demoSpec()) + `",` +
 		`"type":"guildhall.statement/v1","witnessId":"alice@guildhouse.dev"}`
 	if got := st.String(); got != want {
@@ -74,7 +75,7 @@ func TestCanonicalBytesAreStable(t *testing.T) {
 }
 
 func TestParseRefusesAnythingButCanonical(t *testing.T) {
-	st := Build(demoSpec(), "alice@guildhouse.dev", contract.Approve, t0)
+	st := Build(demoSpec(), "alice@guildhouse.dev", contract.Approve, "", t0)
 	good := st.String()
 	if got, err := Parse([]byte(good)); err != nil || got != st {
 		t.Fatalf("Parse(canonical) = %+v, %v", got, err)
@@ -94,13 +95,19 @@ func TestParseRefusesAnythingButCanonical(t *testing.T) {
 }
 
 func TestToWordsSaysWhatIsSigned(t *testing.T) {
-	st := Build(demoSpec(), "alice@guildhouse.dev", contract.Reject, t0)
+	st := Build(demoSpec(), "alice@guildhouse.dev", contract.Reject, "", t0)
 	w := st.ToWords("Alice Ashdown")
 	for _, part := range []string{"Alice Ashdown (alice@guildhouse.dev)", "reject", "release ceremony demo/release-guildhall-v0-1-0",
 		"guildhall", demoSpec().Artifact.Digest, st.PolicyHash, "27 November 2026 at 10:00:00 UTC"} {
 		if !strings.Contains(w, part) {
 			t.Errorf("words %q lack %q", w, part)
 		}
+	}
+	if !strings.Contains(w, "I add no comment.") {
+		t.Errorf("words %q do not say there is no comment", w)
+	}
+	if w := Build(demoSpec(), "alice@guildhouse.dev", contract.Reject, "no", t0).ToWords(""); !strings.Contains(w, "My comment is part of what I sign.") {
+		t.Errorf("words %q do not say the comment is signed", w)
 	}
 	p := PolicyWords(demoSpec())
 	for _, part := range []string{"2 approval(s)", "bob@guildhouse.dev (release)", "at least 1 from security", "reject from security", "ivy@guildhouse.dev does not count"} {
@@ -115,7 +122,7 @@ func openState() contract.State {
 }
 
 func signedRequest(priv ed25519.PrivateKey, witness string, d contract.Decision, at time.Time) contract.SignRequest {
-	st := Build(demoSpec(), witness, d, at).Canonical()
+	st := Build(demoSpec(), witness, d, "", at).Canonical()
 	return contract.SignRequest{IdempotencyKey: "k", WitnessID: witness, Decision: d, Statement: string(st), Proof: Sign(priv, st)}
 }
 
@@ -190,6 +197,11 @@ func TestVerifyRequest(t *testing.T) {
 			r.Proof = nil
 			return r
 		}, "not signed"},
+		"comment changed after signing": {func() contract.SignRequest {
+			r := signedRequest(alice, "alice@guildhouse.dev", contract.Approve, now)
+			r.Comment = "added by someone else"
+			return r
+		}, "comment"},
 		"unknown proof type": {func() contract.SignRequest {
 			r := signedRequest(alice, "alice@guildhouse.dev", contract.Approve, now)
 			r.Proof.Type = "rsa"
@@ -204,6 +216,21 @@ func TestVerifyRequest(t *testing.T) {
 				t.Fatalf("VerifyRequest = %v, want bad_signature mentioning %q", err, c.want)
 			}
 		})
+	}
+	// A signed comment verifies; a statement from before commentDigest existed
+	// (the field absent) does not bind the comment, so old signatures still check.
+	withComment := Build(demoSpec(), "alice@guildhouse.dev", contract.Approve, "checked the SBOM", now).Canonical()
+	req := contract.SignRequest{WitnessID: "alice@guildhouse.dev", Decision: contract.Approve, Comment: "checked the SBOM",
+		Statement: string(withComment), Proof: Sign(alice, withComment)}
+	if err := VerifyRequest(openState(), req, keys, now); err != nil {
+		t.Fatalf("signed comment refused: %v", err)
+	}
+	legacy := Build(demoSpec(), "alice@guildhouse.dev", contract.Approve, "", now)
+	legacy.CommentDigest = ""
+	req = contract.SignRequest{WitnessID: "alice@guildhouse.dev", Decision: contract.Approve, Comment: "any",
+		Statement: legacy.String(), Proof: Sign(alice, legacy.Canonical())}
+	if err := VerifyRequest(openState(), req, keys, now); err != nil {
+		t.Fatalf("statement without commentDigest refused: %v", err)
 	}
 	// A statement for another policy (e.g. before an amendment) is stale.
 	amended := openState()
@@ -265,7 +292,7 @@ func TestWebAuthnProof(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := PublicKey{WitnessID: "alice@guildhouse.dev", Type: KeyWebAuthn, KeyID: "Y3JlZC0x", PublicKey: base64.StdEncoding.EncodeToString(cose)}
-	stmt := Build(demoSpec(), "alice@guildhouse.dev", contract.Approve, t0).Canonical()
+	stmt := Build(demoSpec(), "alice@guildhouse.dev", contract.Approve, "", t0).Canonical()
 	assert := func(stmt []byte, flags byte) *contract.Proof {
 		nonce := bytes.Repeat([]byte{7}, 32)
 		cd, _ := json.Marshal(map[string]string{"type": "webauthn.get", "origin": "https://guildhall.example",
@@ -282,7 +309,7 @@ func TestWebAuthnProof(t *testing.T) {
 	if err := VerifyProof(stmt, assert(stmt, 0x05), []PublicKey{key}); err != nil {
 		t.Fatalf("a valid passkey assertion was refused: %v", err)
 	}
-	other := Build(demoSpec(), "alice@guildhouse.dev", contract.Reject, t0).Canonical()
+	other := Build(demoSpec(), "alice@guildhouse.dev", contract.Reject, "", t0).Canonical()
 	if err := VerifyProof(other, assert(stmt, 0x05), []PublicKey{key}); err == nil || !strings.Contains(err.Error(), "does not bind this statement") {
 		t.Fatalf("an assertion for another statement: %v", err)
 	}

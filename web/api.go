@@ -168,9 +168,16 @@ func (a *App) apiStatement(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusForbidden, "not a witness", "You are not a witness of this ceremony.")
 		return
 	}
-	st := statement.Build(v.State.Spec, me.ID, d, a.cfg.Now())
+	// The comment, if any, is bound into the statement: send the same text,
+	// byte for byte, as the sign request's comment.
+	comment := r.URL.Query().Get("comment")
+	if len(comment) > maxComment {
+		problem(w, http.StatusBadRequest, "comment too long", "A comment has at most 2000 characters.")
+		return
+	}
+	st := statement.Build(v.State.Spec, me.ID, d, comment, a.cfg.Now())
 	writeJSON(w, http.StatusOK, map[string]string{"statement": string(st.Canonical()), "digest": st.Digest(),
-		"words": st.ToWords(me.Name), "signWith": "ed25519 over the statement bytes (guildhall sign), then POST .../sign"})
+		"words": st.ToWords(me.Name), "signWith": "ed25519 over the statement bytes (guildhall sign), then POST .../sign with the same comment"})
 }
 
 // apiSignRequest is the body of POST .../sign.
@@ -222,7 +229,7 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 	if d != contract.Approve && d != contract.Reject {
 		errs["decision"] = "must be approve or reject"
 	}
-	if len(in.Comment) > 2000 {
+	if len(in.Comment) > maxComment {
 		errs["comment"] = "at most 2000 characters"
 	}
 	if in.IdempotencyKey == "" || len(in.IdempotencyKey) > 100 {
@@ -233,7 +240,7 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	proof := &contract.Proof{Type: statement.KeyEd25519, KeyID: in.KeyID, Signature: in.Signature}
-	req := contract.SignRequest{WitnessID: me.ID, Decision: d, Statement: in.Statement, Proof: proof}
+	req := contract.SignRequest{WitnessID: me.ID, Decision: d, Comment: in.Comment, Statement: in.Statement, Proof: proof}
 	// The same check the workflow's validator makes, so a bad signature is
 	// refused here with a clear answer and never reaches the workflow.
 	if err := statement.VerifyRequest(st, req, publicKeys(me.Witness), a.cfg.Now()); err != nil {
@@ -246,7 +253,7 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusForbidden, "bad signature", msg)
 		return
 	}
-	t := signTicket{CeremonyID: id, WitnessID: me.ID, Decision: d, Comment: strings.TrimSpace(in.Comment),
+	t := signTicket{CeremonyID: id, WitnessID: me.ID, Decision: d, Comment: in.Comment,
 		Statement: in.Statement, Key: in.IdempotencyKey}
 	state, msg, code := a.sendSignVia(r.Context(), id, t, proof, "api")
 	if msg != "" {

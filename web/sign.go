@@ -55,6 +55,9 @@ type reviewView struct {
 	Error       string
 }
 
+// maxComment is the longest comment a witness may add, in bytes.
+const maxComment = 2000
+
 // signReview prepares the statement for confirmation.
 func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 	v, ok := a.signableDetail(w, r)
@@ -73,7 +76,7 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 	case decision != contract.Approve && decision != contract.Reject:
 		fail("Choose approve or reject.")
 		return
-	case len(comment) > 2000:
+	case len(comment) > maxComment:
 		fail("The comment is too long (2000 characters at most).")
 		return
 	case !validFormKey(key):
@@ -84,7 +87,7 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 		fail("This ceremony no longer accepts your signature.")
 		return
 	}
-	st := statement.Build(v.State.Spec, me.ID, decision, a.cfg.Now())
+	st := statement.Build(v.State.Spec, me.ID, decision, comment, a.cfg.Now())
 	t := signTicket{CeremonyID: v.ID, WitnessID: me.ID, Decision: decision, Comment: comment,
 		Statement: string(st.Canonical()), Key: key, Expires: a.cfg.Now().Add(ticketTTL).Unix()}
 	rv := reviewView{Detail: v, Statement: st, Canonical: t.Statement, Digest: st.Digest(),
@@ -157,7 +160,7 @@ func (a *App) checkTicket(raw string, v detailView, me *viewer) (signTicket, sta
 	if err != nil {
 		return t, st, "The statement was not valid. Review the ceremony again."
 	}
-	if why := st.Matches(v.State.Spec, me.ID, t.Decision); why != "" {
+	if why := st.Matches(v.State.Spec, me.ID, t.Decision, t.Comment); why != "" {
 		return t, st, "The ceremony changed since you reviewed it (" + why + "). Review it again before signing."
 	}
 	if v.MySig != nil {

@@ -227,7 +227,7 @@ func TestOnlyWitnessesSign(t *testing.T) {
 		}
 		// A ticket minted for someone else does not help either.
 		tok, _ := h.app.cookies.encode(ticketName, signTicket{CeremonyID: id, WitnessID: "bob@example.org", Decision: contract.Approve,
-			Key: randomHex(16), Statement: statement.Build(mustState(t, h, id).Spec, "bob@example.org", contract.Approve, time.Now()).String(),
+			Key: randomHex(16), Statement: statement.Build(mustState(t, h, id).Spec, "bob@example.org", contract.Approve, "", time.Now()).String(),
 			Expires: time.Now().Add(time.Minute).Unix()})
 		resp = h.post(c, "/ceremonies/"+id+"/sign", url.Values{"ticket": {tok}})
 		if resp.StatusCode != http.StatusForbidden {
@@ -244,7 +244,7 @@ func TestOnlyWitnessesSign(t *testing.T) {
 	// Bob may not use a ticket minted for carol.
 	bob := h.client("bob@example.org")
 	tok, _ := h.app.cookies.encode(ticketName, signTicket{CeremonyID: id, WitnessID: "carol@example.org", Decision: contract.Approve,
-		Key: randomHex(16), Statement: statement.Build(mustState(t, h, id).Spec, "carol@example.org", contract.Approve, time.Now()).String(),
+		Key: randomHex(16), Statement: statement.Build(mustState(t, h, id).Spec, "carol@example.org", contract.Approve, "", time.Now()).String(),
 		Expires: time.Now().Add(time.Minute).Unix()})
 	resp := h.post(bob, "/ceremonies/"+id+"/sign", url.Values{"ticket": {tok}})
 	if body := readAll(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "belongs to someone else") {
@@ -272,7 +272,7 @@ func TestReviewShowsStatementAndSessionSignCarriesNone(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("review: %d", resp.StatusCode)
 	}
-	st := statement.Build(mustState(t, h, id).Spec, "bob@example.org", contract.Reject, time.Now())
+	st := statement.Build(mustState(t, h, id).Spec, "bob@example.org", contract.Reject, "", time.Now())
 	for _, want := range []string{"reject the release ceremony " + id, st.PolicyHash, "not yet tested", testDigest} {
 		if !strings.Contains(body, want) {
 			t.Errorf("review page lacks %q", want)
@@ -575,6 +575,18 @@ func TestAPI(t *testing.T) {
 	if n := h.fake.signCount(); n != 0 {
 		t.Fatalf("%d refused API signatures reached the workflow", n)
 	}
+	// The comment is part of what is signed: a statement prepared without it
+	// does not cover one sent with it.
+	resp, p = api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, map[string]string{"idempotencyKey": "b1", "decision": "approve", "comment": "via api",
+		"statement": stmt, "keyId": statement.KeyID(pub), "signature": base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte(stmt)))})
+	if resp.StatusCode != 403 || !strings.Contains(p["detail"].(string), "comment") {
+		t.Fatalf("unsigned comment: %d %v", resp.StatusCode, p)
+	}
+	if n := h.fake.signCount(); n != 0 {
+		t.Fatalf("%d refused API signatures reached the workflow", n)
+	}
+	_, stm = api("GET", "/api/v1/ceremonies/"+id+"/statement?decision=approve&comment=via+api", bobTok, nil)
+	stmt, _ = stm["statement"].(string)
 	queries := h.fake.queryCount()
 	resp, p = api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, map[string]string{"idempotencyKey": "b1", "decision": "approve", "comment": "via api",
 		"statement": stmt, "keyId": statement.KeyID(pub), "signature": base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte(stmt)))})

@@ -124,7 +124,7 @@ func statementProblem(st contract.State, req contract.SignRequest, now time.Time
 	if err != nil {
 		return err
 	}
-	if why := s.Matches(st.Spec, req.WitnessID, req.Decision); why != "" {
+	if why := s.Matches(st.Spec, req.WitnessID, req.Decision, req.Comment); why != "" {
 		return errors.New(why)
 	}
 	issued, err := s.Issued()

@@ -43,7 +43,7 @@ func registerKey(t *testing.T, s *store.Store, id string, seed byte) ed25519.Pri
 
 // signedReq builds a sign request whose statement is signed by priv.
 func signedReq(spec contract.Spec, witness string, d contract.Decision, key string, at time.Time, priv ed25519.PrivateKey) contract.SignRequest {
-	st := statement.Build(spec, witness, d, at)
+	st := statement.Build(spec, witness, d, "", at)
 	b := st.Canonical()
 	return contract.SignRequest{IdempotencyKey: key, WitnessID: witness, Decision: d, Statement: string(b), Proof: statement.Sign(priv, b), Via: "cli"}
 }

@@ -87,7 +87,7 @@ ceremony's spec (- for stdin). --send sends the update itself and waits for the 
 			if st.Status != "" && !st.Status.Open() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the ceremony is %s and will refuse the signature\n", st.Status)
 			}
-			stmt := statement.Build(st.Spec, kf.WitnessID, d, when)
+			stmt := statement.Build(st.Spec, kf.WitnessID, d, comment, when)
 			canon := stmt.Canonical()
 			if key == "" {
 				sum := sha256.Sum256(canon)
@@ -125,7 +125,7 @@ ceremony's spec (- for stdin). --send sends the update itself and waits for the 
 	f := cmd.Flags()
 	f.StringVarP(&keyFile, "key", "k", "", "ed25519 key file (from `guildhall keygen`, or a PKCS#8 PEM key with --witness)")
 	f.StringVarP(&decision, "decision", "d", "", "approve or reject")
-	f.StringVarP(&comment, "comment", "m", "", "comment shown with the decision (not part of the signed statement)")
+	f.StringVarP(&comment, "comment", "m", "", "comment shown with the decision (its SHA-256 is part of the signed statement)")
 	f.StringVar(&stateFile, "state", "", "the ceremony's status-query answer or spec as JSON (- for stdin) instead of asking Temporal")
 	f.StringVar(&witness, "witness", "", "witness id, for key files that do not name one")
 	f.StringVar(&at, "at", "", "statement time (RFC 3339; default now)")
