@@ -123,12 +123,18 @@ func StartAs(ctx context.Context, rbac, namespace, name string) (*Server, *rest.
 		return nil, nil, fmt.Errorf("start kube-apiserver: %w", err)
 	}
 	root, err := ModuleRoot()
+	manifest := filepath.Join(root, "deploy", "k8s", rbac)
 	if err == nil {
-		err = Apply(ctx, s.Config, filepath.Join(root, "deploy", "k8s", rbac))
+		err = Apply(ctx, s.Config, manifest)
 	}
 	if err != nil {
 		s.Stop()
 		return nil, nil, fmt.Errorf("apply %s: %w", rbac, err)
 	}
-	return s, ImpersonateServiceAccount(s.Config, namespace, name), nil
+	sa := ImpersonateServiceAccount(s.Config, namespace, name)
+	if err := waitGranted(ctx, s.Config, sa, manifest); err != nil {
+		s.Stop()
+		return nil, nil, err
+	}
+	return s, sa, nil
 }
