@@ -40,18 +40,7 @@ func TestKillWorkerWhileSigning(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("worker restarted (pid %d)", s.Worker.PID())
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		t.Fatal("signers did not finish within 5 minutes")
-	}
-	ok, failed, retried, kinds := sg.summary()
-	t.Logf("signatures: %d accepted, %d failed; %d needed more than one try; failed tries by answer: %v", ok, failed, retried, kinds)
-	if ok != len(jobs) || failed != 0 {
-		t.Errorf("want all %d signatures accepted, got %d accepted and %d failed", len(jobs), ok, failed)
-	}
-	expectExact(t, s, cs)
-	verifyChain(t, s)
+	expectAllAccepted(t, s, cs, sg, done)
 }
 
 // TestPostgresOutage stops the Ops DB's Postgres for 20 s while witnesses sign:
@@ -143,18 +132,7 @@ func TestPostgresOutage(t *testing.T) {
 		code, _ := get(t, s.BaseURL+"/health", nil)
 		return code == http.StatusOK
 	})
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		t.Fatal("signers did not finish within 5 minutes")
-	}
-	ok, failed, retried, kinds := sg.summary()
-	t.Logf("signatures: %d accepted, %d failed; %d needed more than one try; failed tries by answer: %v", ok, failed, retried, kinds)
-	if ok != len(jobs) || failed != 0 {
-		t.Errorf("want all %d signatures accepted, got %d accepted and %d failed", len(jobs), ok, failed)
-	}
-	expectExact(t, s, cs)
-	verifyChain(t, s)
+	expectAllAccepted(t, s, cs, sg, done)
 }
 
 // TestTemporalRestart restarts the Temporal dev server (state in a file) while
@@ -186,18 +164,7 @@ func TestTemporalRestart(t *testing.T) {
 	}
 	t.Logf("dev server killed (SIGKILL) and started again in %s after %d of %d signatures were accepted",
 		time.Since(t0).Round(100*time.Millisecond), before, len(jobs))
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		t.Fatal("signers did not finish within 5 minutes")
-	}
-	ok, failed, retried, kinds := sg.summary()
-	t.Logf("signatures: %d accepted, %d failed; %d needed more than one try; failed tries by answer: %v", ok, failed, retried, kinds)
-	if ok != len(jobs) || failed != 0 {
-		t.Errorf("want all %d signatures accepted, got %d accepted and %d failed", len(jobs), ok, failed)
-	}
-	expectExact(t, s, cs)
-	verifyChain(t, s)
+	expectAllAccepted(t, s, cs, sg, done)
 }
 
 // TestFiveHundredConcurrentSigners has 500 witnesses of 100 ceremonies sign at

@@ -199,6 +199,26 @@ func kindOf(err error) string {
 // expectExact checks the Ops DB against the ceremonies: exactly one signature
 // row per (ceremony, witness), every ceremony in quorum_reached with k
 // approvals, and exactly one signature.accepted custody event per signature.
+// expectAllAccepted waits for the signers (done closes when they stop), then
+// checks that every signature was accepted, stored exactly once, and that the
+// custody chain verifies.
+func expectAllAccepted(t *testing.T, s *bench.Stack, cs []bench.Ceremony, sg *signer, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("signers did not finish within 5 minutes")
+	}
+	want := len(jobsOf(cs))
+	ok, failed, retried, kinds := sg.summary()
+	t.Logf("signatures: %d accepted, %d failed; %d needed more than one try; failed tries by answer: %v", ok, failed, retried, kinds)
+	if ok != want || failed != 0 {
+		t.Errorf("want all %d signatures accepted, got %d accepted and %d failed", want, ok, failed)
+	}
+	expectExact(t, s, cs)
+	verifyChain(t, s)
+}
+
 func expectExact(t *testing.T, s *bench.Stack, cs []bench.Ceremony) {
 	t.Helper()
 	ctx := context.Background()

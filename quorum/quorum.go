@@ -11,6 +11,7 @@ package quorum
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -162,7 +163,7 @@ func impossible(p Policy, members []Member, voted map[string]bool, res Result) s
 	if res.Approvals+remaining < p.Threshold {
 		return fmt.Sprintf("quorum impossible: %d approvals needed, at most %d reachable", p.Threshold, res.Approvals+remaining)
 	}
-	for _, r := range sortedKeys(p.Roles) {
+	for _, r := range slices.Sorted(maps.Keys(p.Roles)) {
 		if res.RoleApprovals[r]+roleRemaining[r] < p.Roles[r] {
 			return fmt.Sprintf("quorum impossible: role %s needs %d approvals, at most %d reachable", r, p.Roles[r], res.RoleApprovals[r]+roleRemaining[r])
 		}
@@ -173,7 +174,7 @@ func impossible(p Policy, members []Member, voted map[string]bool, res Result) s
 // shortRoles lists, sorted, the roles whose minimum is not met yet.
 func shortRoles(p Policy, got map[string]int) []string {
 	var out []string
-	for _, r := range sortedKeys(p.Roles) {
+	for _, r := range slices.Sorted(maps.Keys(p.Roles)) {
 		if got[r] < p.Roles[r] {
 			out = append(out, r)
 		}
@@ -188,13 +189,4 @@ func holdsAny(m Member, roles []string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

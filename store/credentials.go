@@ -26,10 +26,6 @@ func (s *Store) AddCredential(ctx context.Context, witnessID string, c Credentia
 		return fmt.Errorf("a credential needs a type, a key id and a public key")
 	}
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		// Chain lock before the row lock, the order every custody writer uses.
-		if err := s.lockChain(ctx, tx); err != nil {
-			return err
-		}
 		w, err := s.lockWitness(ctx, tx, witnessID)
 		if err != nil {
 			return err
@@ -63,9 +59,6 @@ func (s *Store) AddCredential(ctx context.Context, witnessID string, c Credentia
 // copy stored with them. Removing a key that is not registered is an error.
 func (s *Store) RemoveCredential(ctx context.Context, witnessID, keyID string) error {
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if err := s.lockChain(ctx, tx); err != nil {
-			return err
-		}
 		w, err := s.lockWitness(ctx, tx, witnessID)
 		if err != nil {
 			return err
@@ -145,8 +138,14 @@ func (s *Store) credential(ctx context.Context, tx bun.Tx, witnessID, typ, keyID
 	return Credential{}, false, nil
 }
 
+// lockWitness locks the custody chain, then the witness's row, for a change to
+// its keys that goes on the chain: chain lock first, the order every custody
+// writer uses.
 func (s *Store) lockWitness(ctx context.Context, tx bun.Tx, id string) (Witness, error) {
 	var w Witness
+	if err := s.lockChain(ctx, tx); err != nil {
+		return w, err
+	}
 	q := tx.NewSelect().Model(&w).Where("id = ?", id)
 	if s.Dialect == Postgres {
 		q = q.For("UPDATE")

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/uptrace/bun"
 )
 
 // CeremonyFilter narrows ListCeremonies.
@@ -25,16 +23,7 @@ func (s *Store) ListCeremonies(ctx context.Context, f CeremonyFilter) ([]Ceremon
 		f.Limit = 50
 	}
 	var out []Ceremony
-	q := s.DB.NewSelect().Model(&out).Order("opened_at DESC", "id ASC").Limit(int64(f.Limit)).Offset(int64(f.Offset))
-	if len(f.Statuses) > 0 {
-		q = q.Where("status IN (?)", bun.List(f.Statuses))
-	}
-	if f.Kind != "" {
-		q = q.Where("kind = ?", f.Kind)
-	}
-	if f.AwaitingWitness != "" {
-		q = q.Where("pending_ids LIKE ?", "%"+jsonText(f.AwaitingWitness)+"%")
-	}
+	q := ceremonyFilter(s.DB.NewSelect().Model(&out), f).Order("opened_at DESC", "id ASC").Limit(int64(f.Limit)).Offset(int64(f.Offset))
 	total, err := q.ScanAndCount(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list ceremonies: %w", err)

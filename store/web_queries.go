@@ -240,7 +240,7 @@ func (s *Store) CountCeremonies(ctx context.Context, f CeremonyFilter) (int, err
 	return int(n), nil
 }
 
-// ceremonyFilter applies a CeremonyFilter the way ListCeremonies does.
+// ceremonyFilter applies a CeremonyFilter to a query on ceremonies.
 func ceremonyFilter(q *bun.SelectQuery, f CeremonyFilter) *bun.SelectQuery {
 	if len(f.Statuses) > 0 {
 		q = q.Where("status IN (?)", bun.List(f.Statuses))

@@ -97,16 +97,26 @@ type passkeyRegTicket struct {
 
 const regTicketName = "passkey-registration"
 
-// passkeyBegin starts a registration: it answers the creation options and a
-// signed ticket holding the challenge.
-func (a *App) passkeyBegin(w http.ResponseWriter, r *http.Request) {
+// passkeyRegistrant is the viewer registering a passkey; it refuses (and has
+// answered) when passkeys are off or the viewer is not a witness.
+func (a *App) passkeyRegistrant(w http.ResponseWriter, r *http.Request) (*viewer, bool) {
 	me := viewerFrom(r.Context())
 	if a.webauthn == nil {
 		problem(w, http.StatusServiceUnavailable, "passkeys unavailable", passkeysOffText)
-		return
+		return me, false
 	}
 	if me.Witness == nil {
 		problem(w, http.StatusForbidden, "not a witness", "Only registered witnesses can add passkeys.")
+		return me, false
+	}
+	return me, true
+}
+
+// passkeyBegin starts a registration: it answers the creation options and a
+// signed ticket holding the challenge.
+func (a *App) passkeyBegin(w http.ResponseWriter, r *http.Request) {
+	me, ok := a.passkeyRegistrant(w, r)
+	if !ok {
 		return
 	}
 	u := passkeyUser{me.Witness}
@@ -138,13 +148,8 @@ type passkeyFinishRequest struct {
 
 // passkeyFinish verifies the attestation and stores the new passkey.
 func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
-	me := viewerFrom(r.Context())
-	if a.webauthn == nil {
-		problem(w, http.StatusServiceUnavailable, "passkeys unavailable", passkeysOffText)
-		return
-	}
-	if me.Witness == nil {
-		problem(w, http.StatusForbidden, "not a witness", "Only registered witnesses can add passkeys.")
+	me, ok := a.passkeyRegistrant(w, r)
+	if !ok {
 		return
 	}
 	var in passkeyFinishRequest

@@ -3,7 +3,6 @@ package workflows
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
@@ -193,15 +192,4 @@ func removedMembers(old, now []quorum.Member) []string {
 func sameSet(a, b []string) bool {
 	x, y := uniqueSorted(a), uniqueSorted(b)
 	return slices.Equal(x, y)
-}
-
-func sortStrings(s []string) { sort.Strings(s) }
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -460,7 +460,7 @@ func (c *ceremony) tally() quorum.Result {
 			pending = append(pending, m.ID)
 		}
 	}
-	sortStrings(pending)
+	slices.Sort(pending)
 	res := quorum.Evaluate(policyOf(c.st.Spec.Quorum), c.members, votes)
 	c.st.Pending, c.st.Approvals, c.st.Rejections = pending, res.Approvals, res.Rejections
 	return res

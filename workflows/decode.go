@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/guildhouse/guildhall/contract"
@@ -136,7 +138,7 @@ func validateSpec(s contract.Spec) string {
 			return "veto role is longer than 64 characters"
 		}
 	}
-	for _, r := range sortedKeys(s.Quorum.Roles) {
+	for _, r := range slices.Sorted(maps.Keys(s.Quorum.Roles)) {
 		if len(r) > 64 {
 			return "role is longer than 64 characters"
 		}

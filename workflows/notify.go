@@ -3,6 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -61,7 +63,7 @@ func (c *ceremony) describe() string {
 
 func describePolicy(q contract.Quorum) string {
 	parts := []string{fmt.Sprintf("%d approvals", q.Threshold)}
-	for _, r := range sortedKeys(q.Roles) {
+	for _, r := range slices.Sorted(maps.Keys(q.Roles)) {
 		parts = append(parts, fmt.Sprintf("at least %d from %s", q.Roles[r], r))
 	}
 	if len(q.Veto) > 0 {
@@ -118,6 +120,6 @@ func uniqueSorted(in []string) []string {
 			out = append(out, s)
 		}
 	}
-	sortStrings(out)
+	slices.Sort(out)
 	return out
 }
