@@ -60,9 +60,10 @@ bump: ## Set the release tag in deploy/k8s (image tag + migration Job name): mak
 
 .PHONY: bench
 bench: tools build ## Benchmarks on a self-contained stack (see BENCHMARKS.md): signing vs bare Temporal, list pages, worker memory
-	./bin/guildhall bench --self-contained --markdown BENCHMARKS.md
+	go build -o bin/guildhall-bench ./cmd/guildhall-bench
+	./bin/guildhall-bench --self-contained --markdown BENCHMARKS.md
 	go test ./web -run '^$$' -bench PageP99 -benchtime 1x
-	./bin/guildhall bench memory --markdown BENCHMARKS.md
+	./bin/guildhall-bench memory --guildhall bin/guildhall --markdown BENCHMARKS.md
 
 .PHONY: chaos
 chaos: tools ## Fault-injection and security tests on a real stack (see RELIABILITY.md; also part of make test)

@@ -2,9 +2,14 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/store"
+	"github.com/guildhouse/guildhall/store/storetest"
 )
 
 func TestQuantileNearestRank(t *testing.T) {
@@ -58,5 +63,25 @@ func TestSignBenchSmoke(t *testing.T) {
 	}
 	if md := rep.Markdown("guildhall bench"); !strings.Contains(md, "| throughput |") {
 		t.Errorf("markdown:\n%s", md)
+	}
+}
+
+// TestRunChain times verification of a small chain and prints the table.
+func TestRunChain(t *testing.T) {
+	s := storetest.SQLite(t)
+	ctx := context.Background()
+	for i := range 50 {
+		if _, err := s.AppendCustody(ctx, store.NewEvent{Type: custody.TypeAttention, CeremonyID: "demo/x", IdempotencyKey: fmt.Sprint("k", i), Data: map[string]any{"i": i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := RunChain(ctx, s, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	b.WriteText(&out)
+	if b.Links != 51 || len(b.Ratios) != 2 || !strings.Contains(out.String(), "ratio") {
+		t.Fatalf("chain bench: %+v\n%s", b, out.String())
 	}
 }

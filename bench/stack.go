@@ -49,9 +49,6 @@ type StackOptions struct {
 	// WorkerOptions are the SDK worker options, used for the Guildhall worker and
 	// the baseline worker alike.
 	WorkerOptions sdkworker.Options
-	// NewActivities builds the worker's activities as `guildhall worker` does;
-	// nil means &activities.Activities{Store: s}.
-	NewActivities func(*store.Store) *activities.Activities
 	// PGSettings are extra Postgres settings (`-c` name=value).
 	PGSettings []string
 	// DBParams are added to the Ops DB URL's query (e.g.
@@ -208,10 +205,9 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		if err != nil {
 			return nil, err
 		}
+		// No notifiers: the development recorder logs, as `guildhall worker` does
+		// with no NOTIFY_* settings.
 		acts := &activities.Activities{Store: workerStore}
-		if o.NewActivities != nil {
-			acts = o.NewActivities(workerStore)
-		}
 		w := worker.New(wc, acts, worker.Options{Options: o.WorkerOptions})
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("start worker: %w", err)

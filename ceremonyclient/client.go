@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -22,20 +21,20 @@ import (
 
 // Options configure Dial.
 type Options struct {
-	Address   string // host:port, default TEMPORAL_ADDRESS or 127.0.0.1:7233
-	Namespace string // default TEMPORAL_NAMESPACE or "default"
+	Address   string // host:port, default 127.0.0.1:7233
+	Namespace string // default "default"
 	Identity  string
 	// MetricsHandler receives the SDK's metrics (the worker exports them).
 	MetricsHandler client.MetricsHandler
 }
 
-// Dial connects to Temporal using the options, falling back to the environment.
+// Dial connects to Temporal.
 func Dial(ctx context.Context, o Options) (client.Client, error) {
 	if o.Address == "" {
-		o.Address = envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+		o.Address = "127.0.0.1:7233"
 	}
 	if o.Namespace == "" {
-		o.Namespace = envOr("TEMPORAL_NAMESPACE", "default")
+		o.Namespace = "default"
 	}
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:       o.Address,
@@ -48,13 +47,6 @@ func Dial(ctx context.Context, o Options) (client.Client, error) {
 		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", o.Address, o.Namespace, err)
 	}
 	return c, nil
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // Client sends the contract's messages to ceremony workflows.

@@ -45,6 +45,11 @@ const (
 	TypeKeyRegistered     = "witness.key_registered"
 	TypeKeyRemoved        = "witness.key_removed"
 	TypeAttestation       = "attestation.written"
+	// TypeNotificationFailed is a notification that could not be delivered after
+	// every try.
+	TypeNotificationFailed = "notification.failed"
+	// TypeAttention is a ceremony flagged for operators.
+	TypeAttention = "ceremony.attention"
 )
 
 // ZeroHash is the prevHash of the genesis event.

@@ -7,9 +7,7 @@ package notify
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 )
@@ -93,39 +91,30 @@ func (r *Recorder) Sent() []Message {
 	return append([]Message(nil), r.out...)
 }
 
-// FromEnv builds the notifiers the environment configures:
-//
-//	NOTIFY_SMTP_ADDR      host:port of an SMTP server (enables e-mail)
-//	NOTIFY_SMTP_FROM      sender address (default guildhall@localhost)
-//	NOTIFY_SMTP_USERNAME / NOTIFY_SMTP_PASSWORD   PLAIN auth (needs TLS or loopback)
-//	NOTIFY_WEBHOOK_URL    POST a JSON message here (enables the webhook)
-//	NOTIFY_WEBHOOK_FORMAT "slack" (only {"text": …}) or "json" (the full message; default)
-//	GUILDHALL_HOST        base URL for links to ceremonies
-//
-// With neither configured it returns the development Recorder, which logs.
-func FromEnv(getenv func(string) string, log *slog.Logger) ([]Notifier, error) {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
+// Settings say which channels deliver notifications (internal/config loads them
+// from NOTIFY_*; its checks have run).
+type Settings struct {
+	SMTPAddr, SMTPFrom, SMTPUsername, SMTPPassword string
+	WebhookURL, WebhookFormat                      string
+}
+
+// New builds the notifiers the settings turn on: e-mail when SMTPAddr is set, the
+// webhook when WebhookURL is set. With neither it returns the development
+// Recorder, which logs.
+func New(s Settings, log *slog.Logger) []Notifier {
 	var out []Notifier
-	if addr := getenv("NOTIFY_SMTP_ADDR"); addr != "" {
-		from := getenv("NOTIFY_SMTP_FROM")
+	if s.SMTPAddr != "" {
+		from := s.SMTPFrom
 		if from == "" {
 			from = "guildhall@localhost"
 		}
-		out = append(out, &SMTP{Addr: addr, From: from, Username: getenv("NOTIFY_SMTP_USERNAME"), Password: getenv("NOTIFY_SMTP_PASSWORD")})
+		out = append(out, &SMTP{Addr: s.SMTPAddr, From: from, Username: s.SMTPUsername, Password: s.SMTPPassword})
 	}
-	if u := getenv("NOTIFY_WEBHOOK_URL"); u != "" {
-		format := getenv("NOTIFY_WEBHOOK_FORMAT")
-		switch format {
-		case "", FormatJSON, FormatSlack:
-		default:
-			return nil, fmt.Errorf("NOTIFY_WEBHOOK_FORMAT must be %q or %q, not %q", FormatJSON, FormatSlack, format)
-		}
-		out = append(out, &Webhook{URL: u, Format: format})
+	if s.WebhookURL != "" {
+		out = append(out, &Webhook{URL: s.WebhookURL, Format: s.WebhookFormat})
 	}
 	if len(out) == 0 {
 		out = append(out, &Recorder{Log: log})
 	}
-	return out, nil
+	return out
 }

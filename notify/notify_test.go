@@ -167,18 +167,14 @@ func TestWebhookFormats(t *testing.T) {
 	}
 }
 
-func TestFromEnv(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	ns, err := FromEnv(env(nil), nil)
-	if err != nil || len(ns) != 1 || ns[0].Channel() != "log" {
-		t.Fatalf("default = %v %v", ns, err)
+func TestNew(t *testing.T) {
+	ns := New(Settings{}, nil)
+	if len(ns) != 1 || ns[0].Channel() != "log" {
+		t.Fatalf("default = %v", ns)
 	}
-	ns, err = FromEnv(env(map[string]string{"NOTIFY_SMTP_ADDR": "mail:25", "NOTIFY_WEBHOOK_URL": "http://x", "NOTIFY_WEBHOOK_FORMAT": "slack"}), nil)
-	if err != nil || len(ns) != 2 || ns[0].Channel() != "smtp" || ns[1].Channel() != "webhook" || ns[0].(*SMTP).From != "guildhall@localhost" {
-		t.Fatalf("configured = %v %v", ns, err)
-	}
-	if _, err := FromEnv(env(map[string]string{"NOTIFY_WEBHOOK_URL": "http://x", "NOTIFY_WEBHOOK_FORMAT": "xml"}), nil); err == nil {
-		t.Fatal("bad format accepted")
+	ns = New(Settings{SMTPAddr: "mail:25", WebhookURL: "http://x", WebhookFormat: "slack"}, nil)
+	if len(ns) != 2 || ns[0].Channel() != "smtp" || ns[1].Channel() != "webhook" || ns[0].(*SMTP).From != "guildhall@localhost" {
+		t.Fatalf("configured = %v", ns)
 	}
 	r := &Recorder{}
 	_ = r.Notify(context.Background(), msg)

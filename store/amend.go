@@ -88,9 +88,6 @@ func (s *Store) RecordAmended(ctx context.Context, in Amended) error {
 	})
 }
 
-// TypeAttention is the custody event type of a ceremony flagged for operators.
-const TypeAttention = "ceremony.attention"
-
 // Attention is what RecordAttention writes.
 type Attention struct {
 	CeremonyID string
@@ -103,7 +100,7 @@ type Attention struct {
 // RecordAttention puts "this ceremony needs an operator" on the custody chain.
 func (s *Store) RecordAttention(ctx context.Context, in Attention) error {
 	_, err := s.AppendCustody(ctx, NewEvent{
-		Type: TypeAttention, CeremonyID: in.CeremonyID, Actor: "guildhall",
+		Type: custody.TypeAttention, CeremonyID: in.CeremonyID, Actor: "guildhall",
 		IdempotencyKey: fmt.Sprintf("attention/%s/%d/%s", in.CeremonyID, in.Seq, in.Reason), OccurredAt: in.At,
 		Data: map[string]any{"reason": in.Reason, "detail": in.Detail},
 	})

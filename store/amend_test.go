@@ -111,7 +111,7 @@ func TestNotificationRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		n, err := s.Notifications(ctx, sp.ID)
-		if err != nil || len(n) != 2 || n[0].Type != custody.TypeNotification || n[1].Type != store.TypeNotificationFailed {
+		if err != nil || len(n) != 2 || n[0].Type != custody.TypeNotification || n[1].Type != custody.TypeNotificationFailed {
 			t.Fatalf("notifications %+v %v", n, err)
 		}
 	})

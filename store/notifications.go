@@ -9,10 +9,6 @@ import (
 	"github.com/guildhouse/guildhall/custody"
 )
 
-// TypeNotificationFailed is the custody event type of a notification that could
-// not be delivered after every retry (deliveries are custody.TypeNotification).
-const TypeNotificationFailed = "notification.failed"
-
 // NotificationRecord is a delivery (or final failure) of one notification over one
 // channel, as the custody event records it.
 type NotificationRecord struct {
@@ -54,7 +50,7 @@ func (s *Store) RecordNotification(ctx context.Context, r NotificationRecord) er
 			"subject": r.Subject, "text": r.Text},
 	}
 	if r.Error != "" {
-		e.Type, e.IdempotencyKey = TypeNotificationFailed, r.Key+"/failed"
+		e.Type, e.IdempotencyKey = custody.TypeNotificationFailed, r.Key+"/failed"
 		e.Data = map[string]any{"key": r.Key, "kind": r.Kind, "to": nonNil(r.To), "subject": r.Subject, "error": r.Error}
 	}
 	_, err := s.AppendCustody(ctx, e)
@@ -66,7 +62,7 @@ func (s *Store) RecordNotification(ctx context.Context, r NotificationRecord) er
 func (s *Store) Notifications(ctx context.Context, ceremonyID string) ([]CustodyEvent, error) {
 	var out []CustodyEvent
 	err := s.DB.NewSelect().Model(&out).Where("ceremony_id = ?", ceremonyID).
-		Where("type IN (?, ?)", custody.TypeNotification, TypeNotificationFailed).Order("seq ASC").Scan(ctx)
+		Where("type IN (?, ?)", custody.TypeNotification, custody.TypeNotificationFailed).Order("seq ASC").Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("notifications of %s: %w", ceremonyID, err)
 	}

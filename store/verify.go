@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/guildhouse/guildhall/custody"
@@ -13,7 +11,7 @@ import (
 // Whole-chain verification. The chain is read with one streaming query of just
 // the columns verification needs, and checked in a second goroutine while the
 // next rows arrive, so verifying costs little more than reading: the measured
-// ratio is printed by `guildhall verify --bench` and TestVerifyReadRatio.
+// ratio is printed by `guildhall-bench verify`.
 
 // linkBatch is how many links travel between the reader and the verifier at once.
 const linkBatch = 1024
@@ -204,82 +202,6 @@ func (s *Store) VerifyChain(ctx context.Context, o VerifyOptions) (VerifyResult,
 		return res, &custody.Break{Seq: seq + 1, Reason: fmt.Sprintf("the chain ends at seq %d but an anchor names seq %d (rows removed from the end)", seq, aseq)}
 	}
 	return res, nil
-}
-
-// ReadResult times a plain read of the chain.
-type ReadResult struct {
-	Links   int64
-	Elapsed time.Duration
-}
-
-// ReadChain reads every link exactly as VerifyChain does, without checking
-// anything: the baseline verification is measured against.
-func (s *Store) ReadChain(ctx context.Context) (ReadResult, error) {
-	start := time.Now()
-	var n int64
-	err := s.ReadLinks(ctx, func(b []custody.Link) error { n += int64(len(b)); return nil })
-	return ReadResult{Links: n, Elapsed: time.Since(start)}, err
-}
-
-// BenchResult compares verification with a plain read of the same rows.
-type BenchResult struct {
-	Links  int64
-	Read   time.Duration // fastest of the rounds
-	Verify time.Duration // fastest of the rounds
-	// Ratios are verify/read per round, each round timing the two back to back
-	// so a busy machine affects both alike.
-	Ratios []float64
-}
-
-// Ratio is the median of the per-round verify/read ratios: robust against a
-// round disturbed by other work on the machine.
-func (b BenchResult) Ratio() float64 {
-	if len(b.Ratios) == 0 {
-		return 0
-	}
-	r := slices.Clone(b.Ratios)
-	slices.Sort(r)
-	if len(r)%2 == 1 {
-		return r[len(r)/2]
-	}
-	return (r[len(r)/2-1] + r[len(r)/2]) / 2
-}
-
-// BenchVerify reads and verifies the chain rounds times, alternating which goes
-// first, and keeps every round's ratio.
-func (s *Store) BenchVerify(ctx context.Context, rounds int) (BenchResult, error) {
-	if rounds <= 0 {
-		rounds = 3
-	}
-	var b BenchResult
-	for i := range rounds {
-		var read, verify time.Duration
-		for j := range 2 {
-			if (i+j)%2 == 0 {
-				r, err := s.ReadChain(ctx)
-				if err != nil {
-					return b, err
-				}
-				read, b.Links = r.Elapsed, r.Links
-			} else {
-				v, err := s.VerifyChain(ctx, VerifyOptions{})
-				if err != nil && !errors.Is(err, custody.ErrEmpty) {
-					return b, err
-				}
-				verify = v.Elapsed
-			}
-		}
-		if i == 0 || read < b.Read {
-			b.Read = read
-		}
-		if i == 0 || verify < b.Verify {
-			b.Verify = verify
-		}
-		if read > 0 {
-			b.Ratios = append(b.Ratios, float64(verify)/float64(read))
-		}
-	}
-	return b, nil
 }
 
 func short(h string) string {

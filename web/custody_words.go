@@ -174,7 +174,7 @@ func summarize(e store.CustodyEvent) string {
 			s += ": " + quoteShort(subj)
 		}
 		return s
-	case store.TypeNotificationFailed:
+	case custody.TypeNotificationFailed:
 		s := "notification could not be delivered"
 		if to := strs("to"); len(to) > 0 {
 			s += " to " + strings.Join(to, ", ")
@@ -219,7 +219,7 @@ func summarize(e store.CustodyEvent) string {
 			s += ", citing chain head " + shortHash(h)
 		}
 		return s
-	case store.TypeAttention:
+	case custody.TypeAttention:
 		s := "needs an operator"
 		switch r := str("reason"); r {
 		case contract.AttentionSubstrateTimeout:

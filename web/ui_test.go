@@ -271,7 +271,7 @@ func TestEveryCustodyTypeHasWords(t *testing.T) {
 	for _, typ := range []string{custody.TypeGenesis, custody.TypeCeremonyOpened, custody.TypeSignatureAccepted,
 		custody.TypeMessageRejected, custody.TypeStatusChanged, custody.TypeCeremonyAmended, custody.TypeSignaturesVoided,
 		custody.TypeArtifactState, custody.TypeNotification, custody.TypeChronicle, custody.TypeKeyRegistered,
-		custody.TypeKeyRemoved, custody.TypeAttestation, store.TypeNotificationFailed, store.TypeAttention} {
+		custody.TypeKeyRemoved, custody.TypeAttestation, custody.TypeNotificationFailed, custody.TypeAttention} {
 		e := store.CustodyEvent{Type: typ, Body: `{"data":{"unexpected":"x"},"type":"` + typ + `"}`}
 		if s := summarize(e); s == "" || strings.Contains(s, "{") || strings.Contains(s, "unexpected") {
 			t.Errorf("%s: summary %q", typ, s)

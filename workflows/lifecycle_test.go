@@ -13,6 +13,7 @@ import (
 
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/custody"
 	"github.com/guildhouse/guildhall/notify"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/workflows"
@@ -301,7 +302,7 @@ func TestNotificationFailureIsRecorded(t *testing.T) {
 		t.Fatalf("tries = %d, want %d", failing.Tries, 2*workflows.NotifyAttempts)
 	}
 	ct := custodyTypes(t, h.store, st.CeremonyID)
-	if ct[store.TypeNotificationFailed] != 2 || ct["notification.delivered"] != 0 {
+	if ct[custody.TypeNotificationFailed] != 2 || ct["notification.delivered"] != 0 {
 		t.Fatalf("custody = %v", ct)
 	}
 	n, _ := h.store.Notifications(context.Background(), st.CeremonyID)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/guildhouse/guildhall/chronicle"
+	"github.com/guildhouse/guildhall/store"
 )
 
 func newChronicleCmd() *cobra.Command {
@@ -24,8 +25,7 @@ artifact.revoked and artifact.proposed/observed events move the artifact lifecyc
 A bad line is reported with its number and the reason and the rest carry on; the
 command exits 1 when any line failed.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			newLogger(env("LOG_FORMAT", "text"))
+		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
 			var r io.Reader = cmd.InOrStdin()
 			if args[0] != "-" {
 				f, err := os.Open(args[0])
@@ -35,11 +35,6 @@ command exits 1 when any line failed.`,
 				defer f.Close()
 				r = f
 			}
-			s, err := openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			sum, err := chronicle.NewProjector(s).Import(cmd.Context(), r)
 			for _, e := range sum.Errors {
 				id := ""
@@ -57,7 +52,7 @@ command exits 1 when any line failed.`,
 				return errReported
 			}
 			return nil
-		},
+		}),
 	})
 	return cmd
 }

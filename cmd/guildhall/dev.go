@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/internal/devserver"
 	"github.com/guildhouse/guildhall/web"
 	"github.com/guildhouse/guildhall/worker"
@@ -37,19 +38,25 @@ act as any witness; never expose it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), o) },
 	}
-	cmd.Flags().StringVar(&o.addr, "addr", env("GUILDHALL_ADDR", "127.0.0.1:4000"), "web listen address")
+	cmd.Flags().StringVar(&o.addr, "addr", "", "web listen address (default GUILDHALL_ADDR, else 127.0.0.1:4000)")
 	cmd.Flags().BoolVar(&o.startTemporal, "start-temporal", false, "start a Temporal dev server too (needs the temporal CLI; `make run` does this)")
 	cmd.Flags().StringVar(&o.dataDir, "data", ".data", "folder for the embedded database and the dev server's state")
 	return cmd
 }
 
 func runDev(ctx context.Context, o devOptions) error {
-	log := newLogger(env("LOG_FORMAT", "text"))
+	cfg, log, err := configure(config.LoadDev)
+	if err != nil {
+		return err
+	}
+	if o.addr == "" {
+		o.addr = cfg.Addr
+	}
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
-	if os.Getenv("DATABASE_URL") == "" {
-		os.Setenv("DATABASE_URL", "sqlite:"+filepath.Join(o.dataDir, "guildhall.db"))
+	if cfg.Database.URL == "" {
+		cfg.Database.URL = "sqlite:" + filepath.Join(o.dataDir, "guildhall.db")
 	}
 	if o.startTemporal {
 		srv, err := startDevTemporal(ctx, o.dataDir)
@@ -57,8 +64,10 @@ func runDev(ctx context.Context, o devOptions) error {
 			return err
 		}
 		defer srv.Stop()
+		cfg.Temporal.Address = srv.Address
 	}
-	s, err := openStore(ctx)
+	setWorkflowCacheSize(cfg.WorkflowCacheSize)
+	s, err := openStore(ctx, cfg.Database)
 	if err != nil {
 		return err
 	}
@@ -66,7 +75,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	if _, err := s.MigrateUp(ctx); err != nil {
 		return err
 	}
-	c, err := dialTemporal(ctx, "guildhall-dev")
+	c, err := dialTemporal(ctx, cfg.Temporal, "guildhall-dev", nil)
 	if err != nil {
 		return err
 	}
@@ -75,13 +84,17 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err := seed(ctx, s, cc); err != nil {
 		return err
 	}
-	base := env("GUILDHALL_HOST", "http://localhost"+portOf(o.addr))
+	base := cfg.Host
+	if base == "" {
+		base = "http://localhost" + portOf(o.addr)
+	}
 	fmt.Printf("\n  Guildhall      %s   (development login: pick a witness)\n  Temporal UI    http://localhost:8233\n  Ops DB         %s\n  Stop with Ctrl-C.\n\n", base, s.Dialect)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return runWorker(gctx, log, worker.New(c, newActivities(s), workerOptions())) })
+	acts := newActivities(s, cfg.Notify, base, log)
+	g.Go(func() error { return runWorker(gctx, log, worker.New(c, acts, workerOptions())) })
 	g.Go(func() error {
-		cfg := web.Config{BaseURL: base, SessionSecret: devSecret(), DevLogin: true}
-		return serveWeb(gctx, log, o.addr, cfg, s, cc)
+		wcfg := web.Config{BaseURL: base, SessionSecret: devSecret(), DevLogin: true}
+		return serveWeb(gctx, log, o.addr, wcfg, s, cc)
 	})
 	return g.Wait()
 }
@@ -95,7 +108,6 @@ func startDevTemporal(ctx context.Context, dataDir string) (*devserver.DevServer
 	if err != nil {
 		return nil, err
 	}
-	os.Setenv("TEMPORAL_ADDRESS", srv.Address)
 	return srv, nil
 }
 

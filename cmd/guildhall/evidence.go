@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/guildhouse/guildhall/evidence"
+	"github.com/guildhouse/guildhall/store"
 )
 
 func newEvidenceCmd() *cobra.Command {
@@ -29,13 +30,7 @@ signature and public key, the ceremony's custody events inside the chain segment
 that links them to a chain head (the ceremony's last event; --to-head: the current
 head), and the outcome. It refuses to export from a broken chain. Check the file with ` + "`guildhall evidence verify`" + `.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			newLogger(env("LOG_FORMAT", "text"))
-			s, err := openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
 			data, err := evidence.ExportBytes(cmd.Context(), s, args[0], evidence.Options{ToHead: toHead})
 			if err != nil {
 				return err
@@ -52,7 +47,7 @@ head), and the outcome. It refuses to export from a broken chain. Check the file
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d bytes)\n", out, len(data))
 			return nil
-		},
+		}),
 	}
 	export.Flags().StringVarP(&out, "output", "o", "", "file to write, - for stdout (default evidence-<ceremony>.json)")
 	export.Flags().BoolVar(&toHead, "to-head", false, "extend the chain segment to the current chain head (default: the ceremony's last event)")

@@ -7,11 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/spf13/cobra"
 )
 
@@ -34,7 +34,11 @@ func newHealthcheckCmd() *cobra.Command {
 		Short: "Probe this container's Guildhall process over HTTP (exit 0 healthy, 1 not); no curl needed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			urls, err := healthcheckURLs(rawURL, target, os.Getenv)
+			cfg, err := config.LoadProbe()
+			if err != nil && rawURL == "" {
+				return err
+			}
+			urls, err := healthcheckURLs(rawURL, target, cfg)
 			if err != nil {
 				return err
 			}
@@ -56,24 +60,18 @@ func newHealthcheckCmd() *cobra.Command {
 
 // healthcheckURLs lists the URLs to try in order; later ones are tried only when
 // nothing listens at the earlier ones.
-func healthcheckURLs(rawURL, target string, getenv func(string) string) ([]string, error) {
+func healthcheckURLs(rawURL, target string, cfg config.Probe) ([]string, error) {
 	if rawURL != "" {
 		if !strings.HasPrefix(rawURL, "http://") && !strings.HasPrefix(rawURL, "https://") {
 			return nil, fmt.Errorf("--url %q: want an http:// or https:// URL", rawURL)
 		}
 		return []string{rawURL}, nil
 	}
-	or := func(k, def string) string {
-		if v := getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	web, err := localURL(or("GUILDHALL_ADDR", ":4000"), "/health")
+	web, err := localURL(cfg.Addr, "/health")
 	if err != nil {
 		return nil, fmt.Errorf("GUILDHALL_ADDR: %w", err)
 	}
-	metrics, err := localURL(or("METRICS_ADDR", ":9090"), "/healthz")
+	metrics, err := localURL(cfg.MetricsAddr, "/healthz")
 	if err != nil {
 		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
 	}

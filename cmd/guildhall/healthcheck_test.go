@@ -9,10 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guildhouse/guildhall/internal/config"
 )
 
 func TestHealthcheckURLs(t *testing.T) {
-	envOf := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	probe := func(kv map[string]string) (config.Probe, error) {
+		cfg, err := config.Inspect("healthcheck", func(k string) (string, bool) { v, ok := kv[k]; return v, ok })
+		return *cfg.(*config.Probe), err
+	}
 	for _, tc := range []struct {
 		name, url, target string
 		env               map[string]string
@@ -29,12 +34,16 @@ func TestHealthcheckURLs(t *testing.T) {
 		{name: "bad addr", target: "web", env: map[string]string{"GUILDHALL_ADDR": "4000"}, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := healthcheckURLs(tc.url, tc.target, envOf(tc.env))
+			cfg, err := probe(tc.env)
+			if err == nil || tc.url != "" {
+				var got []string
+				got, err = healthcheckURLs(tc.url, tc.target, cfg)
+				if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
-			}
-			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
-				t.Fatalf("got %v, want %v", got, tc.want)
 			}
 		})
 	}

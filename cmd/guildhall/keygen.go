@@ -109,18 +109,12 @@ a PEM PUBLIC KEY, or a file holding either (or a guildhall key file, of which on
 the public half is used). The registration is a custody event. --create adds the
 witness first if the Ops DB does not know them.`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			newLogger(env("LOG_FORMAT", "text"))
+		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
 			id := args[0]
 			pub, err := publicKeyArg(args[1], id)
 			if err != nil {
 				return err
 			}
-			s, err := openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			if create {
 				if _, err := s.GetWitness(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
 					if name == "" {
@@ -140,7 +134,7 @@ witness first if the Ops DB does not know them.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "registered %s for %s\n", k.KeyID, id)
 			return nil
-		},
+		}),
 	}
 	add.Flags().StringVar(&label, "label", "", "a note to tell keys apart, e.g. \"laptop\"")
 	add.Flags().BoolVar(&create, "create", false, "create the witness if the Ops DB does not know them")
@@ -151,7 +145,6 @@ witness first if the Ops DB does not know them.`,
 		Short: "List a witness's registered keys",
 		Args:  cobra.ExactArgs(1),
 		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
-			newLogger(env("LOG_FORMAT", "text"))
 			ks, err := s.WitnessKeys(cmd.Context(), args[:1])
 			if err != nil {
 				return err
@@ -170,7 +163,6 @@ witness first if the Ops DB does not know them.`,
 		Short: "Unregister a key (signatures already made with it stay verifiable)",
 		Args:  cobra.ExactArgs(2),
 		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
-			newLogger(env("LOG_FORMAT", "text"))
 			if err := s.RemoveCredential(cmd.Context(), args[0], args[1]); err != nil {
 				return err
 			}

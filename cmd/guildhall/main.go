@@ -49,7 +49,6 @@ func newRootCmd() *cobra.Command {
 		newMigrateCmd(),
 		newSeedCmd(),
 		newHealthcheckCmd(),
-		newBenchCmd(),
 		newWatcherCmd(),
 		newVerifyCmd(),
 		newEvidenceCmd(),
@@ -57,6 +56,7 @@ func newRootCmd() *cobra.Command {
 		newWitnessCmd(),
 		newSignCmd(),
 		newChronicleCmd(),
+		newConfigCmd(),
 	)
 	return root
 }

@@ -48,21 +48,14 @@ func newSeedCmd() *cobra.Command {
 		Use:   "seed",
 		Short: "Create demo witnesses and open one demo ceremony (safe to run again)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			newLogger(env("LOG_FORMAT", "text"))
-			ctx := cmd.Context()
-			s, err := openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			c, err := dialTemporal(ctx, "guildhall-seed")
+		RunE: withStore(func(cmd *cobra.Command, _ []string, s *store.Store) error {
+			c, err := dialTool(cmd.Context(), "guildhall-seed")
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			return seed(ctx, s, ceremonyclient.New(c))
-		},
+			return seed(cmd.Context(), s, ceremonyclient.New(c))
+		}),
 	}
 }
 

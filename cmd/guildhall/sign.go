@@ -67,8 +67,7 @@ ceremony's spec (- for stdin). --send sends the update itself and waits for the 
 					return fmt.Errorf("%s: %w", stateFile, err)
 				}
 			} else {
-				newLogger(env("LOG_FORMAT", "text"))
-				c, err := dialTemporal(cmd.Context(), "guildhall-sign")
+				c, err := dialTool(cmd.Context(), "guildhall-sign")
 				if err != nil {
 					return fmt.Errorf("%w (or give the ceremony's state or spec with --state for offline signing)", err)
 				}
@@ -106,8 +105,7 @@ ceremony's spec (- for stdin). --send sends the update itself and waits for the 
 				return nil
 			}
 			if cc == nil {
-				newLogger(env("LOG_FORMAT", "text"))
-				c, err := dialTemporal(cmd.Context(), "guildhall-sign")
+				c, err := dialTool(cmd.Context(), "guildhall-sign")
 				if err != nil {
 					return err
 				}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +17,6 @@ func newVerifyCmd() *cobra.Command {
 	var (
 		every   int64
 		quiet   bool
-		bench   bool
-		rounds  int
 		anchors []string
 	)
 	cmd := &cobra.Command{
@@ -33,10 +30,9 @@ and why (edited payload, deleted, swapped or forged row, edited hash), exiting 1
 Progress goes to stderr every --progress-every links or every second. --anchor
 SEQ:HASH (from an evidence bundle's head or a CeremonyAttestation) also checks the
 chain still holds that link, which catches a chain cut short and rebuilt.
---bench times verification against a plain read of the same rows instead.`,
+(` + "`guildhall-bench verify`" + ` times verification against a plain read of the rows.)`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			newLogger(env("LOG_FORMAT", "text"))
+		RunE: withStore(func(cmd *cobra.Command, _ []string, s *store.Store) error {
 			var as []store.Anchor
 			for _, a := range anchors {
 				an, err := parseAnchor(a)
@@ -45,20 +41,7 @@ chain still holds that link, which catches a chain cut short and rebuilt.
 				}
 				as = append(as, an)
 			}
-			s, err := openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			if bench {
-				b, err := s.BenchVerify(cmd.Context(), rounds)
-				if err != nil {
-					return err
-				}
-				printBench(out, s.Dialect, rounds, b)
-				return nil
-			}
 			o := store.VerifyOptions{ProgressEvery: every, Anchors: as}
 			if !quiet {
 				o.Progress = func(p store.Progress) {
@@ -84,14 +67,12 @@ chain still holds that link, which catches a chain cut short and rebuilt.
 			fmt.Fprintf(out, "custody chain verified: %d links, seq 0..%d, in %v\nhead: %d:%s\n",
 				res.Links, res.HeadSeq, res.Elapsed.Round(time.Millisecond), res.HeadSeq, res.HeadHash)
 			return nil
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.Int64Var(&every, "progress-every", 100_000, "report progress every N links (and at least every second)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress output")
 	f.StringArrayVar(&anchors, "anchor", nil, "SEQ:HASH (or HASH) of a link the chain must still hold (repeatable)")
-	f.BoolVar(&bench, "bench", false, "time verification against a plain SELECT of the same rows and print the ratio")
-	f.IntVar(&rounds, "rounds", 5, "rounds for --bench")
 	return cmd
 }
 
@@ -107,15 +88,4 @@ func parseAnchor(s string) (store.Anchor, error) {
 		return store.Anchor{}, fmt.Errorf("--anchor %q is not SEQ:HASH or HASH (64 lowercase hex digits)", s)
 	}
 	return store.Anchor{Seq: n, Hash: hash}, nil
-}
-
-func printBench(w io.Writer, dialect string, rounds int, b store.BenchResult) {
-	fmt.Fprintf(w, "custody chain on %s, %d rounds (times: fastest; ratio: median of the rounds)\n", dialect, rounds)
-	fmt.Fprintf(w, "%-10s %12s %12s %12s %8s\n", "links", "read", "verify", "links/s", "ratio")
-	rate := 0.0
-	if b.Verify > 0 {
-		rate = float64(b.Links) / b.Verify.Seconds()
-	}
-	fmt.Fprintf(w, "%-10d %12v %12v %12.0f %8.2f\n", b.Links, b.Read.Round(time.Millisecond), b.Verify.Round(time.Millisecond), rate, b.Ratio())
-	fmt.Fprintln(w, "read = SELECT seq, type, body, prev_hash, hash of every row, streamed; verify = the same read plus every check (goal: ratio <= 1.5)")
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/watcher"
 	"github.com/guildhouse/guildhall/watcher/attest"
 	"github.com/guildhouse/guildhall/watcher/crd"
@@ -38,8 +39,25 @@ type watcherFlags struct {
 	attestWorker   bool
 }
 
+// defaults fills the flags not given on the command line from the configuration.
+func (f *watcherFlags) defaults(c config.Watcher) {
+	for _, d := range []struct {
+		flag *string
+		v    string
+	}{
+		{&f.kubeconfig, c.Kubeconfig}, {&f.namespaces, strings.Join(c.Namespaces, ",")},
+		{&f.metricsAddr, c.MetricsAddr}, {&f.leaseNamespace, c.LeaseNamespace}, {&f.identity, c.Identity},
+	} {
+		if *d.flag == "" {
+			*d.flag = d.v
+		}
+	}
+	if f.identity == "" {
+		f.identity, _ = os.Hostname()
+	}
+}
+
 func newWatcherCmd() *cobra.Command {
-	host, _ := os.Hostname()
 	f := watcherFlags{}
 	cmd := &cobra.Command{
 		Use:   "watcher",
@@ -56,12 +74,12 @@ and Events back to the cluster (task queue ` + attest.TaskQueue + `).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (default $KUBECONFIG, else in-cluster)")
-	fl.StringVar(&f.namespaces, "namespaces", os.Getenv("WATCH_NAMESPACES"), "comma-separated namespaces to watch (default $WATCH_NAMESPACES, empty = all)")
-	fl.StringVar(&f.metricsAddr, "metrics-addr", env("METRICS_ADDR", ":9090"), "address of /metrics and /healthz")
-	fl.StringVar(&f.leaseNamespace, "lease-namespace", env("POD_NAMESPACE", "guildhall"), "namespace of the leader Lease")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, else in-cluster)")
+	fl.StringVar(&f.namespaces, "namespaces", "", "comma-separated namespaces to watch (default $WATCH_NAMESPACES, empty = all)")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "address of /metrics and /healthz (default $METRICS_ADDR, else :9090)")
+	fl.StringVar(&f.leaseNamespace, "lease-namespace", "", "namespace of the leader Lease (default $POD_NAMESPACE, else guildhall)")
 	fl.StringVar(&f.leaseName, "lease-name", watcher.DefaultLeaseName, "leader Lease name (empty disables leader election: one replica only)")
-	fl.StringVar(&f.identity, "identity", env("POD_NAME", host), "this replica's identity in the Lease")
+	fl.StringVar(&f.identity, "identity", "", "this replica's identity in the Lease (default $POD_NAME, else the host name)")
 	fl.DurationVar(&f.resync, "resync", 10*time.Minute, "informer resync period (a safety net; resyncs send nothing new)")
 	fl.IntVar(&f.workers, "workers", 2, "ceremonies synced in parallel")
 	fl.BoolVar(&f.attestWorker, "attest-worker", true, "run the attestation write-back activities on task queue "+attest.TaskQueue)
@@ -69,7 +87,12 @@ and Events back to the cluster (task queue ` + attest.TaskQueue + `).`,
 }
 
 func runWatcher(ctx context.Context, f watcherFlags) error {
-	log := newLogger(env("LOG_FORMAT", "json")).With("component", "watcher")
+	wc, log, err := configure(config.LoadWatcher)
+	if err != nil {
+		return err
+	}
+	log = log.With("component", "watcher")
+	f.defaults(wc)
 	cfg, err := kubeConfig(f.kubeconfig)
 	if err != nil {
 		return err
@@ -82,7 +105,7 @@ func runWatcher(ctx context.Context, f watcherFlags) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
-	tc, err := dialTemporal(ctx, "guildhall-watcher@"+f.identity)
+	tc, err := dialTemporal(ctx, wc.Temporal, "guildhall-watcher@"+f.identity, nil)
 	if err != nil {
 		return err
 	}
@@ -97,7 +120,7 @@ func runWatcher(ctx context.Context, f watcherFlags) error {
 		defer stop()
 	}
 	w := watcher.New(watcher.Config{
-		Namespaces: splitList(f.namespaces), Resync: f.resync, Workers: f.workers,
+		Namespaces: config.SplitList(f.namespaces), Resync: f.resync, Workers: f.workers,
 		LeaseNamespace: f.leaseNamespace, LeaseName: f.leaseName, Identity: f.identity,
 		MetricsAddr: f.metricsAddr, Logger: log,
 	}, dyn, kube, &watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, recorder)
@@ -130,15 +153,4 @@ func kubeConfig(path string) (*rest.Config, error) {
 	}
 	cfg.UserAgent = "guildhall-watcher"
 	return cfg, nil
-}
-
-// splitList splits a comma-separated setting, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

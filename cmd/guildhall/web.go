@@ -6,19 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/chronicle"
 	"github.com/guildhouse/guildhall/evidence"
+	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/watcher/crd"
 	"github.com/guildhouse/guildhall/web"
@@ -30,39 +27,39 @@ func newWebCmd() *cobra.Command {
 		Short: "Serve the witness web app and JSON API (GUILDHALL_ADDR, default :4000)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := newLogger(env("LOG_FORMAT", "json"))
-			ctx := cmd.Context()
-			secret := env("SESSION_SECRET", os.Getenv("SECRET_KEY_BASE"))
-			if len(secret) < 32 {
-				return errors.New("SESSION_SECRET (or SECRET_KEY_BASE) must be set to at least 32 random characters")
+			cfg, log, err := configure(config.LoadWeb)
+			if err != nil {
+				return err
 			}
-			s, err := openStore(ctx)
+			ctx := cmd.Context()
+			s, err := openStore(ctx, cfg.Database)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			c, err := dialTemporal(ctx, "guildhall-web")
+			c, err := dialTemporal(ctx, cfg.Temporal, "guildhall-web", nil)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			cfg := web.Config{
-				BaseURL: env("GUILDHALL_HOST", "http://localhost:4000"), SessionSecret: []byte(secret),
-				OIDC: oidcFromEnv(), IngestToken: os.Getenv("CHRONICLE_INGEST_TOKEN"),
-				TrustedProxies: splitList(os.Getenv("TRUSTED_PROXIES")),
+			wcfg := web.Config{
+				BaseURL: cfg.Host, SessionSecret: []byte(cfg.SessionSecret),
+				IngestToken: cfg.IngestToken, TrustedProxies: cfg.TrustedProxies,
 			}
-			if cfg.OIDC == nil {
+			if cfg.OIDC.Enabled() {
+				wcfg.OIDC = &web.OIDCConfig{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret}
+			} else {
 				log.Warn("OIDC_ISSUER is not set: nobody can log in to the web app (set OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET)")
 			}
-			cluster, err := clusterModeFromEnv(ctx, log, s)
+			cluster, err := newClusterMode(ctx, log, cfg, s)
 			if err != nil {
 				return err
 			}
 			if cluster != nil {
-				cfg.Namespace = cluster.namespace
+				wcfg.Namespace = cluster.namespace
 			}
-			go serveMetrics(ctx, log, env("METRICS_ADDR", ":9090"))
-			return serveWebWith(ctx, log, env("GUILDHALL_ADDR", ":4000"), cfg, s, ceremonyclient.New(c), cluster.creator())
+			go serveMetrics(ctx, log, cfg.MetricsAddr)
+			return serveWebWith(ctx, log, cfg.Addr, wcfg, s, ceremonyclient.New(c), cluster.creator())
 		},
 	}
 }
@@ -81,28 +78,17 @@ func (m *clusterMode) creator() web.CeremonyCreator {
 	return m.crd
 }
 
-// clusterModeFromEnv reads GUILDHALL_CLUSTER_MODE (default off) and, when it is on,
-// GUILDHALL_CEREMONY_NAMESPACE and the Kubernetes config (KUBECONFIG, else the
-// pod's service account, as for the watcher). It returns nil when cluster mode is
-// off. A cluster that refuses the web's dry-run create is logged, not fatal: the
-// rest of the app works, and the composer shows the same reason to whoever tries.
-func clusterModeFromEnv(ctx context.Context, log *slog.Logger, s *store.Store) (*clusterMode, error) {
-	raw := os.Getenv("GUILDHALL_CLUSTER_MODE")
-	if raw == "" {
+// newClusterMode returns the composer's cluster mode when GUILDHALL_CLUSTER_MODE
+// is on (nil otherwise), with the Kubernetes config from KUBECONFIG, else the
+// pod's service account, as for the watcher. A cluster that refuses the web's
+// dry-run create is logged, not fatal: the rest of the app works, and the
+// composer shows the same reason to whoever tries.
+func newClusterMode(ctx context.Context, log *slog.Logger, cfg config.Web, s *store.Store) (*clusterMode, error) {
+	if !cfg.ClusterMode {
 		return nil, nil
 	}
-	on, err := strconv.ParseBool(raw)
-	if err != nil {
-		return nil, fmt.Errorf("GUILDHALL_CLUSTER_MODE=%q: want true or false", raw)
-	}
-	if !on {
-		return nil, nil
-	}
-	ns := os.Getenv("GUILDHALL_CEREMONY_NAMESPACE")
-	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-		return nil, fmt.Errorf("GUILDHALL_CLUSTER_MODE=true needs GUILDHALL_CEREMONY_NAMESPACE, the namespace the composer creates Ceremonies in (%q: %s)", ns, strings.Join(errs, "; "))
-	}
-	kcfg, err := kubeConfig(os.Getenv("KUBECONFIG"))
+	ns := cfg.CeremonyNamespace
+	kcfg, err := kubeConfig(cfg.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("GUILDHALL_CLUSTER_MODE=true: %w (in a pod: automountServiceAccountToken: true on the web Deployment)", err)
 	}
@@ -164,13 +150,4 @@ func serveWebWith(ctx context.Context, log *slog.Logger, addr string, cfg web.Co
 		return fmt.Errorf("shut down web server: %w", err)
 	}
 	return nil
-}
-
-// oidcFromEnv returns the OIDC login settings, or nil when OIDC_ISSUER is unset.
-func oidcFromEnv() *web.OIDCConfig {
-	issuer := os.Getenv("OIDC_ISSUER")
-	if issuer == "" {
-		return nil
-	}
-	return &web.OIDCConfig{Issuer: issuer, ClientID: os.Getenv("OIDC_CLIENT_ID"), ClientSecret: os.Getenv("OIDC_CLIENT_SECRET")}
 }

@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/guildhouse/guildhall/internal/config"
 )
 
 // GUILDHALL_CLUSTER_MODE is off unless set to a true value, and on it needs a
 // namespace and a Kubernetes config; an unreachable cluster is logged, not fatal.
-func TestClusterModeFromEnv(t *testing.T) {
+func TestClusterMode(t *testing.T) {
 	kubeconfig := filepath.Join(t.TempDir(), "config")
 	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
 kind: Config
@@ -37,11 +39,14 @@ current-context: x
 		{name: "on", mode: "1", ns: "guildhall", kubeconfig: kubeconfig, on: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("GUILDHALL_CLUSTER_MODE", tc.mode)
-			t.Setenv("GUILDHALL_CEREMONY_NAMESPACE", tc.ns)
-			t.Setenv("KUBECONFIG", tc.kubeconfig)
+			env := map[string]string{"GUILDHALL_CLUSTER_MODE": tc.mode, "GUILDHALL_CEREMONY_NAMESPACE": tc.ns,
+				"KUBECONFIG": tc.kubeconfig, "SESSION_SECRET": strings.Repeat("s", 32)}
 			var logs bytes.Buffer
-			m, err := clusterModeFromEnv(context.Background(), slog.New(slog.NewTextHandler(&logs, nil)), nil)
+			var m *clusterMode
+			cfg, err := config.Inspect("web", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err == nil {
+				m, err = newClusterMode(context.Background(), slog.New(slog.NewTextHandler(&logs, nil)), *cfg.(*config.Web), nil)
+			}
 			switch {
 			case tc.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

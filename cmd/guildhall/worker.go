@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/guildhouse/guildhall/activities"
-	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/notify"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/worker"
@@ -23,12 +22,13 @@ func newWorkerCmd() *cobra.Command {
 		Short: "Run the Temporal worker for Ceremony workflows and activities",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := newLogger(env("LOG_FORMAT", "json"))
-			ctx := cmd.Context()
-			if err := checkNotifyConfig(log); err != nil {
+			cfg, log, err := configure(config.LoadWorker)
+			if err != nil {
 				return err
 			}
-			s, err := openStore(ctx)
+			ctx := cmd.Context()
+			setWorkflowCacheSize(cfg.WorkflowCacheSize)
+			s, err := openStore(ctx, cfg.Database)
 			if err != nil {
 				return err
 			}
@@ -37,13 +37,13 @@ func newWorkerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			go serveMetrics(ctx, log, env("METRICS_ADDR", ":9090"))
-			c, err := ceremonyclient.Dial(ctx, ceremonyclient.Options{Identity: "guildhall-worker", MetricsHandler: mh})
+			go serveMetrics(ctx, log, cfg.MetricsAddr)
+			c, err := dialTemporal(ctx, cfg.Temporal, "guildhall-worker", mh)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			return runWorker(ctx, log, worker.New(c, newActivities(s), workerOptions()))
+			return runWorker(ctx, log, worker.New(c, newActivities(s, cfg.Notify, cfg.Host, log), workerOptions()))
 		},
 	}
 }
@@ -54,30 +54,18 @@ func workerOptions() worker.Options {
 	return worker.Options{Options: sdkworker.Options{WorkerStopTimeout: 20 * time.Second}}
 }
 
-// newActivities wires the activities: the Ops DB and the notifiers the
-// environment configures (notify.FromEnv; the development log recorder when
-// none). checkNotifyConfig has refused a bad configuration before this runs.
-func newActivities(s *store.Store) *activities.Activities {
-	ns, err := notify.FromEnv(os.Getenv, slog.Default())
-	if err != nil {
-		slog.Error("notification settings ignored", "error", err)
-		ns = nil
-	}
-	return &activities.Activities{Store: s, Notifiers: ns, BaseURL: env("GUILDHALL_HOST", "http://localhost:4000")}
-}
-
-// checkNotifyConfig fails fast on bad NOTIFY_* settings and logs the channels.
-func checkNotifyConfig(log *slog.Logger) error {
-	ns, err := notify.FromEnv(os.Getenv, log)
-	if err != nil {
-		return err
-	}
+// newActivities wires the activities to the Ops DB and the notifiers the
+// configuration turns on (the development log recorder when none), and logs the
+// channels.
+func newActivities(s *store.Store, n config.Notify, baseURL string, log *slog.Logger) *activities.Activities {
+	ns := notify.New(notify.Settings{SMTPAddr: n.SMTPAddr, SMTPFrom: n.SMTPFrom, SMTPUsername: n.SMTPUsername,
+		SMTPPassword: n.SMTPPassword, WebhookURL: n.WebhookURL, WebhookFormat: n.WebhookFormat}, log)
 	channels := make([]string, len(ns))
-	for i, n := range ns {
-		channels[i] = n.Channel()
+	for i, c := range ns {
+		channels[i] = c.Channel()
 	}
 	log.Info("notifications", "channels", channels)
-	return nil
+	return &activities.Activities{Store: s, Notifiers: ns, BaseURL: baseURL}
 }
 
 // runWorker runs w until ctx ends, then stops it, letting running activities

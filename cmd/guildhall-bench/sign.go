@@ -13,7 +13,13 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/guildhouse/guildhall/bench"
+	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/internal/config"
+	"github.com/guildhouse/guildhall/store"
 )
+
+// benchOptions holds the persistent flags the subcommands share.
+var benchOpts *benchOptions
 
 type benchOptions struct {
 	selfContained bool
@@ -30,10 +36,10 @@ type benchOptions struct {
 	devConfig     map[string]string
 }
 
-func newBenchCmd() *cobra.Command {
+func newSignCmd() *cobra.Command {
 	var o benchOptions
 	cmd := &cobra.Command{
-		Use:   "bench",
+		Use:   "guildhall-bench",
 		Short: "Measure signing through the HTTP API against bare Temporal on the same server (see BENCHMARKS.md)",
 		Long: `bench opens N ceremonies with K witnesses each and signs every one through the
 JSON API with C concurrent clients, timing each request until its answer (which
@@ -45,16 +51,19 @@ and checks the Ops DB: every accepted signature exactly once, none missing.
 
 --self-contained starts its own throwaway Postgres (initdb), a Temporal dev
 server, the worker and the web app, all on loopback, and removes them after.
-Otherwise it drives a running stack: --url (GUILDHALL_HOST), TEMPORAL_ADDRESS,
-DATABASE_URL and SESSION_SECRET (to mint API tokens for its witnesses); the
-baseline worker then runs in this process with the SDK's default options.`,
+Otherwise it drives a running stack with the web's configuration: --url
+(GUILDHALL_HOST), TEMPORAL_ADDRESS, DATABASE_URL and SESSION_SECRET (to mint API
+tokens for its witnesses); the baseline worker then runs in this process with the
+SDK's default options.
+
+Subcommands: memory (worker RSS per open ceremony), verify (custody chain).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), o) },
 	}
 	f := cmd.PersistentFlags()
 	f.BoolVar(&o.selfContained, "self-contained", false, "start a throwaway Postgres, a dev server, the worker and the web app")
-	f.StringVar(&o.url, "url", env("GUILDHALL_HOST", "http://127.0.0.1:4000"), "web app base URL (without --self-contained)")
-	f.IntVar(&o.poolSize, "pool-size", envInt("POOL_SIZE", 10), "Ops DB pool size of the worker and web app (self-contained)")
+	f.StringVar(&o.url, "url", "", "web app base URL (without --self-contained; default GUILDHALL_HOST)")
+	f.IntVar(&o.poolSize, "pool-size", 10, "Ops DB pool size of the worker and web app (self-contained)")
 	f.IntVar(&o.cacheSize, "workflow-cache", 0, "sticky workflow cache size (worker.SetStickyWorkflowCacheSize); 0 = SDK default")
 	f.StringVar(&o.dbParams, "db-params", "", "extra Ops DB URL parameters for every component (self-contained), e.g. default_query_exec_mode=simple_protocol")
 	f.BoolVar(&o.noGzip, "no-gzip", false, "turn off gRPC compression on the stack's Temporal clients (self-contained, in-process components)")
@@ -68,7 +77,7 @@ baseline worker then runs in this process with the SDK's default options.`,
 	cf.BoolVar(&o.warmup, "warmup", true, "one small unrecorded round first")
 	cf.StringVar(&o.markdown, "markdown", "", "append the results as a section to this file (e.g. BENCHMARKS.md)")
 	cf.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the Guildhall phases")
-	cmd.AddCommand(newBenchMemoryCmd(&o))
+	benchOpts = &o
 	return cmd
 }
 
@@ -79,7 +88,7 @@ func benchTarget(ctx context.Context, o *benchOptions, baselineWorker bool) (*be
 	}
 	if o.selfContained {
 		fmt.Fprintln(os.Stderr, "starting a throwaway Postgres, a Temporal dev server, the worker and the web app ...")
-		st, err := bench.StartStack(ctx, bench.StackOptions{Dir: o.keepDir, PoolSize: o.poolSize, NewActivities: newActivities,
+		st, err := bench.StartStack(ctx, bench.StackOptions{Dir: o.keepDir, PoolSize: o.poolSize,
 			SetDefaultLogger: true, DBParams: o.dbParams, NoGzip: o.noGzip, DevDynamicConfig: o.devConfig})
 		if err != nil {
 			return nil, nil, nil, err
@@ -87,19 +96,23 @@ func benchTarget(ctx context.Context, o *benchOptions, baselineWorker bool) (*be
 		fmt.Fprintf(os.Stderr, "stack up: web %s, temporal %s, postgres port %d, logs %s\n", st.BaseURL, st.Dev.Address, st.PG.Port, st.LogFile)
 		return &st.Target, st, st.Close, nil
 	}
-	secret := env("SESSION_SECRET", os.Getenv("SECRET_KEY_BASE"))
-	if len(secret) < 32 {
-		return nil, nil, nil, errors.New("SESSION_SECRET must be the web app's secret (the bench mints API tokens for its witnesses), or use --self-contained")
+	cfg, err := config.LoadWeb()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w (without --self-contained the bench uses the web's configuration; SESSION_SECRET mints API tokens for its witnesses)", err)
 	}
-	s, err := openStore(ctx)
+	if o.url == "" {
+		o.url = cfg.Host
+	}
+	s, err := store.Open(ctx, store.Options{URL: cfg.URL, PoolSize: cfg.PoolSize})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c, err := dialTemporal(ctx, "guildhall-bench")
+	c, err := ceremonyclient.Dial(ctx, ceremonyclient.Options{Address: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Identity: "guildhall-bench"})
 	if err != nil {
 		s.Close()
 		return nil, nil, nil, err
 	}
+	secret := cfg.SessionSecret
 	closers := []func(){func() { s.Close() }, c.Close}
 	if baselineWorker {
 		w := bench.NewBaselineWorker(c, sdkworker.Options{})
@@ -116,7 +129,6 @@ func benchTarget(ctx context.Context, o *benchOptions, baselineWorker bool) (*be
 }
 
 func runBench(ctx context.Context, o benchOptions) error {
-	newLogger("text")
 	t, _, done, err := benchTarget(ctx, &o, true)
 	if err != nil {
 		return err
@@ -155,7 +167,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 	}
 	for _, r := range rep.Runs {
 		if !r.Check.OK() {
-			return errors.New("the Ops DB check failed: see above")
+			return errCheckFailed
 		}
 	}
 	if rep.Chain != "ok" {
@@ -164,32 +176,24 @@ func runBench(ctx context.Context, o benchOptions) error {
 	return nil
 }
 
-func commandLine() string {
-	args := append([]string{"guildhall"}, os.Args[1:]...)
-	return strings.Join(args, " ")
-}
-
-func newBenchMemoryCmd(o *benchOptions) *cobra.Command {
+func newMemoryCmd() *cobra.Command {
 	var (
-		cfg      bench.MemoryConfig
-		markdown string
+		cfg       bench.MemoryConfig
+		markdown  string
+		guildhall string
 	)
 	cmd := &cobra.Command{
 		Use:   "memory",
 		Short: "RSS of `guildhall worker` with 10,000 open, idle ceremonies, per sticky-cache size",
 		Long: `memory always runs self-contained: for each --cache size it starts a throwaway
-Postgres and dev server, runs this binary's ` + "`worker`" + ` subcommand as a child process with
+Postgres and dev server, runs ` + "`guildhall worker`" + ` (--guildhall) as a child process with
 WORKFLOW_CACHE_SIZE set, measures its RSS, opens --ceremonies ceremonies, waits
 until everything is idle, and measures again. Then it times --probe signatures on
 random ceremonies (an evicted ceremony is replayed on its next message).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			newLogger("text")
-			bin, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			cfg.Binary, cfg.Progress = bin, os.Stderr
+			o := benchOpts
+			cfg.Binary, cfg.Progress = guildhall, os.Stderr
 			cfg.Stack = bench.StackOptions{PoolSize: o.poolSize, SetDefaultLogger: true, DBParams: o.dbParams}
 			rep, err := bench.RunMemory(cmd.Context(), cfg)
 			if err != nil {
@@ -212,5 +216,6 @@ random ceremonies (an evicted ceremony is replayed on its next message).`,
 	f.IntVar(&cfg.Probe, "probe", 100, "signatures to time afterwards")
 	f.DurationVar(&cfg.Settle, "settle", 150*time.Second, "idle time before measuring (Go forces a collection every 2 minutes)")
 	f.StringVar(&markdown, "markdown", "", "append the results to this file (e.g. BENCHMARKS.md)")
+	f.StringVar(&guildhall, "guildhall", "bin/guildhall", "the guildhall binary whose worker is measured (make build)")
 	return cmd
 }
