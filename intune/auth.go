@@ -249,7 +249,6 @@ type aadHint struct{ setting, words string }
 var aadHints = map[int]aadHint{
 	90002:   {SettingTenantID, "no such tenant"},
 	900023:  {SettingTenantID, "not a tenant id or verified domain"},
-	90013:   {SettingTenantID, "not a tenant id"},
 	700016:  {SettingClientID, "no application with this client id in the tenant (registered in another tenant?)"},
 	7000112: {SettingClientID, "the application is disabled"},
 	7000215: {SettingClientSecret, "the client secret is wrong (give the secret's value, not its id)"},
@@ -258,7 +257,7 @@ var aadHints = map[int]aadHint{
 	700024:  {SettingCertificate, "the client assertion is outside its valid time (is this machine's clock right?)"},
 	70011:   {SettingScope, "the scope is not valid"},
 	1002012: {SettingScope, "the scope is not valid"},
-	500011:  {SettingTenantID, "Microsoft Graph is not available in this tenant"},
+	500011:  {SettingScope, "the scope's resource is not known in this tenant"},
 }
 
 // tokenError turns a failed grant into an *Error that says which setting is

@@ -483,6 +483,14 @@ func TestInvalidTargetTouchesNothing(t *testing.T) {
 	}
 }
 
+func TestUnknownDecisionTouchesNothing(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.client.Check(ctx, e.target, "sealed")
+	if ge := asError(t, err); ge.Kind != intune.KindInvalid || len(e.fake.Requests()) != 0 {
+		t.Fatalf("error %+v, %d requests", ge, len(e.fake.Requests()))
+	}
+}
+
 func TestRequestTimeoutIsRetried(t *testing.T) {
 	e := newEnv(t, func(c *intune.Config) { c.RequestTimeout = time.Second })
 	if _, err := e.client.Check(ctx, e.target, intune.Released); err != nil { // token and connection ready

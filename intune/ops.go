@@ -2,6 +2,7 @@ package intune
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -64,6 +65,9 @@ func (c *Client) run(ctx context.Context, t Target, d Decision, write bool) (r R
 	rec := &recorder{}
 	r = Result{Decision: d, AppID: t.AppID}
 	defer func() { r.Calls = rec.list() }()
+	if d != Released && d != Revoked {
+		return r, &Error{Kind: KindInvalid, Op: "plan", Message: fmt.Sprintf("decision %q is neither %s nor %s", d, Released, Revoked)}
+	}
 	if err := validTarget(t); err != nil {
 		return r, err
 	}
