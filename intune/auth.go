@@ -322,10 +322,14 @@ func (c *Client) credentialSetting() string {
 	return SettingClientSecret
 }
 
+// minRedact keeps redaction from blanking ordinary words when a (test) secret
+// is a word; real client secrets are 40 characters.
+const minRedact = 8
+
 // redact removes the client secret from anything an error repeats (the token
 // endpoint never echoes it, but an error is shown to people and logged).
 func (c *Client) redact(e *Error) *Error {
-	if s := c.cfg.ClientSecret; s != "" {
+	if s := c.cfg.ClientSecret; len(s) >= minRedact {
 		e.Message = strings.ReplaceAll(e.Message, s, "[secret]")
 		e.Code = strings.ReplaceAll(e.Code, s, "[secret]")
 	}
@@ -339,7 +343,11 @@ func (c *Client) networkError(op string, err error) *Error {
 	var uerr x509.UnknownAuthorityError
 	var herr x509.HostnameError
 	if errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) {
-		return c.redact(&Error{Kind: KindConfig, Op: op, Setting: SettingBaseURL, Message: "the server's TLS certificate is not trusted: " + err.Error(), Err: err})
+		setting := SettingBaseURL
+		if op == "token" {
+			setting = SettingAuthorityURL
+		}
+		return c.redact(&Error{Kind: KindConfig, Op: op, Setting: setting, Message: "the server's TLS certificate is not trusted: " + err.Error(), Err: err})
 	}
 	return c.redact(&Error{Kind: KindUnavailable, Op: op, Message: "no answer: " + err.Error(), Err: err})
 }

@@ -300,6 +300,9 @@ func (c *Client) attempt(ctx context.Context, rec *recorder, op, method, rawURL 
 		resp.Body.Close()
 	}
 	call.Millis = c.now().Sub(start).Milliseconds()
+	if herr == nil && actx.Err() != nil {
+		herr = actx.Err() // an answer that arrived as the attempt timed out is not trusted
+	}
 	if herr != nil {
 		e := c.networkError(op, herr)
 		if resp != nil {
@@ -311,14 +314,13 @@ func (c *Client) attempt(ctx context.Context, rec *recorder, op, method, rawURL 
 	}
 	call.Status, call.RequestID = resp.StatusCode, resp.Header.Get("request-id")
 	if resp.StatusCode/100 == 2 {
-		c.record(rec, call)
-		if out != nil && len(bytes.TrimSpace(data)) > 0 {
-			if err := json.Unmarshal(data, out); err != nil {
-				return &Error{Kind: KindInvalid, Op: op, Status: resp.StatusCode, RequestID: call.RequestID,
-					Message: "Graph answered with JSON this client cannot read: " + err.Error(), Err: err}
-			}
+		e := decodeAnswer(data, out)
+		if e != nil {
+			e.Op, e.Status, e.RequestID = op, resp.StatusCode, call.RequestID
+			call.Error = e.Error()
 		}
-		return nil
+		c.record(rec, call)
+		return e
 	}
 	e := c.graphError(op, resp, data)
 	call.Error, call.RetryAfterMillis = e.Error(), e.RetryAfter.Milliseconds()
@@ -327,6 +329,21 @@ func (c *Client) attempt(ctx context.Context, rec *recorder, op, method, rawURL 
 		c.dropToken(tok)
 	}
 	return e
+}
+
+// decodeAnswer reads a successful answer into out (nil: no body expected). An
+// empty body where one is expected is an answer cut short: worth a retry.
+func decodeAnswer(data []byte, out any) *Error {
+	if out == nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return &Error{Kind: KindUnavailable, Message: "Graph answered with an empty body"}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &Error{Kind: KindInvalid, Message: "Graph answered with JSON this client cannot read: " + err.Error(), Err: err}
+	}
+	return nil
 }
 
 // graphErrorBody is Graph's error answer.
@@ -361,7 +378,7 @@ func (c *Client) graphError(op string, resp *http.Response, data []byte) *Error 
 	case code == http.StatusUnauthorized:
 		e.Kind, e.Message = KindAuth, "Graph refused the access token ("+status+")"
 	case code == http.StatusForbidden:
-		e.Kind, e.Setting = KindPermission, SettingClientID
+		e.Kind = KindPermission
 		e.Message = "Graph refused the call (" + status + "): grant the app registration the application permission DeviceManagementApps.ReadWrite.All with admin consent, and check the tenant has an Intune licence"
 	case code == http.StatusNotFound:
 		e.Kind, e.Message = KindNotFound, "Graph has no such object in this tenant ("+status+")"

@@ -501,6 +501,9 @@ func TestRequestTimeoutIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(e.clock.Slept()) != 1 {
+		for _, r := range e.fake.Requests() {
+			t.Logf("%s %s %d", r.Method, r.Path, r.Status)
+		}
 		t.Fatalf("slept %v, want one backoff after the timeout", e.clock.Slept())
 	}
 }

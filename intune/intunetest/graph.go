@@ -34,7 +34,7 @@ func (s *Server) graph(h graphHandler) http.HandlerFunc {
 				s.mu.Lock()
 				s.log = append(s.log, Request{Time: s.now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Status: 0})
 				s.mu.Unlock()
-				return
+				panic(http.ErrAbortHandler) // no answer at all, not an empty 200
 			}
 		}
 		s.mu.Lock()
@@ -64,10 +64,15 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, body []byte,
 		if f.retryAfter != "" {
 			w.Header().Set("Retry-After", f.retryAfter)
 		}
-		if f.status == http.StatusTooManyRequests {
+		switch {
+		case f.status == http.StatusTooManyRequests:
 			return graphErr(w, f.status, "TooManyRequests", "Too many requests from this application. Please try again later.")
+		case f.status == http.StatusForbidden:
+			return graphErr(w, f.status, "Forbidden", "Application is not authorized to perform this operation. Application must have one of the following scopes: DeviceManagementApps.Read.All, DeviceManagementApps.ReadWrite.All")
+		case f.status >= 500:
+			return graphErr(w, f.status, "serviceNotAvailable", "The service is temporarily unavailable.")
 		}
-		return graphErr(w, f.status, "serviceNotAvailable", "The service is temporarily unavailable.")
+		return graphErr(w, f.status, "BadRequest", http.StatusText(f.status))
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	exp, known := s.tokens[tok]
