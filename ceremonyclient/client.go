@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // Options configure Dial.
@@ -76,29 +77,14 @@ func StartOptions(spec contract.Spec) client.StartWorkflowOptions {
 		// Without this the SDK quietly hands back the running ceremony.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    InitialSearchAttributes(spec),
-		Memo:                                     map[string]any{"title": Title(spec)},
+		Memo:                                     map[string]any{contract.MemoTitle: rules.Title(spec)},
 	}
-}
-
-// Title is the human title of a ceremony: its Title or a generated one.
-func Title(spec contract.Spec) string {
-	if spec.Title != "" {
-		return spec.Title
-	}
-	return fmt.Sprintf("%s of %s", spec.Kind, spec.Artifact.Name)
 }
 
 // InitialSearchAttributes are the attributes a ceremony starts with; the workflow
 // keeps them current afterwards.
 func InitialSearchAttributes(spec contract.Spec) temporal.SearchAttributes {
-	pending := make([]string, 0, len(spec.Witnesses))
-	seen := map[string]bool{}
-	for _, w := range spec.Witnesses {
-		if !seen[w.ID] && w.ID != spec.Initiator {
-			seen[w.ID] = true
-			pending = append(pending, w.ID)
-		}
-	}
+	pending := rules.Pending(spec, nil)
 	return temporal.NewSearchAttributes(
 		temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyStatus).ValueSet(string(contract.StatusCollecting)),
 		temporal.NewSearchAttributeKeyKeyword(contract.SACeremonyKind).ValueSet(spec.Kind),

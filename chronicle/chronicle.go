@@ -40,6 +40,7 @@ import (
 	"github.com/gowebpki/jcs"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -57,8 +58,7 @@ type Event struct {
 const MaxEventSize = 64 << 10
 
 var (
-	typePattern   = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,99}$`)
-	digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	typePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,99}$`)
 )
 
 // effects maps event types to artifact lifecycle effects.
@@ -107,7 +107,7 @@ func Parse(raw []byte) (Event, []byte, error) {
 	case len(e.Source) > 200 || strings.IndexFunc(e.Source, unicode.IsControl) >= 0:
 		return e, nil, invalid("event %s: source must be at most 200 printable characters", e.ID)
 	}
-	if e.Artifact != nil && !digestPattern.MatchString(e.Artifact.Digest) {
+	if e.Artifact != nil && !rules.Digest.MatchString(e.Artifact.Digest) {
 		return e, nil, invalid("event %s: artifact digest %q is not sha256:<64 lowercase hex digits>", e.ID, e.Artifact.Digest)
 	}
 	if _, ok := effects[e.Type]; ok && e.Artifact == nil {

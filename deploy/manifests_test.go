@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -1040,9 +1042,6 @@ func TestCRDs(t *testing.T) {
 			t.Errorf("%s: version %s lacks the status subresource", m.File, substrateVersion)
 		}
 	}
-	if len(pathsUnder(t, "deploy/crds/")) == 0 {
-		t.Skip("deploy/crds not written yet")
-	}
 	for k := range want {
 		if !found[k] {
 			t.Errorf("no CRD for %s in deploy/crds", k)
@@ -1058,4 +1057,72 @@ func pathsUnder(t *testing.T, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// The Ceremony CRD's schema states the rules package's limits, so a resource the
+// API server admits is one the watcher and the workflow accept on every limit
+// the schema can express (the rest is the watcher's to refuse, with an Event).
+func TestCRDLimitsAreTheRules(t *testing.T) {
+	var spec apiextensionsv1.JSONSchemaProps
+	for _, m := range loadAll(t) {
+		if c, ok := m.Obj.(*apiextensionsv1.CustomResourceDefinition); ok && c.Spec.Names.Kind == "Ceremony" {
+			spec = c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+		}
+	}
+	p := func(path ...string) apiextensionsv1.JSONSchemaProps {
+		s := spec
+		for _, k := range path {
+			if k == "[]" {
+				s = *s.Items.Schema
+				continue
+			}
+			next, ok := s.Properties[k]
+			if !ok {
+				t.Fatalf("the Ceremony schema has no %v", path)
+			}
+			s = next
+		}
+		return s
+	}
+	maxLen := func(s apiextensionsv1.JSONSchemaProps) int64 { return ptrOr(s.MaxLength) }
+	for _, c := range []struct {
+		what      string
+		got, want int64
+	}{
+		{"description maxLength", maxLen(p("description")), rules.MaxDescription},
+		{"artifact.name maxLength", maxLen(p("artifact", "name")), rules.MaxArtifactName},
+		{"artifact.uri maxLength", maxLen(p("artifact", "uri")), rules.MaxURI},
+		{"initiator maxLength", maxLen(p("initiator")), rules.MaxPersonID},
+		{"witnesses maxItems", ptrOr(p("witnesses").MaxItems), rules.MaxWitnesses},
+		{"witnesses[].id maxLength", maxLen(p("witnesses", "[]", "id")), rules.MaxPersonID},
+		{"witnesses[].role maxLength", maxLen(p("witnesses", "[]", "role")), rules.MaxRole},
+		{"quorum.roles maxProperties", ptrOr(p("quorum", "roles").MaxProperties), rules.MaxPolicyRoles},
+		{"quorum.veto maxItems", ptrOr(p("quorum", "veto").MaxItems), rules.MaxPolicyRoles},
+		{"quorum.veto[] maxLength", maxLen(p("quorum", "veto", "[]")), rules.MaxRole},
+	} {
+		if c.got != c.want {
+			t.Errorf("CRD %s is %d, the rules say %d", c.what, c.got, c.want)
+		}
+	}
+	if got := p("artifact", "digest").Pattern; got != rules.Digest.String() {
+		t.Errorf("CRD artifact.digest pattern %q, the rules say %q", got, rules.Digest)
+	}
+	var kinds []string
+	for _, e := range p("kind").Enum {
+		var k string
+		if err := json.Unmarshal(e.Raw, &k); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, k)
+	}
+	if !slices.Equal(kinds, contract.Kinds) {
+		t.Errorf("CRD kind enum %v, the contract says %v", kinds, contract.Kinds)
+	}
+}
+
+func ptrOr(v *int64) int64 {
+	if v == nil {
+		return -1
+	}
+	return *v
 }

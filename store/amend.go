@@ -10,6 +10,7 @@ import (
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // VoidedSignature names a signature row an amendment voids.
@@ -51,9 +52,9 @@ func (s *Store) RecordAmended(ctx context.Context, in Amended) error {
 			return err
 		}
 		if _, err := tx.NewUpdate().Model((*Ceremony)(nil)).
-			Set("spec = ?", string(spec)).Set("title = ?", title(in.Spec)).Set("kind = ?", in.Spec.Kind).
+			Set("spec = ?", string(spec)).Set("title = ?", rules.Title(in.Spec)).Set("kind = ?", in.Spec.Kind).
 			Set("artifact_digest = ?", in.Spec.Artifact.Digest).Set("initiator = ?", in.Spec.Initiator).
-			Set("witness_ids = ?", jsonText(witnessIDs(in.Spec))).Set("pending_ids = ?", jsonText(nonNil(in.Pending))).
+			Set("witness_ids = ?", jsonText(rules.WitnessIDs(in.Spec))).Set("pending_ids = ?", jsonText(nonNil(in.Pending))).
 			Set("threshold = ?", in.Spec.Quorum.Threshold).Set("approvals = ?", in.Approvals).
 			Set("rejections = ?", in.Rejections).Set("epoch = ?", in.Epoch).
 			Set("deadline = ?", in.Spec.Deadline.UTC()).Set("status = ?", string(in.Status)).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // Opened is what RecordOpened writes.
@@ -35,8 +36,8 @@ func (s *Store) RecordOpened(ctx context.Context, o Opened) error {
 		}
 		c := Ceremony{
 			ID: o.Spec.ID, WorkflowID: o.WorkflowID, RunID: o.RunID, Kind: o.Spec.Kind,
-			Title: title(o.Spec), ArtifactDigest: o.Spec.Artifact.Digest, Initiator: o.Spec.Initiator,
-			Status: string(contract.StatusCollecting), Spec: string(spec), WitnessIDs: witnessIDs(o.Spec),
+			Title: rules.Title(o.Spec), ArtifactDigest: o.Spec.Artifact.Digest, Initiator: o.Spec.Initiator,
+			Status: string(contract.StatusCollecting), Spec: string(spec), WitnessIDs: rules.WitnessIDs(o.Spec),
 			PendingIDs: nonNil(o.Pending), Threshold: o.Spec.Quorum.Threshold, Deadline: o.Spec.Deadline.UTC(),
 			OpenedAt: at, UpdatedAt: at,
 		}
@@ -164,25 +165,6 @@ func (s *Store) RecordStatus(ctx context.Context, c StatusChange) error {
 		// artifacts.go); each move is its own custody event after this one.
 		return s.followCeremony(ctx, tx, c.CeremonyID, c.Status, at)
 	})
-}
-
-func title(spec contract.Spec) string {
-	if spec.Title != "" {
-		return spec.Title
-	}
-	return spec.Kind + " of " + spec.Artifact.Name
-}
-
-func witnessIDs(spec contract.Spec) []string {
-	seen := map[string]bool{}
-	out := []string{}
-	for _, w := range spec.Witnesses {
-		if !seen[w.ID] {
-			seen[w.ID] = true
-			out = append(out, w.ID)
-		}
-	}
-	return out
 }
 
 func nonNil(s []string) []string {

@@ -128,18 +128,12 @@ func (s *syncer) syncSpec(ctx context.Context, key string, obj *unstructured.Uns
 	if led.has(k) || s.wasRefused(uid, gen) {
 		return nil
 	}
-	raw, err := crd.DecodeSpec(obj)
-	var problems []string
-	if err != nil {
-		problems = []string{err.Error()}
-	} else {
-		problems = Validate(raw, s.now())
-	}
+	spec, problems := Validate(obj, s.now())
 	if len(problems) > 0 {
 		s.refuse(obj, crd.ReasonSpecRefused, problems)
 		return nil
 	}
-	msg := contract.SpecChanged{IdempotencyKey: k, Generation: gen, Spec: crd.ContractSpec(obj, raw)}
+	msg := contract.SpecChanged{IdempotencyKey: k, Generation: gen, Spec: spec}
 	switch {
 	case !led.Exists:
 		return s.start(ctx, key, obj, led, msg)

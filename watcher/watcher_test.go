@@ -146,7 +146,7 @@ func TestInvalidResources(t *testing.T) {
 	if m := wf.messages(); len(m) != 1 || m[0].ceremony != "default/good" {
 		t.Fatalf("messages = %+v", m)
 	}
-	for _, want := range []string{"9 approvals needed", `unknown role "auditor"`, "artifact.digest", "in the past", "wrong shape"} {
+	for _, want := range []string{"9 approvals needed", `"auditor", which no witness holds`, "artifact.digest", "in the past", "wrong shape"} {
 		if len(r.rec.matching("Warning "+crd.ReasonSpecRefused+" Generation 1 not sent to Guildhall: ")) == 0 ||
 			!strings.Contains(strings.Join(r.rec.matching("Warning"), "\n"), want) {
 			t.Errorf("no warning mentions %q", want)

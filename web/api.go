@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-chi/httprate"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
@@ -154,25 +156,27 @@ func (a *App) apiLoad(w http.ResponseWriter, r *http.Request) (detailView, bool)
 
 // apiStatement returns the canonical statement to sign for a decision.
 func (a *App) apiStatement(w http.ResponseWriter, r *http.Request) {
-	v, ok := a.apiLoad(w, r)
+	id, ok := ceremonyID(r)
 	if !ok {
+		problem(w, http.StatusNotFound, "no such ceremony", "The ceremony id is not valid.")
+		return
+	}
+	v, ref := a.signTarget(r.Context(), id, true)
+	if ref != nil {
+		refuseJSON(w, ref)
 		return
 	}
 	me := viewerFrom(r.Context())
-	d := contract.Decision(r.URL.Query().Get("decision"))
-	if d != contract.Approve && d != contract.Reject {
+	d, err := rules.ParseDecision(r.URL.Query().Get("decision"))
+	if err != nil {
 		problem(w, http.StatusBadRequest, "decision required", "Add ?decision=approve or ?decision=reject.")
-		return
-	}
-	if !v.IsWitness || me.ID == v.State.Spec.Initiator {
-		problem(w, http.StatusForbidden, "not a witness", "You are not a witness of this ceremony.")
 		return
 	}
 	// The comment, if any, is bound into the statement: send the same text,
 	// byte for byte, as the sign request's comment.
 	comment := r.URL.Query().Get("comment")
-	if len(comment) > maxComment {
-		problem(w, http.StatusBadRequest, "comment too long", "A comment has at most 2000 characters.")
+	if len(comment) > rules.MaxComment {
+		problem(w, http.StatusBadRequest, "comment too long", fmt.Sprintf("A comment has at most %d characters.", rules.MaxComment))
 		return
 	}
 	st := statement.Build(v.State.Spec, me.ID, d, comment, a.cfg.Now())
@@ -213,34 +217,25 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "invalid JSON", "The body must hold one JSON object.")
 		return
 	}
-	st, code, err := a.signTarget(r.Context(), id)
-	if err != nil {
-		problem(w, code, "ceremony unavailable", "The ceremony could not be loaded.")
-		return
-	}
 	// Authorization first: nothing reaches the workflow for non-witnesses.
-	if !isWitness(st.Spec, me.ID) || me.Witness == nil || me.ID == st.Spec.Initiator {
-		a.log.Warn("API signature refused: not a witness", "ceremony", id, "caller", me.ID)
-		problem(w, http.StatusForbidden, "not a witness", "You are not a witness of this ceremony, so you cannot sign it.")
+	v, ref := a.signTarget(r.Context(), id, false)
+	if ref != nil {
+		a.log.Warn("API signature refused", "ceremony", id, "caller", me.ID, "why", ref.Title)
+		refuseJSON(w, ref)
 		return
 	}
-	d := contract.Decision(in.Decision)
-	errs := map[string]string{}
-	if d != contract.Approve && d != contract.Reject {
-		errs["decision"] = "must be approve or reject"
-	}
-	if len(in.Comment) > maxComment {
-		errs["comment"] = "at most 2000 characters"
-	}
-	if in.IdempotencyKey == "" || len(in.IdempotencyKey) > 100 {
-		errs["idempotencyKey"] = "required, at most 100 characters"
-	}
-	if len(errs) > 0 {
+	st := v.State
+	proof := &contract.Proof{Type: statement.KeyEd25519, KeyID: in.KeyID, Signature: in.Signature}
+	req := contract.SignRequest{IdempotencyKey: in.IdempotencyKey, WitnessID: me.ID, Decision: contract.Decision(in.Decision),
+		Comment: in.Comment, Statement: in.Statement, Proof: proof}
+	if ps := rules.CheckSignRequest(req); len(ps) > 0 {
+		errs := map[string]string{}
+		for _, p := range ps {
+			errs[p.Field] = p.Message
+		}
 		problemExt(w, http.StatusUnprocessableEntity, "invalid request", "Some fields are not valid.", map[string]any{"errors": errs})
 		return
 	}
-	proof := &contract.Proof{Type: statement.KeyEd25519, KeyID: in.KeyID, Signature: in.Signature}
-	req := contract.SignRequest{WitnessID: me.ID, Decision: d, Comment: in.Comment, Statement: in.Statement, Proof: proof}
 	// The same check the workflow's validator makes, so a bad signature is
 	// refused here with a clear answer and never reaches the workflow.
 	if err := statement.VerifyRequest(st, req, publicKeys(me.Witness), a.cfg.Now()); err != nil {
@@ -253,7 +248,7 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusForbidden, "bad signature", msg)
 		return
 	}
-	t := signTicket{CeremonyID: id, WitnessID: me.ID, Decision: d, Comment: in.Comment,
+	t := signTicket{CeremonyID: id, WitnessID: me.ID, Decision: req.Decision, Comment: in.Comment,
 		Statement: in.Statement, Key: in.IdempotencyKey}
 	state, msg, code := a.sendSignVia(r.Context(), id, t, proof, "api")
 	if msg != "" {
@@ -276,32 +271,4 @@ func (a *App) apiChronicle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.ingest.ServeHTTP(w, r)
-}
-
-// signTarget is the state an API signature is authorized and checked against:
-// the Ops DB row, which answers without a `status` query (a round trip through
-// a worker that would double the cost of every signature). The workflow's
-// validator checks the request again against its live state, so a row that lags
-// behind it (an amendment not yet recorded) can only cause a refusal here that
-// a retry fixes; it never admits what the workflow would refuse. A ceremony
-// whose opening is not recorded yet is asked live.
-func (a *App) signTarget(ctx context.Context, id string) (contract.State, int, error) {
-	row, err := a.store.GetCeremony(ctx, id)
-	if err == nil {
-		return stateFromRow(row), http.StatusOK, nil
-	}
-	if !isNotFound(err) {
-		a.log.Warn("read ceremony row for signing; asking the workflow", "ceremony", id, "err", err)
-	}
-	v, code, err := a.detailData(ctx, id)
-	return v.State, code, err
-}
-
-func isWitness(spec contract.Spec, id string) bool {
-	for _, w := range spec.Witnesses {
-		if w.ID == id {
-			return true
-		}
-	}
-	return false
 }

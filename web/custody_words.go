@@ -3,13 +3,13 @@ package web
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -89,7 +89,7 @@ func summarize(e store.CustodyEvent) string {
 			return "ceremony opened"
 		}
 		s := fmt.Sprintf("opened: needs %s from %s", plural(spec.Quorum.Threshold, "approval", "approvals"),
-			plural(len(witnessIDsOf(spec)), "witness", "witnesses"))
+			plural(len(rules.Members(spec)), "witness", "witnesses"))
 		if !spec.Deadline.IsZero() {
 			s += " by " + fmtTime(spec.Deadline)
 		}
@@ -241,16 +241,6 @@ func summarize(e store.CustodyEvent) string {
 		return string(b[:160]) + "…"
 	}
 	return string(b)
-}
-
-func witnessIDsOf(spec contract.Spec) []string {
-	var ids []string
-	for _, w := range spec.Witnesses {
-		if w.ID != spec.Initiator && !slices.Contains(ids, w.ID) {
-			ids = append(ids, w.ID)
-		}
-	}
-	return ids
 }
 
 // capitalize starts a summary like a sentence.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -174,16 +174,9 @@ func (a *App) listData(r *http.Request) (listView, error) {
 // ceremonyID reads "<namespace>/<name>" from the route.
 func ceremonyID(r *http.Request) (string, bool) {
 	ns, name := chi.URLParam(r, "ns"), chi.URLParam(r, "name")
-	if !validName(ns) || !validName(name) {
-		return "", false
-	}
-	return ns + "/" + name, true
+	id := ns + "/" + name
+	return id, rules.CeremonyID(id) == nil
 }
-
-// k8s names (DNS subdomains) are the widest ids we accept.
-var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
-
-func validName(s string) bool { return nameRE.MatchString(s) }
 
 type detailView struct {
 	Now       time.Time
@@ -230,7 +223,7 @@ func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusOK, detailLive(v))
 		return
 	}
-	a.render(w, r, http.StatusOK, detailPage(a.meta(r, ceremonyclient.Title(v.State.Spec)), v))
+	a.render(w, r, http.StatusOK, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
 }
 
 func (a *App) detailError(w http.ResponseWriter, r *http.Request, code int, err error) {
@@ -281,15 +274,14 @@ func (a *App) detailData(ctx context.Context, id string) (detailView, int, error
 		}
 		v.Custody = ev
 	}
-	v.IsWitness = isWitness(v.State.Spec, me.ID)
+	v.IsWitness = rules.IsListed(v.State.Spec, me.ID)
 	v.IsInitiator = me.ID == v.State.Spec.Initiator
 	for i := range v.State.Signatures {
 		if v.State.Signatures[i].WitnessID == me.ID {
 			v.MySig = &v.State.Signatures[i]
 		}
 	}
-	v.CanSign = v.Live && v.IsWitness && v.MySig == nil && v.State.Status.Open() && me.Witness != nil &&
-		me.ID != v.State.Spec.Initiator
+	v.CanSign = v.Live && mayViewerSign(me, v.State) == nil
 	return v, http.StatusOK, nil
 }
 

@@ -2,6 +2,8 @@ package web
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -86,6 +89,12 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	if len(errs) > 0 {
 		v.Errs = errs
 		v.Error = "Some fields need attention."
+		// Problems with no input of their own are said at the top.
+		for _, k := range []string{"veto", "form"} {
+			if msg, ok := errs[k]; ok {
+				v.Error += " " + msg
+			}
+		}
 		a.render(w, r, http.StatusUnprocessableEntity, composePage(a.meta(r, "New ceremony"), v))
 		return
 	}
@@ -155,127 +164,128 @@ func readComposeForm(r *http.Request, roles []string) composeForm {
 	return f
 }
 
-var (
-	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-	slugRE   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	slugBad  = regexp.MustCompile(`[^a-z0-9]+`)
-)
+var slugBad = regexp.MustCompile(`[^a-z0-9]+`)
 
-// buildSpec validates the form field by field and builds the ceremony spec.
+// buildSpec reads the form into a spec and checks it field by field: what only
+// a form can get wrong (a number that is not one, a witness not in the
+// directory, a deadline too soon to sign by), then the rules every ceremony
+// obeys (rules.ValidateSpec), each problem shown at the field it is about.
 func (a *App) buildSpec(f composeForm, known []store.Witness, initiator string) (contract.Spec, fieldErrors) {
 	errs := fieldErrors{}
+	now := a.cfg.Now()
 	spec := contract.Spec{Kind: f.Kind, Title: f.Title, Description: f.Description, Initiator: initiator, Source: "web",
 		Artifact: contract.Artifact{Name: f.ArtifactName, Digest: f.Digest, URI: f.URI}}
-	if !slices.Contains(contract.Kinds, f.Kind) {
-		errs["kind"] = "Choose one of the listed kinds."
-	}
-	if len(f.Title) > 200 {
-		errs["title"] = "At most 200 characters."
-	}
-	if len(f.Description) > 4000 {
-		errs["description"] = "At most 4000 characters."
-	}
-	switch {
-	case f.ArtifactName == "":
-		errs["artifact_name"] = "Name the artifact this ceremony is about."
-	case len(f.ArtifactName) > 200:
-		errs["artifact_name"] = "At most 200 characters."
-	}
-	if !digestRE.MatchString(f.Digest) {
-		errs["digest"] = `Give the digest as "sha256:" followed by 64 lowercase hex digits.`
-	}
-	if f.URI != "" && (len(f.URI) > 1000 || !strings.Contains(f.URI, "://") && !strings.Contains(f.URI, "/")) {
-		errs["uri"] = "Give a full location such as oci://registry.example.org/app or leave it empty."
-	}
 	name := f.Name
 	if name == "" {
-		base := strings.Trim(slugBad.ReplaceAllString(strings.ToLower(f.ArtifactName), "-"), "-")
-		if len(base) > 40 {
-			base = strings.Trim(base[:40], "-")
-		}
-		if base == "" {
-			base = "ceremony"
-		}
-		name = base + "-" + randomHex(3)
-	}
-	if !slugRE.MatchString(name) {
-		errs["name"] = "Use lowercase letters, digits and dashes (at most 63), starting and ending with a letter or digit."
+		name = generatedName(f.ArtifactName)
 	}
 	spec.ID = a.cfg.Namespace + "/" + name
-
-	byID := map[string]store.Witness{}
-	for _, w := range known {
-		byID[w.ID] = w
-	}
-	ids := make([]string, 0, len(f.Witnesses))
-	for id := range f.Witnesses {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		w, ok := byID[id]
-		if !ok {
-			errs["witnesses"] = "Pick witnesses from the list."
-			continue
-		}
-		role := f.Witnesses[id]
-		if role != "" && !slices.Contains(w.Roles, role) {
-			errs["witnesses"] = w.DisplayName + " does not hold the role " + role + "."
-			continue
-		}
-		if id == initiator {
-			errs["witnesses"] = "You are the initiator; the initiator never counts as a witness, so leave yourself out."
-			continue
-		}
-		spec.Witnesses = append(spec.Witnesses, contract.WitnessRef{ID: id, Role: role})
-	}
-	if len(spec.Witnesses) == 0 && errs["witnesses"] == "" {
-		errs["witnesses"] = "Pick at least one witness."
-	}
+	spec.Witnesses = pickedWitnesses(f, known, initiator, errs)
 	t, err := strconv.Atoi(f.Threshold)
-	switch {
-	case err != nil || t < 1:
+	if err != nil || t < 1 {
 		errs["threshold"] = "Give a whole number of approvals, at least 1."
-	case t > len(spec.Witnesses) && errs["witnesses"] == "":
-		errs["threshold"] = "The threshold is more than the " + strconv.Itoa(len(spec.Witnesses)) + " witnesses picked; quorum could never be met."
 	}
 	spec.Quorum.Threshold = t
 	for role, m := range f.RoleMin {
 		n, err := strconv.Atoi(m)
-		if err != nil || n < 0 {
+		switch {
+		case err != nil || n < 0:
 			errs["min:"+role] = "A whole number, 0 or more."
-			continue
-		}
-		if n == 0 {
-			continue
-		}
-		have := 0
-		for _, w := range spec.Witnesses {
-			if w.Role == role {
-				have++
+		case n > 0:
+			if spec.Quorum.Roles == nil {
+				spec.Quorum.Roles = map[string]int{}
 			}
+			spec.Quorum.Roles[role] = n
 		}
-		if n > have {
-			errs["min:"+role] = "Only " + strconv.Itoa(have) + " picked witnesses sign as " + role + "."
-			continue
-		}
-		if spec.Quorum.Roles == nil {
-			spec.Quorum.Roles = map[string]int{}
-		}
-		spec.Quorum.Roles[role] = n
 	}
 	spec.Quorum.Veto = f.Veto
 	dl, err := time.Parse("2006-01-02T15:04", f.Deadline)
 	switch {
 	case err != nil:
 		errs["deadline"] = "Give a date and time (UTC)."
-	case !dl.After(a.cfg.Now().Add(5 * time.Minute)):
-		errs["deadline"] = "The deadline must be at least 5 minutes from now."
-	case dl.After(a.cfg.Now().Add(366 * 24 * time.Hour)):
-		errs["deadline"] = "The deadline must be within a year."
+	case !dl.After(now.Add(rules.MinDeadlineLead)):
+		errs["deadline"] = fmt.Sprintf("The deadline must be at least %d minutes from now.", int(rules.MinDeadlineLead.Minutes()))
 	}
 	spec.Deadline = dl.UTC()
+	for _, p := range rules.ValidateSpec(spec, now) {
+		field := formField(p.Field)
+		if _, taken := errs[field]; !taken {
+			errs[field] = sentence(p.Message)
+		}
+	}
 	return spec, errs
+}
+
+// pickedWitnesses turns the ticked witnesses into the spec's list, refusing
+// people not in the directory, roles they do not hold, and the initiator.
+func pickedWitnesses(f composeForm, known []store.Witness, initiator string, errs fieldErrors) []contract.WitnessRef {
+	byID := map[string]store.Witness{}
+	for _, w := range known {
+		byID[w.ID] = w
+	}
+	var out []contract.WitnessRef
+	for _, id := range slices.Sorted(maps.Keys(f.Witnesses)) {
+		w, ok := byID[id]
+		role := f.Witnesses[id]
+		switch {
+		case !ok:
+			errs["witnesses"] = "Pick witnesses from the list."
+		case role != "" && !slices.Contains(w.Roles, role):
+			errs["witnesses"] = w.DisplayName + " does not hold the role " + role + "."
+		case id == initiator:
+			errs["witnesses"] = "You are the initiator; the initiator never counts as a witness, so leave yourself out."
+		default:
+			out = append(out, contract.WitnessRef{ID: id, Role: role})
+		}
+	}
+	if len(out) == 0 && errs["witnesses"] == "" {
+		errs["witnesses"] = "Pick at least one witness."
+	}
+	return out
+}
+
+// generatedName derives a ceremony name from the artifact's, with a random tail.
+func generatedName(artifact string) string {
+	base := strings.Trim(slugBad.ReplaceAllString(strings.ToLower(artifact), "-"), "-")
+	if len(base) > 40 {
+		base = strings.Trim(base[:40], "-")
+	}
+	if base == "" {
+		base = "ceremony"
+	}
+	return base + "-" + randomHex(3)
+}
+
+// formField maps a rules field ("artifact.digest", "quorum.roles[security]") to
+// the composer's input it is about.
+func formField(field string) string {
+	switch {
+	case field == "id":
+		return "name"
+	case field == "artifact.name":
+		return "artifact_name"
+	case strings.HasPrefix(field, "artifact."):
+		return strings.TrimPrefix(field, "artifact.")
+	case strings.HasPrefix(field, "witnesses"):
+		return "witnesses"
+	case strings.HasPrefix(field, "quorum.roles["):
+		return "min:" + strings.TrimSuffix(strings.TrimPrefix(field, "quorum.roles["), "]")
+	case strings.HasPrefix(field, "quorum.veto"):
+		return "veto"
+	case strings.HasPrefix(field, "quorum"):
+		return "threshold"
+	case field == "initiator":
+		return "form"
+	}
+	return field
+}
+
+// sentence makes a rules message read as a sentence on a form.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
 }
 
 func (f composeForm) hasWitness(id string) bool { _, ok := f.Witnesses[id]; return ok }

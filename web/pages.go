@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -57,7 +58,7 @@ type timelineEntry struct {
 
 func (a *App) artifactDetail(w http.ResponseWriter, r *http.Request) {
 	digest := chi.URLParam(r, "digest")
-	if !digestRE.MatchString(digest) {
+	if !rules.Digest.MatchString(digest) {
 		a.errorPage(w, r, http.StatusNotFound, "No such artifact", "The digest in the address is not valid.")
 		return
 	}

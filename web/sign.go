@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
 )
 
@@ -55,36 +57,29 @@ type reviewView struct {
 	Error       string
 }
 
-// maxComment is the longest comment a witness may add, in bytes.
-const maxComment = 2000
-
 // signReview prepares the statement for confirmation.
 func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
-	v, ok := a.signableDetail(w, r)
+	v, ok := a.signableForm(w, r)
 	if !ok {
 		return
 	}
 	me := viewerFrom(r.Context())
-	decision := contract.Decision(r.PostFormValue("decision"))
+	decision, derr := rules.ParseDecision(r.PostFormValue("decision"))
 	comment := strings.TrimSpace(r.PostFormValue("comment"))
 	key := r.PostFormValue("key")
 	fail := func(msg string) {
 		v.SignError, v.Comment = msg, comment
-		a.render(w, r, http.StatusUnprocessableEntity, detailPage(a.meta(r, ceremonyclient.Title(v.State.Spec)), v))
+		a.render(w, r, http.StatusUnprocessableEntity, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
 	}
 	switch {
-	case decision != contract.Approve && decision != contract.Reject:
+	case derr != nil:
 		fail("Choose approve or reject.")
 		return
-	case len(comment) > maxComment:
-		fail("The comment is too long (2000 characters at most).")
+	case len(comment) > rules.MaxComment:
+		fail(fmt.Sprintf("The comment is too long (%d characters at most).", rules.MaxComment))
 		return
 	case !validFormKey(key):
 		fail("The form was incomplete; reload the page and try again.")
-		return
-	}
-	if v.MySig != nil || !v.State.Status.Open() {
-		fail("This ceremony no longer accepts your signature.")
 		return
 	}
 	st := statement.Build(v.State.Spec, me.ID, decision, comment, a.cfg.Now())
@@ -117,34 +112,25 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, reviewPage(a.meta(r, "Review your signature"), rv))
 }
 
-// signableDetail loads the ceremony and enforces that the viewer is one of its
-// registered witnesses. On refusal it has written the response.
-func (a *App) signableDetail(w http.ResponseWriter, r *http.Request) (detailView, bool) {
+// signableForm loads the ceremony of a form sign path and authorizes the viewer
+// (signTarget). On refusal it has written the response.
+func (a *App) signableForm(w http.ResponseWriter, r *http.Request) (detailView, bool) {
 	id, ok := ceremonyID(r)
 	if !ok {
 		a.errorPage(w, r, http.StatusNotFound, "No such ceremony", "The ceremony id in the address is not valid.")
 		return detailView{}, false
 	}
-	me := viewerFrom(r.Context())
-	v, code, err := a.detailData(r.Context(), id)
-	if err != nil {
-		a.detailError(w, r, code, err)
-		return v, false
-	}
-	if !v.IsWitness || me.Witness == nil || me.ID == v.State.Spec.Initiator {
-		a.log.Warn("signature refused: not a witness of this ceremony", "ceremony", id, "viewer", me.ID)
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "You are not a witness of this ceremony, so you cannot sign it.")
-		return v, false
-	}
-	if !v.Live {
-		a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The ceremony's live state cannot be read right now, so it cannot be signed. Try again in a moment.")
+	v, ref := a.signTarget(r.Context(), id, true)
+	if ref != nil {
+		a.refuseForm(w, r, v, ref)
 		return v, false
 	}
 	return v, true
 }
 
 // checkTicket verifies a ticket against the viewer and the ceremony's current
-// state. It returns a plain reason when the ticket cannot be used.
+// spec (signTarget has authorized the viewer against its state). It returns a
+// plain reason when the ticket cannot be used.
 func (a *App) checkTicket(raw string, v detailView, me *viewer) (signTicket, statement.Statement, string) {
 	var t signTicket
 	if err := a.cookies.decode(ticketName, raw, &t); err != nil {
@@ -163,25 +149,19 @@ func (a *App) checkTicket(raw string, v detailView, me *viewer) (signTicket, sta
 	if why := st.Matches(v.State.Spec, me.ID, t.Decision, t.Comment); why != "" {
 		return t, st, "The ceremony changed since you reviewed it (" + why + "). Review it again before signing."
 	}
-	if v.MySig != nil {
-		return t, st, "You have already signed this ceremony."
-	}
-	if !v.State.Status.Open() {
-		return t, st, "This ceremony no longer accepts signatures (it is " + statusLabel(string(v.State.Status)) + ")."
-	}
 	return t, st, ""
 }
 
 // signConfirm sends a session-authenticated signature (witnesses without passkeys).
 func (a *App) signConfirm(w http.ResponseWriter, r *http.Request) {
-	v, ok := a.signableDetail(w, r)
+	v, ok := a.signableForm(w, r)
 	if !ok {
 		return
 	}
 	me := viewerFrom(r.Context())
 	fail := func(code int, msg string) {
 		v.SignError = msg
-		a.render(w, r, code, detailPage(a.meta(r, ceremonyclient.Title(v.State.Spec)), v))
+		a.render(w, r, code, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
 	}
 	if len(webauthnCredentials(me.Witness)) > 0 {
 		fail(http.StatusForbidden, "You have a registered passkey, so your signature must be made with it.")
@@ -253,14 +233,9 @@ func (a *App) signPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	me := viewerFrom(r.Context())
-	v, code, err := a.detailData(r.Context(), id)
-	if err != nil {
-		problem(w, code, "ceremony unavailable", "The ceremony could not be loaded.")
-		return
-	}
-	if !v.IsWitness || me.Witness == nil || me.ID == v.State.Spec.Initiator {
-		a.log.Warn("passkey signature refused: not a witness", "ceremony", id, "viewer", me.ID)
-		problem(w, http.StatusForbidden, "not a witness", "You are not a witness of this ceremony, so you cannot sign it.")
+	v, ref := a.signTarget(r.Context(), id, true)
+	if ref != nil {
+		refuseJSON(w, ref)
 		return
 	}
 	var in passkeySignRequest

@@ -345,7 +345,7 @@ func TestComposerValidation(t *testing.T) {
 			t.Errorf("no field error %s", id)
 		}
 	}
-	if !strings.Contains(page, "Only 1 picked witnesses sign as security") {
+	if !strings.Contains(page, "Role security needs 3 approvals, at most 1 reachable") {
 		t.Error("no role minimum error")
 	}
 	if !strings.Contains(page, `value="sha256:XYZ"`) {

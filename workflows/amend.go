@@ -10,6 +10,7 @@ import (
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/quorum"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // onSpecChanged applies an amendment from the cluster. Stale or repeated
@@ -37,7 +38,7 @@ func (c *ceremony) onSpecChanged(actx workflow.Context, raw []byte, perr error) 
 	case spec.ID != c.st.CeremonyID:
 		err = rejection("invalid", fmt.Sprintf("spec id %q does not match the ceremony %q", spec.ID, c.st.CeremonyID))
 	default:
-		if problem := validateSpec(spec); problem != "" {
+		if problem := c.specProblem(actx, spec); problem != "" {
 			err = rejection("invalid", "invalid spec: "+problem)
 		}
 	}
@@ -118,12 +119,7 @@ func (c *ceremony) amend(actx workflow.Context, key string, spec contract.Spec) 
 // diffSpecs describes in plain words what changed, whether it voids every
 // signature, and which witnesses were removed. Output order is fixed.
 func diffSpecs(old contract.Spec, oldMembers []quorum.Member, spec contract.Spec) (changes []string, voidAll bool, removed []string) {
-	ids := make([]string, len(spec.Witnesses))
-	roles := make([]string, len(spec.Witnesses))
-	for i, w := range spec.Witnesses {
-		ids[i], roles[i] = w.ID, w.Role
-	}
-	newMembers := quorum.Members(spec.Initiator, ids, roles)
+	newMembers := rules.Members(spec)
 	if old.Artifact.Digest != spec.Artifact.Digest {
 		changes = append(changes, fmt.Sprintf("artifact digest changed from %s to %s", old.Artifact.Digest, spec.Artifact.Digest))
 		voidAll = true

@@ -23,6 +23,7 @@ import (
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/quorum"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // activityOptions retry Ops DB writes until they succeed: a database outage
@@ -147,6 +148,7 @@ type ceremony struct {
 	keys    WitnessKeys
 	keysOn  bool // statements are verified (see keysChange)
 	localOn bool // signing-path Ops DB calls are local activities (see localChange)
+	rulesOn bool // specs are checked with the rules package (see rulesChange)
 	// rejectedKeys are the keys of refused messages in answers, oldest first.
 	rejectedKeys []string
 	tuning       Tuning
@@ -214,7 +216,7 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 	c.st = contract.State{CeremonyID: spec.ID, Status: contract.StatusCollecting, OpenedAt: now,
 		Signatures: []contract.Signature{}, Generation: spec.Generation, Runs: 1}
 	c.setSpec(spec)
-	problem := validateSpec(spec)
+	problem := c.specProblem(ctx, spec)
 	c.badSpec = problem != ""
 	if err := c.registerHandlers(ctx); err != nil {
 		return err
@@ -429,19 +431,8 @@ func (c *ceremony) check(now time.Time, req contract.SignRequest) error {
 
 // checkState is check without the statement and proof.
 func (c *ceremony) checkState(req contract.SignRequest) error {
-	switch {
-	case !c.st.Status.Open():
-		return rejection("closed", fmt.Sprintf("the ceremony is %s and no longer accepts signatures", c.st.Status))
-	case req.WitnessID == c.st.Spec.Initiator:
-		return rejection("not_a_witness", "the initiator cannot sign their own ceremony")
-	case c.rolesOf(req.WitnessID) == nil:
-		return rejection("unknown_witness", fmt.Sprintf("%s is not a witness of this ceremony", req.WitnessID))
-	}
-	for _, s := range c.st.Signatures {
-		if s.WitnessID == req.WitnessID {
-			return rejection("already_signed", fmt.Sprintf("%s already signed (%s) at %s; signatures cannot be changed",
-				req.WitnessID, s.Decision, s.SignedAt.UTC().Format(time.RFC3339)))
-		}
+	if r := rules.MaySign(c.st, req.WitnessID); r != nil {
+		return rejection(r.Code, r.Reason)
 	}
 	return nil
 }
@@ -461,7 +452,7 @@ func (c *ceremony) tally() quorum.Result {
 		}
 	}
 	slices.Sort(pending)
-	res := quorum.Evaluate(policyOf(c.st.Spec.Quorum), c.members, votes)
+	res := quorum.Evaluate(rules.Policy(c.st.Spec), c.members, votes)
 	c.st.Pending, c.st.Approvals, c.st.Rejections = pending, res.Approvals, res.Rejections
 	return res
 }
@@ -576,8 +567,8 @@ func (c *ceremony) setStatus(actx workflow.Context, s contract.Status, reason, a
 func (c *ceremony) reject(actx workflow.Context, name, key, witness string, err error) {
 	msg := contract.RejectedMessage{Name: name, IdempotencyKey: clip(key), WitnessID: clip(witness),
 		Reason: err.Error(), At: workflow.Now(actx)}
-	if len(msg.Reason) > maxText {
-		msg.Reason = msg.Reason[:maxText]
+	if len(msg.Reason) > maxReason {
+		msg.Reason = msg.Reason[:maxReason]
 	}
 	c.st.Rejected = append(c.st.Rejected, msg)
 	c.st.RejectedCount++
@@ -585,7 +576,7 @@ func (c *ceremony) reject(actx workflow.Context, name, key, witness string, err 
 		// The state keeps the latest; the custody chain keeps them all.
 		c.st.Rejected = slices.Delete(c.st.Rejected, 0, len(c.st.Rejected)-MaxRejectedKept)
 	}
-	if key != "" && len(key) <= maxKey {
+	if key != "" && len(key) <= rules.MaxIdempotencyKey {
 		if _, dup := c.answers[key]; !dup {
 			c.answers[key] = answerOf(err)
 			c.rejectedKeys = append(c.rejectedKeys, key)
@@ -613,13 +604,8 @@ func (c *ceremony) duplicate(key string) bool {
 }
 
 func (c *ceremony) setSpec(spec contract.Spec) {
-	ids := make([]string, len(spec.Witnesses))
-	roles := make([]string, len(spec.Witnesses))
-	for i, w := range spec.Witnesses {
-		ids[i], roles[i] = w.ID, w.Role
-	}
 	c.st.Spec = spec
-	c.members = quorum.Members(spec.Initiator, ids, roles)
+	c.members = rules.Members(spec)
 	c.tally()
 }
 
@@ -691,7 +677,7 @@ func (c *ceremony) upsertMemo(ctx workflow.Context) {
 	if c.badSpec {
 		return
 	}
-	t := title(c.st.Spec)
+	t := rules.Title(c.st.Spec)
 	if t == c.lastTitle {
 		return
 	}
@@ -699,17 +685,6 @@ func (c *ceremony) upsertMemo(ctx workflow.Context) {
 	if err := workflow.UpsertMemo(ctx, map[string]any{contract.MemoTitle: t}); err != nil {
 		workflow.GetLogger(ctx).Warn("upsert memo failed", "error", err)
 	}
-}
-
-func title(spec contract.Spec) string {
-	if spec.Title != "" {
-		return spec.Title
-	}
-	return fmt.Sprintf("%s of %s", spec.Kind, spec.Artifact.Name)
-}
-
-func policyOf(q contract.Quorum) quorum.Policy {
-	return quorum.Policy{Threshold: q.Threshold, Roles: q.Roles, Veto: q.Veto}
 }
 
 func rejection(code, reason string) error {

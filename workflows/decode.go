@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // MaxPayload bounds a message payload; everything a ceremony keeps in its state
@@ -50,98 +48,23 @@ func decodeMessage(raw []byte, perr error, v any, key func() string) error {
 	return requireKey(key())
 }
 
-// decodeSign decodes and checks the shape of a sign request. It returns what it
-// could decode even on error, so rejections can name the witness and key.
+// decodeSign decodes and checks the shape of a sign request (rules.CheckSignRequest).
+// It returns what it could decode even on error, so rejections can name the
+// witness and key.
 func decodeSign(raw json.RawMessage) (contract.SignRequest, error) {
 	var req contract.SignRequest
 	if err := decodeStrict(raw, &req); err != nil {
 		return req, err
 	}
 	req.WitnessID = strings.TrimSpace(req.WitnessID)
-	switch {
-	case req.IdempotencyKey == "":
-		return req, rejection("invalid", "idempotencyKey is required")
-	case len(req.IdempotencyKey) > maxKey:
-		return req, rejection("invalid", fmt.Sprintf("idempotencyKey is longer than %d characters", maxKey))
-	case req.WitnessID == "":
-		return req, rejection("invalid", "witnessId is required")
-	case len(req.WitnessID) > maxID:
-		return req, rejection("invalid", fmt.Sprintf("witnessId is longer than %d characters", maxID))
-	case req.Decision != contract.Approve && req.Decision != contract.Reject:
-		return req, rejection("invalid", fmt.Sprintf("decision must be %q or %q, not %q", contract.Approve, contract.Reject, clip(string(req.Decision))))
-	case len(req.Comment) > 4000:
-		return req, rejection("invalid", "comment is longer than 4000 characters")
-	case len(req.Via) > 32:
-		return req, rejection("invalid", "via is longer than 32 characters")
+	if ps := rules.CheckSignRequest(req); len(ps) > 0 {
+		return req, rejection("invalid", ps[0].String())
 	}
 	return req, nil
 }
 
-// Limits on what a ceremony keeps (see MaxPayload).
-const (
-	maxKey       = 200 // idempotency keys
-	maxID        = 254 // witness, initiator and ceremony ids
-	maxWitnesses = 100
-	maxText      = 4000 // descriptions, reasons
-)
+// maxReason bounds a refusal's reason kept in the state.
+const maxReason = 4000
 
 // clip shortens a value echoed back in a rejection.
-func clip(s string) string {
-	if len(s) <= 80 {
-		return s
-	}
-	return s[:77] + "..."
-}
-
-var digestPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
-
-// validateSpec returns a plain-words problem with the spec, or "".
-func validateSpec(s contract.Spec) string {
-	switch {
-	case s.ID == "":
-		return "id is empty"
-	case len(s.ID) > maxID:
-		return fmt.Sprintf("id is longer than %d characters", maxID)
-	case s.Kind == "" || len(s.Kind) > 64:
-		return "kind must be 1 to 64 characters"
-	case len(s.Title) > 200:
-		return "title is longer than 200 characters"
-	case len(s.Description) > maxText:
-		return fmt.Sprintf("description is longer than %d characters", maxText)
-	case !digestPattern.MatchString(s.Artifact.Digest):
-		return fmt.Sprintf("artifact digest %q is not sha256:<64 hex digits>", clip(s.Artifact.Digest))
-	case len(s.Artifact.Name) > 256 || len(s.Artifact.URI) > 2048:
-		return "artifact name or uri is too long"
-	case len(s.Initiator) > maxID:
-		return "initiator id is too long"
-	case len(s.Witnesses) == 0:
-		return "no witnesses"
-	case len(s.Witnesses) > maxWitnesses:
-		return fmt.Sprintf("more than %d witnesses", maxWitnesses)
-	case s.Quorum.Threshold < 1:
-		return "threshold must be at least 1"
-	case len(s.Quorum.Roles) > 32 || len(s.Quorum.Veto) > 32:
-		return "too many roles in the quorum policy"
-	case s.Deadline.IsZero():
-		return "deadline is missing"
-	}
-	for _, w := range s.Witnesses {
-		switch {
-		case strings.TrimSpace(w.ID) == "" || len(w.ID) > maxID:
-			return fmt.Sprintf("witness id %q must be 1 to %d characters", clip(w.ID), maxID)
-		case len(w.Role) > 64:
-			return fmt.Sprintf("role of %s is longer than 64 characters", clip(w.ID))
-		}
-	}
-	for _, r := range s.Quorum.Veto {
-		if len(r) > 64 {
-			return "veto role is longer than 64 characters"
-		}
-	}
-	for _, r := range slices.Sorted(maps.Keys(s.Quorum.Roles)) {
-		if len(r) > 64 {
-			return "role is longer than 64 characters"
-		}
-	}
-	return ""
-}
+func clip(s string) string { return rules.Clip(s) }

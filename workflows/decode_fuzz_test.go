@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // FuzzDecoders feeds arbitrary bytes to every decoder a signal or update payload
@@ -53,7 +54,9 @@ func FuzzDecoders(f *testing.F) {
 		checkRejection("substrate-decision", decodeStrict(data, &decision))
 		var changed contract.SpecChanged
 		if err := decodeStrict(data, &changed); err == nil {
-			_ = validateSpec(changed.Spec) // must not panic on anything that decodes
+			// Neither check may panic on anything that decodes.
+			_ = legacySpecProblem(changed.Spec)
+			_ = rules.ValidateSpec(changed.Spec, changed.Spec.Deadline)
 		} else {
 			checkRejection("spec-changed", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/notify"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // notify sends a notification in the background: the ceremony does not wait for
@@ -50,7 +51,7 @@ func (c *ceremony) notify(actx workflow.Context, kind string, to []string, subje
 func (c *ceremony) describe() string {
 	s := c.st.Spec
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n\nArtifact: %s\nDigest:   %s\n", title(s), s.Artifact.Name, s.Artifact.Digest)
+	fmt.Fprintf(&b, "%s\n\nArtifact: %s\nDigest:   %s\n", rules.Title(s), s.Artifact.Name, s.Artifact.Digest)
 	if s.Artifact.URI != "" {
 		fmt.Fprintf(&b, "URI:      %s\n", s.Artifact.URI)
 	}
@@ -74,13 +75,13 @@ func describePolicy(q contract.Quorum) string {
 
 func (c *ceremony) notifyOpened(actx workflow.Context) {
 	c.notify(actx, notify.KindOpened, c.memberIDs(),
-		"Your signature is requested: "+title(c.st.Spec),
+		"Your signature is requested: "+rules.Title(c.st.Spec),
 		fmt.Sprintf("%s asks you to witness this ceremony and approve or reject it.\n\n%s", c.st.Spec.Initiator, c.describe()))
 }
 
 func (c *ceremony) notifyReminder(actx workflow.Context, pct int64) {
 	c.notify(actx, notify.KindReminder, c.st.Pending,
-		fmt.Sprintf("Reminder: %s needs your signature by %s", title(c.st.Spec), fmtTime(c.st.Spec.Deadline)),
+		fmt.Sprintf("Reminder: %s needs your signature by %s", rules.Title(c.st.Spec), fmtTime(c.st.Spec.Deadline)),
 		fmt.Sprintf("%d%% of the signing window has passed and you have not signed yet (%d of %d approvals so far).\n\n%s",
 			pct, c.st.Approvals, c.st.Spec.Quorum.Threshold, c.describe()))
 }
@@ -88,7 +89,7 @@ func (c *ceremony) notifyReminder(actx workflow.Context, pct int64) {
 func (c *ceremony) notifyOutcome(actx workflow.Context) {
 	to := append(c.memberIDs(), c.st.Spec.Initiator)
 	c.notify(actx, notify.KindOutcome, uniqueSorted(to),
-		fmt.Sprintf("%s: %s", title(c.st.Spec), strings.ReplaceAll(string(c.st.Status), "_", " ")),
+		fmt.Sprintf("%s: %s", rules.Title(c.st.Spec), strings.ReplaceAll(string(c.st.Status), "_", " ")),
 		fmt.Sprintf("The ceremony is now %s: %s.\nApprovals: %d, rejections: %d.\n\n%s",
 			c.st.Status, c.st.Reason, c.st.Approvals, c.st.Rejections, c.describe()))
 }
@@ -103,12 +104,12 @@ func (c *ceremony) notifyAmended(actx workflow.Context, to []string, am contract
 		fmt.Fprintf(&b, "\n%d collected signature(s) were voided. If yours was one of them, please review and sign again.\n", am.Voided)
 	}
 	b.WriteString("\n" + c.describe())
-	c.notify(actx, notify.KindAmended, to, "Amended: "+title(c.st.Spec), b.String())
+	c.notify(actx, notify.KindAmended, to, "Amended: "+rules.Title(c.st.Spec), b.String())
 }
 
 func (c *ceremony) notifyAttention(actx workflow.Context, detail string) {
 	c.notify(actx, notify.KindAttention, []string{c.st.Spec.Initiator},
-		"Needs an operator: "+title(c.st.Spec), detail+".\n\nSee the runbook: seal, abort or cancel it by hand.\n\n"+c.describe())
+		"Needs an operator: "+rules.Title(c.st.Spec), detail+".\n\nSee the runbook: seal, abort or cancel it by hand.\n\n"+c.describe())
 }
 
 func uniqueSorted(in []string) []string {

@@ -42,7 +42,7 @@ var replayPaths = []string{
 // Histories recorded by earlier versions of the workflow are kept as
 // testdata/history-v<N>-<path>.json for as long as the code keeps their
 // GetVersion branches; they are replayed too. v0 predates "witness-keys", v1
-// predates "local-activities".
+// predates "local-activities", v2 predates "one-rule-set".
 
 // TestReplayHistories replays every captured history against the current
 // workflow code. A failure means the change would break ceremonies that are

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
 )
 
@@ -36,9 +36,9 @@ ceremony's spec (- for stdin). --send sends the update itself and waits for the 
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			d := contract.Decision(decision)
-			if d != contract.Approve && d != contract.Reject {
-				return fmt.Errorf("--decision must be approve or reject, not %q", decision)
+			d, err := rules.ParseDecision(decision)
+			if err != nil {
+				return fmt.Errorf("--decision %w", err)
 			}
 			if keyFile == "" {
 				return errors.New("--key is required: the key file `guildhall keygen` wrote")
@@ -80,7 +80,7 @@ ceremony's spec (- for stdin). --send sends the update itself and waits for the 
 			if st.Spec.ID != id {
 				return fmt.Errorf("the state is for ceremony %q, not %q", st.Spec.ID, id)
 			}
-			if !slices.ContainsFunc(st.Spec.Witnesses, func(w contract.WitnessRef) bool { return w.ID == kf.WitnessID }) {
+			if !rules.IsListed(st.Spec, kf.WitnessID) {
 				return fmt.Errorf("%s is not a witness of %s", kf.WitnessID, id)
 			}
 			if st.Status != "" && !st.Status.Open() {

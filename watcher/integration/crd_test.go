@@ -42,11 +42,7 @@ func TestExampleAndPrinterColumns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example is refused by the CRD: %v", err)
 	}
-	spec, err := crd.DecodeSpec(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if problems := watcher.Validate(spec, time.Now()); len(problems) > 0 {
+	if _, problems := watcher.Validate(got, time.Now()); len(problems) > 0 {
 		t.Fatalf("the watcher would refuse the example: %v", problems)
 	}
 	setPhase(t, ns, got.GetName(), "Collecting")

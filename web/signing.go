@@ -1,0 +1,106 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
+)
+
+// Every sign path (the form's review and confirm, the passkey confirm, the API's
+// statement and sign) loads its ceremony with signTarget and authorizes the viewer
+// with mayViewerSign; each only adds the checks of its own channel (a ticket, a
+// WebAuthn assertion, an ed25519 proof). Nothing reaches the workflow for a viewer
+// the rules would refuse.
+
+// refusal is why a sign path turned the viewer away, in plain words, with the
+// HTTP status and the problem title of the JSON API.
+type refusal struct {
+	Status int
+	Title  string // page title and JSON problem title
+	Text   string
+}
+
+// mayViewerSign is the one authorizer of the sign paths: the viewer is a person
+// in the directory whom rules.MaySign lets sign this ceremony in this state. A
+// state read from the Ops DB row has no signatures; the workflow's own check
+// then refuses a second signature.
+func mayViewerSign(me *viewer, st contract.State) *refusal {
+	notWitness := &refusal{http.StatusForbidden, "Not a witness", "You are not a witness of this ceremony, so you cannot sign it."}
+	if me == nil || me.Witness == nil {
+		return notWitness
+	}
+	r := rules.MaySign(st, me.ID)
+	switch {
+	case r == nil:
+		return nil
+	case r.Code == rules.CodeAlreadySigned:
+		return &refusal{http.StatusConflict, "Already signed", "You have already signed this ceremony."}
+	case r.Code == rules.CodeClosed:
+		return &refusal{http.StatusConflict, "Ceremony closed",
+			"This ceremony no longer accepts signatures (it is " + statusLabel(string(st.Status)) + ")."}
+	}
+	return notWitness
+}
+
+// signTarget is the one loader of the sign paths. live asks the workflow for its
+// state (the form paths show the detail page, and a statement must be built from
+// the spec in force). Otherwise the Ops DB row answers without a `status` query
+// (a round trip through a worker that would double the cost of an API
+// signature): the workflow's validator checks the request again against its live
+// state, so a row that lags behind it can only cause a refusal that a retry
+// fixes, never admit what the workflow would refuse. A ceremony whose opening is
+// not recorded yet is asked live.
+func (a *App) signTarget(ctx context.Context, id string, live bool) (detailView, *refusal) {
+	me := viewerFrom(ctx)
+	if !live {
+		row, err := a.store.GetCeremony(ctx, id)
+		if err == nil {
+			v := detailView{Now: a.cfg.Now(), ID: id, State: stateFromRow(row), Ceremony: &row}
+			return v, mayViewerSign(me, v.State)
+		}
+		if !isNotFound(err) {
+			a.log.Warn("read ceremony row for signing; asking the workflow", "ceremony", id, "err", err)
+		}
+	}
+	v, code, err := a.detailData(ctx, id)
+	switch {
+	case err != nil && code == http.StatusNotFound:
+		return v, &refusal{code, "No such ceremony", "No ceremony with this id exists. It may not have been opened yet."}
+	case err != nil:
+		a.log.Error("load ceremony for signing", "ceremony", id, "err", err)
+		return v, &refusal{code, "Temporarily unavailable", "The ceremony could not be loaded (" + plainError(err) + "). Try again in a moment."}
+	case !v.Live:
+		return v, &refusal{http.StatusServiceUnavailable, "Temporarily unavailable",
+			"The ceremony's live state cannot be read right now, so it cannot be signed. Try again in a moment."}
+	}
+	if ref := mayViewerSign(me, v.State); ref != nil {
+		if ref.Status == http.StatusForbidden {
+			a.log.Warn("signature refused: not a witness of this ceremony", "ceremony", id, "viewer", me.ID)
+		}
+		return v, ref
+	}
+	return v, nil
+}
+
+// problemTitle is the refusal's title in the JSON API's lower-case style.
+func (r *refusal) problemTitle() string { return strings.ToLower(r.Title) }
+
+// refuseJSON answers a JSON sign path's refusal.
+func refuseJSON(w http.ResponseWriter, ref *refusal) {
+	problem(w, ref.Status, ref.problemTitle(), ref.Text)
+}
+
+// refuseForm answers a form sign path's refusal: the detail page with the reason
+// at the form when the viewer is a witness the state turned away (closed, signed
+// already), an error page otherwise.
+func (a *App) refuseForm(w http.ResponseWriter, r *http.Request, v detailView, ref *refusal) {
+	if ref.Status == http.StatusConflict && v.State.CeremonyID != "" {
+		v.SignError = ref.Text
+		a.render(w, r, ref.Status, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
+		return
+	}
+	a.errorPage(w, r, ref.Status, ref.Title, ref.Text)
+}
