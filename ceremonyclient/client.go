@@ -50,13 +50,15 @@ func Dial(ctx context.Context, o Options) (client.Client, error) {
 	return c, nil
 }
 
-// Client sends the contract's messages to ceremony workflows.
+// Client makes every call Guildhall makes to Temporal about ceremonies: it opens
+// them, sends the contract's messages, asks their state and reads what they
+// received. The SDK client it wraps is not handed out.
 type Client struct {
-	T client.Client
+	t client.Client
 }
 
 // New wraps a Temporal client.
-func New(c client.Client) *Client { return &Client{T: c} }
+func New(c client.Client) *Client { return &Client{t: c} }
 
 // ErrAlreadyOpen is returned by Open when a ceremony with the same id is running.
 // It wraps contract.ErrCeremonyExists.
@@ -96,7 +98,7 @@ func InitialSearchAttributes(spec contract.Spec) temporal.SearchAttributes {
 
 // Open starts the ceremony workflow.
 func (c *Client) Open(ctx context.Context, spec contract.Spec) (runID string, err error) {
-	run, err := c.T.ExecuteWorkflow(ctx, StartOptions(spec), contract.WorkflowType, spec)
+	run, err := c.t.ExecuteWorkflow(ctx, StartOptions(spec), contract.WorkflowType, spec)
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
@@ -111,7 +113,7 @@ func (c *Client) Open(ctx context.Context, spec contract.Spec) (runID string, er
 // comes back as *contract.Rejection.
 func (c *Client) Sign(ctx context.Context, ceremonyID string, req contract.SignRequest) (contract.State, error) {
 	var st contract.State
-	h, err := c.T.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	h, err := c.t.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		UpdateID:     req.IdempotencyKey,
 		WorkflowID:   contract.WorkflowID(ceremonyID),
 		UpdateName:   contract.UpdateSign,
@@ -129,7 +131,7 @@ func (c *Client) Sign(ctx context.Context, ceremonyID string, req contract.SignR
 
 // Signal sends a fire-and-forget signal with a contract payload.
 func (c *Client) Signal(ctx context.Context, ceremonyID, name string, payload any) error {
-	if err := c.T.SignalWorkflow(ctx, contract.WorkflowID(ceremonyID), "", name, payload); err != nil {
+	if err := c.t.SignalWorkflow(ctx, contract.WorkflowID(ceremonyID), "", name, payload); err != nil {
 		return translate(ceremonyID, err)
 	}
 	return nil
@@ -138,7 +140,7 @@ func (c *Client) Signal(ctx context.Context, ceremonyID, name string, payload an
 // Status runs the `status` query.
 func (c *Client) Status(ctx context.Context, ceremonyID string) (contract.State, error) {
 	var st contract.State
-	v, err := c.T.QueryWorkflow(ctx, contract.WorkflowID(ceremonyID), "", contract.QueryStatus)
+	v, err := c.t.QueryWorkflow(ctx, contract.WorkflowID(ceremonyID), "", contract.QueryStatus)
 	if err == nil {
 		err = v.Get(&st)
 	}

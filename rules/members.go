@@ -68,13 +68,12 @@ const (
 	CodeAlreadySigned  = "already_signed"
 )
 
-// MaySign says whether witnessID may sign a ceremony in this state now: it is
-// collecting, they are one of its members (listed, and not its initiator), and
-// they have not signed in the current epoch. nil means they may.
+// MaySign says whether witnessID may sign a ceremony in this state now: they are
+// one of its members (listed, and not its initiator), have not signed in the
+// current epoch, and it is collecting. nil means they may. A person's own
+// standing is told before the ceremony's, so someone who signed hears that.
 func MaySign(st contract.State, witnessID string) *Refusal {
 	switch {
-	case !st.Status.Open():
-		return &Refusal{Code: CodeClosed, Reason: fmt.Sprintf("the ceremony is %s and no longer accepts signatures", st.Status)}
 	case witnessID == st.Spec.Initiator:
 		return &Refusal{Code: CodeNotAWitness, Reason: "the initiator cannot sign their own ceremony"}
 	case !IsListed(st.Spec, witnessID):
@@ -85,6 +84,9 @@ func MaySign(st contract.State, witnessID string) *Refusal {
 			return &Refusal{Code: CodeAlreadySigned, Reason: fmt.Sprintf("%s already signed (%s) at %s; signatures cannot be changed",
 				witnessID, s.Decision, s.SignedAt.UTC().Format(time.RFC3339))}
 		}
+	}
+	if !st.Status.Open() {
+		return &Refusal{Code: CodeClosed, Reason: fmt.Sprintf("the ceremony is %s and no longer accepts signatures", st.Status)}
 	}
 	return nil
 }

@@ -37,12 +37,13 @@ const (
 	MaxWitnesses    = 100
 	// MaxPolicyRoles bounds the role minimums and, separately, the veto roles.
 	MaxPolicyRoles = 20
-	// MaxDeadlineAhead is how far ahead a deadline may lie.
+	// MinDeadlineLead and MaxDeadlineAhead bound the deadline a person picks in
+	// the composer: time for the witnesses to sign, and not so far ahead that
+	// the ceremony is forgotten. They are the composer's: the workflow only
+	// needs a future deadline, since a message may arrive late, and scripts and
+	// resources may plan further ahead.
+	MinDeadlineLead  = 5 * time.Minute
 	MaxDeadlineAhead = 366 * 24 * time.Hour
-	// MinDeadlineLead is the least time a person opening a ceremony must leave
-	// its witnesses (the composer's rule; the workflow only needs a future
-	// deadline, since a message may arrive late).
-	MinDeadlineLead = 5 * time.Minute
 )
 
 // Limits on a signature request.
@@ -139,16 +140,25 @@ func ParseDecision(s string) (contract.Decision, error) {
 	return d, nil
 }
 
-// Deadline checks a deadline against now: set, in the future, and not more than
-// MaxDeadlineAhead away.
+// Deadline checks a deadline against now: set, and in the future.
 func Deadline(d, now time.Time) error {
 	switch {
 	case d.IsZero():
 		return fmt.Errorf("deadline is missing")
 	case !d.After(now):
 		return fmt.Errorf("deadline %s is in the past", d.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ComposerDeadline checks the deadline a person picks in the composer: at least
+// MinDeadlineLead from now and at most MaxDeadlineAhead.
+func ComposerDeadline(d, now time.Time) error {
+	switch {
+	case !d.After(now.Add(MinDeadlineLead)):
+		return fmt.Errorf("the deadline must be at least %d minutes from now", int(MinDeadlineLead.Minutes()))
 	case d.After(now.Add(MaxDeadlineAhead)):
-		return fmt.Errorf("deadline %s is more than %d days ahead", d.UTC().Format(time.RFC3339), int(MaxDeadlineAhead.Hours()/24))
+		return fmt.Errorf("the deadline must be within %d days", int(MaxDeadlineAhead.Hours()/24))
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func TestValidateSpec(t *testing.T) {
 			s.Initiator, s.Witnesses[0].ID, s.Witnesses[0].Role = long(MaxPersonID), strings.Repeat("y", MaxPersonID), long(MaxRole)
 			s.Quorum.Roles = map[string]int{long(MaxRole): 1}
 		}, "", ""},
-		{"deadline at the horizon", func(s *contract.Spec) { s.Deadline = now.Add(MaxDeadlineAhead) }, "", ""},
+		{"deadline years ahead", func(s *contract.Spec) { s.Deadline = now.Add(4 * MaxDeadlineAhead) }, "", ""},
 		{"id without namespace", func(s *contract.Spec) { s.ID = "release-web" }, "id", "<namespace>/<name>"},
 		{"id upper case", func(s *contract.Spec) { s.ID = "default/Release" }, "id", "lowercase"},
 		{"id too long", func(s *contract.Spec) { s.ID = "default/" + long(MaxName+1) }, "id", "at most 253"},
@@ -64,7 +64,6 @@ func TestValidateSpec(t *testing.T) {
 		{"past deadline", func(s *contract.Spec) { s.Deadline = now.Add(-time.Hour) }, "deadline", "in the past"},
 		{"deadline now", func(s *contract.Spec) { s.Deadline = now }, "deadline", "in the past"},
 		{"missing deadline", func(s *contract.Spec) { s.Deadline = time.Time{} }, "deadline", "missing"},
-		{"deadline past the horizon", func(s *contract.Spec) { s.Deadline = now.Add(MaxDeadlineAhead + time.Second) }, "deadline", "366 days"},
 		{"zero threshold", func(s *contract.Spec) { s.Quorum.Threshold = 0 }, "quorum.threshold", "at least 1"},
 		{"threshold above witnesses", func(s *contract.Spec) { s.Quorum.Threshold = 4 }, "quorum.threshold", "4 approvals needed, at most 3"},
 		{"threshold counts a person once", func(s *contract.Spec) {
@@ -237,4 +236,15 @@ func heldAll(ws []contract.WitnessRef, roles map[string]int) bool {
 		}
 	}
 	return true
+}
+
+func TestComposerDeadline(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Hour: "", MaxDeadlineAhead: "", MinDeadlineLead: "at least 5 minutes", MaxDeadlineAhead + time.Second: "within 366 days",
+	} {
+		err := ComposerDeadline(now.Add(d), now)
+		if (err == nil) != (want == "") || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("%v: %v, want %q", d, err, want)
+		}
+	}
 }

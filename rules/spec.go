@@ -11,7 +11,7 @@ import (
 )
 
 // ValidateSpec lists every problem with a spec, keyed by field: the shape and
-// limits of each field, a deadline between now and MaxDeadlineAhead, a policy
+// limits of each field, a deadline after now, a policy
 // whose roles some witness holds, and a quorum the witnesses can reach at all
 // (counting each person once and never the initiator, as the workflow will).
 func ValidateSpec(s contract.Spec, now time.Time) Problems {

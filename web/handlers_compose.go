@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"regexp"
@@ -203,8 +202,10 @@ func (a *App) buildSpec(f composeForm, known []store.Witness, initiator string) 
 	switch {
 	case err != nil:
 		errs["deadline"] = "Give a date and time (UTC)."
-	case !dl.After(now.Add(rules.MinDeadlineLead)):
-		errs["deadline"] = fmt.Sprintf("The deadline must be at least %d minutes from now.", int(rules.MinDeadlineLead.Minutes()))
+	default:
+		if err := rules.ComposerDeadline(dl, now); err != nil {
+			errs["deadline"] = sentence(err.Error())
+		}
 	}
 	spec.Deadline = dl.UTC()
 	for _, p := range rules.ValidateSpec(spec, now) {

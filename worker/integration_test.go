@@ -65,7 +65,7 @@ func TestOpenSignTwiceReachesQuorum(t *testing.T) {
 	cc, s := stack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	id := "it/" + t.Name()
+	id := "it/open-sign-twice"
 	if _, err := cc.Open(ctx, spec(id)); err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +112,8 @@ func TestOpenSignTwiceReachesQuorum(t *testing.T) {
 	}
 	// The search attributes follow the state, so operators can filter on them.
 	waitFor(t, func() bool {
-		resp, err := cc.T.ListWorkflow(ctx, listReq("CeremonyStatus = 'quorum_reached' AND WorkflowId = '"+contract.WorkflowID(id)+"'"))
-		return err == nil && len(resp.Executions) == 1
+		es, err := cc.List(ctx, "CeremonyStatus = 'quorum_reached' AND WorkflowId = '"+contract.WorkflowID(id)+"'")
+		return err == nil && len(es) == 1
 	})
 }
 

@@ -376,7 +376,7 @@ func TestContinueAsNewCarriesState(t *testing.T) {
 	h2.signal(3*time.Minute, contract.SignalSubstrateDecision, contract.SubstrateDecision{IdempotencyKey: "d", Phase: "Sealed"})
 	h2.env.ExecuteWorkflow(contract.WorkflowType, spec, next)
 	st := h2.state()
-	if e2 != nil || code(e3) != "closed" {
+	if e2 != nil || code(e3) != "already_signed" {
 		t.Fatalf("answers %v / %v", e2, e3)
 	}
 	if st.Status != contract.StatusSealed || st.Runs != 2 || len(st.Signatures) != 2 || st.OpenedAt != next.State.OpenedAt {

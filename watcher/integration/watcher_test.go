@@ -228,25 +228,25 @@ func TestInvalidResources(t *testing.T) {
 	createCeremony(t, ns, "unreachable", twice)
 	// A rule the schema cannot express: the rules package refuses it, as the
 	// workflow would, so it gets a Warning and never a workflow.
-	far := validSpec()
-	far["deadline"] = time.Now().Add(2 * 366 * 24 * time.Hour).UTC().Format(time.RFC3339)
-	createCeremony(t, ns, "too-far", far)
+	short := validSpec()
+	short["quorum"].(map[string]any)["roles"] = map[string]any{"maintainer": int64(3)}
+	createCeremony(t, ns, "role-short", short)
 	good, at := createCeremony(t, ns, "good", validSpec())
 
 	waitSignal(t, crd.CeremonyID(ns, "good"), specKey(good), watcher.KindStart, at)
 	e1 := waitEvent(t, ns, "past-deadline", crd.ReasonSpecRefused)
 	e2 := waitEvent(t, ns, "unreachable", crd.ReasonSpecRefused)
-	e3 := waitEvent(t, ns, "too-far", crd.ReasonSpecRefused)
+	e3 := waitEvent(t, ns, "role-short", crd.ReasonSpecRefused)
 	for _, e := range []struct {
 		ev   string
 		typ  string
 		want string
-	}{{e1.Message, e1.Type, "in the past"}, {e2.Message, e2.Type, "2 approvals needed, at most 1"}, {e3.Message, e3.Type, "more than 366 days ahead"}} {
+	}{{e1.Message, e1.Type, "in the past"}, {e2.Message, e2.Type, "2 approvals needed, at most 1"}, {e3.Message, e3.Type, "role maintainer needs 3 approvals, at most 2 reachable"}} {
 		if e.typ != "Warning" || !strings.Contains(e.ev, e.want) {
 			t.Errorf("event %s %q does not say %q", e.typ, e.ev, e.want)
 		}
 	}
-	for _, n := range []string{"past-deadline", "unreachable", "too-far"} {
+	for _, n := range []string{"past-deadline", "unreachable", "role-short"} {
 		if _, found := workflowStatus(t, crd.CeremonyID(ns, n)); found {
 			t.Errorf("a workflow exists for invalid Ceremony %s", n)
 		}
