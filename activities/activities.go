@@ -19,7 +19,7 @@ import (
 // the methods, which fixes the activity names.
 type Activities struct {
 	Store *store.Store
-	// Notifiers deliver notifications (see notify.FromEnv); none means the
+	// Notifiers deliver notifications (see notify.New); none means the
 	// development recorder, which logs.
 	Notifiers []notify.Notifier
 	// BaseURL is the web app's public URL, for links in notifications.
@@ -54,7 +54,9 @@ type Signed struct {
 
 // RecordSignature stores an accepted signature and its custody event.
 func (a *Activities) RecordSignature(ctx context.Context, in Signed) error {
-	return a.Store.RecordSignature(ctx, store.Signed(in))
+	sig := in.Signature
+	sig.Epoch = in.Epoch
+	return a.Store.RecordSignature(ctx, in.CeremonyID, sig, store.Tally{Approvals: in.Approvals, Rejections: in.Rejections, Pending: in.Pending})
 }
 
 // StatusChanged is the input of RecordStatus.
@@ -69,7 +71,7 @@ type StatusChanged struct {
 
 // RecordStatus stores a status change and its custody event.
 func (a *Activities) RecordStatus(ctx context.Context, in StatusChanged) error {
-	return a.Store.RecordStatus(ctx, store.StatusChange(in))
+	return a.Store.RecordStatus(ctx, in.CeremonyID, store.StatusChange{Status: in.Status, Reason: in.Reason, At: in.At, Actor: in.Actor, Seq: in.Seq})
 }
 
 // Rejected is the input of RecordRejected.

@@ -10,7 +10,7 @@ import (
 	"github.com/guildhouse/guildhall/store/storetest"
 )
 
-func TestLoadWitnessKeys(t *testing.T) {
+func TestLoadSigningKeys(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		a := &Activities{Store: s}
@@ -27,9 +27,9 @@ func TestLoadWitnessKeys(t *testing.T) {
 		if err := s.AddCredential(ctx, "bob", store.Credential{Type: "totp", KeyID: "t1", PublicKey: "x"}); err != nil {
 			t.Fatal(err)
 		}
-		got, err := a.LoadWitnessKeys(ctx, []string{"alice", "bob", "carol"})
+		got, err := a.LoadSigningKeys(ctx, []string{"alice", "bob", "carol"})
 		if err != nil || len(got) != 1 || got[0] != k {
-			t.Fatalf("LoadWitnessKeys = %+v, %v; want alice's key only", got, err)
+			t.Fatalf("LoadSigningKeys = %+v, %v; want alice's key only", got, err)
 		}
 	})
 }

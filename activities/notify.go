@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/guildhouse/guildhall/notify"
@@ -99,21 +98,4 @@ func (a *Activities) recipients(ctx context.Context, ids []string) []notify.Reci
 		out = append(out, r)
 	}
 	return out
-}
-
-// FailingNotifier fails every delivery; tests use it to see final failures.
-type FailingNotifier struct {
-	mu    sync.Mutex
-	Tries int
-}
-
-// Channel implements notify.Notifier.
-func (*FailingNotifier) Channel() string { return "failing" }
-
-// Notify implements notify.Notifier.
-func (f *FailingNotifier) Notify(context.Context, notify.Message) error {
-	f.mu.Lock()
-	f.Tries++
-	f.mu.Unlock()
-	return errors.New("relay refused the message")
 }

@@ -83,21 +83,22 @@ func ceremony(t *testing.T, s *store.Store) {
 			st := statement.Build(spec, w.id, contract.Approve, sig.Comment, at).Canonical()
 			sig.Statement, sig.Proof = string(st), statement.Sign(w.priv, st)
 		}
-		must(s.RecordSignature(ctx, store.Signed{CeremonyID: cid, Epoch: epoch, Signature: sig, Approvals: approvals}))
+		sig.Epoch = epoch
+		must(s.RecordSignature(ctx, cid, sig, store.Tally{Approvals: approvals}))
 	}
 	sign(alice, sp, 0, 1, t0.Add(time.Minute))
 	must(s.RecordOpened(ctx, store.Opened{Spec: func() contract.Spec { o := other; o.ID = "demo/third"; return o }(), WorkflowID: "w3", OpenedAt: t0.Add(2 * time.Minute)}))
 	// The policy changes: alice's signature is voided and she signs again.
 	amended := sp
 	amended.Quorum.Threshold = 3
-	must(s.RecordAmended(ctx, store.Amended{Spec: amended, Generation: 2, MessageKey: "sc-2", At: t0.Add(3 * time.Minute),
+	must(s.RecordAmended(ctx, store.Amendment{Spec: amended, Generation: 2, MessageKey: "sc-2", At: t0.Add(3 * time.Minute),
 		Changes: []string{"threshold 2 → 3"}, Epoch: 1, Voided: []store.VoidedSignature{{WitnessID: alice.id, Epoch: 0}},
 		VoidReason: "policy changed", Status: contract.StatusCollecting}))
 	sign(alice, amended, 1, 1, t0.Add(4*time.Minute))
 	sign(bob, amended, 1, 2, t0.Add(5*time.Minute))
 	sign(signer{id: "carol@guildhouse.dev"}, amended, 1, 3, t0.Add(6*time.Minute))
-	must(s.RecordStatus(ctx, store.StatusChange{CeremonyID: cid, Status: contract.StatusQuorumReached, Reason: "3 approvals", At: t0.Add(7 * time.Minute), Seq: 1}))
-	must(s.RecordStatus(ctx, store.StatusChange{CeremonyID: cid, Status: contract.StatusSealed, Reason: "sealed by the substrate", Actor: "substrate", At: t0.Add(8 * time.Minute), Seq: 2}))
+	must(s.RecordStatus(ctx, cid, store.StatusChange{Status: contract.StatusQuorumReached, Reason: "3 approvals", At: t0.Add(7 * time.Minute), Seq: 1}))
+	must(s.RecordStatus(ctx, cid, store.StatusChange{Status: contract.StatusSealed, Reason: "sealed by the substrate", Actor: "substrate", At: t0.Add(8 * time.Minute), Seq: 2}))
 	// Later, unrelated events extend the chain past the ceremony.
 	must(s.RecordOpened(ctx, store.Opened{Spec: func() contract.Spec { o := other; o.ID = "demo/fourth"; return o }(), WorkflowID: "w4", OpenedAt: t0.Add(9 * time.Minute)}))
 }

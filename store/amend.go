@@ -19,8 +19,8 @@ type VoidedSignature struct {
 	Epoch     int    `json:"epoch"`
 }
 
-// Amended is what RecordAmended writes.
-type Amended struct {
+// Amendment is an accepted spec change, as RecordAmended writes it.
+type Amendment struct {
 	Spec       contract.Spec
 	Generation int64
 	// MessageKey is the idempotency key of the spec-changed message.
@@ -31,17 +31,15 @@ type Amended struct {
 	Epoch      int
 	Voided     []VoidedSignature
 	VoidReason string
-	Approvals  int
-	Rejections int
-	Pending    []string
 	Status     contract.Status
+	Tally
 }
 
 // RecordAmended applies an accepted amendment to the Ops DB in one transaction:
 // the ceremony row follows the new spec (its artifact is created if new), voided
 // signature rows get voided_at, and the chain gets ceremony.amended plus, when
 // anything was voided, signatures.voided. Retrying it writes nothing new.
-func (s *Store) RecordAmended(ctx context.Context, in Amended) error {
+func (s *Store) RecordAmended(ctx context.Context, in Amendment) error {
 	spec, err := json.Marshal(in.Spec)
 	if err != nil {
 		return fmt.Errorf("encode spec: %w", err)
@@ -89,20 +87,19 @@ func (s *Store) RecordAmended(ctx context.Context, in Amended) error {
 	})
 }
 
-// Attention is what RecordAttention writes.
+// Attention is a ceremony flagged for an operator, as RecordAttention writes it.
 type Attention struct {
-	CeremonyID string
-	Reason     string // contract.Attention…
-	Detail     string
-	At         time.Time
-	Seq        int
+	Reason string // contract.Attention…
+	Detail string
+	At     time.Time
+	Seq    int
 }
 
 // RecordAttention puts "this ceremony needs an operator" on the custody chain.
-func (s *Store) RecordAttention(ctx context.Context, in Attention) error {
+func (s *Store) RecordAttention(ctx context.Context, ceremonyID string, in Attention) error {
 	_, err := s.AppendCustody(ctx, NewEvent{
-		Type: custody.TypeAttention, CeremonyID: in.CeremonyID, Actor: "guildhall",
-		IdempotencyKey: fmt.Sprintf("attention/%s/%d/%s", in.CeremonyID, in.Seq, in.Reason), OccurredAt: in.At,
+		Type: custody.TypeAttention, CeremonyID: ceremonyID, Actor: "guildhall",
+		IdempotencyKey: fmt.Sprintf("attention/%s/%d/%s", ceremonyID, in.Seq, in.Reason), OccurredAt: in.At,
 		Data: map[string]any{"reason": in.Reason, "detail": in.Detail},
 	})
 	return err

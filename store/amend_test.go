@@ -31,8 +31,8 @@ func TestRecordAmendedVoidsAndIsIdempotent(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, w := range []string{"alice", "bob"} {
-			if err := s.RecordSignature(ctx, store.Signed{CeremonyID: sp.ID, Approvals: i + 1,
-				Signature: contract.Signature{WitnessID: w, Decision: contract.Approve, SignedAt: at.Add(time.Minute), IdempotencyKey: w}}); err != nil {
+			if err := s.RecordSignature(ctx, sp.ID,
+				contract.Signature{WitnessID: w, Decision: contract.Approve, SignedAt: at.Add(time.Minute), IdempotencyKey: w}, store.Tally{Approvals: i + 1}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -40,10 +40,10 @@ func TestRecordAmendedVoidsAndIsIdempotent(t *testing.T) {
 		next.Artifact.Digest = "sha256:" + strings.Repeat("cd", 32)
 		next.Witnesses = append(next.Witnesses, contract.WitnessRef{ID: "carol"})
 		next.Deadline = sp.Deadline.Add(time.Hour)
-		am := store.Amended{Spec: next, Generation: 2, MessageKey: "s2", At: at.Add(2 * time.Minute),
+		am := store.Amendment{Spec: next, Generation: 2, MessageKey: "s2", At: at.Add(2 * time.Minute),
 			Changes: []string{"artifact digest changed"}, Epoch: 1, VoidReason: "digest changed",
 			Voided:  []store.VoidedSignature{{WitnessID: "alice", Epoch: 0}, {WitnessID: "bob", Epoch: 0}},
-			Pending: []string{"alice", "bob", "carol"}, Status: contract.StatusCollecting}
+			Tally: store.Tally{Pending: []string{"alice", "bob", "carol"}}, Status: contract.StatusCollecting}
 		for range 2 {
 			if err := s.RecordAmended(ctx, am); err != nil {
 				t.Fatal(err)
@@ -61,8 +61,8 @@ func TestRecordAmendedVoidsAndIsIdempotent(t *testing.T) {
 			}
 		}
 		// A new signature in the new epoch does not collide with the voided one.
-		if err := s.RecordSignature(ctx, store.Signed{CeremonyID: sp.ID, Epoch: 1, Approvals: 1,
-			Signature: contract.Signature{WitnessID: "alice", Decision: contract.Approve, SignedAt: at.Add(3 * time.Minute), IdempotencyKey: "a2", Epoch: 1}}); err != nil {
+		if err := s.RecordSignature(ctx, sp.ID,
+			contract.Signature{WitnessID: "alice", Decision: contract.Approve, SignedAt: at.Add(3 * time.Minute), IdempotencyKey: "a2", Epoch: 1}, store.Tally{Approvals: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if sigs, _ = s.Signatures(ctx, sp.ID); len(sigs) != 3 || sigs[2].VoidedAt != nil {
@@ -79,7 +79,7 @@ func TestRecordAmendedVoidsAndIsIdempotent(t *testing.T) {
 		if types[custody.TypeCeremonyAmended] != 1 || types[custody.TypeSignaturesVoided] != 1 {
 			t.Fatalf("custody %v", types)
 		}
-		if err := s.RecordAttention(ctx, store.Attention{CeremonyID: sp.ID, Reason: contract.AttentionSubstrateTimeout, At: at, Seq: 1}); err != nil {
+		if err := s.RecordAttention(ctx, sp.ID, store.Attention{Reason: contract.AttentionSubstrateTimeout, At: at, Seq: 1}); err != nil {
 			t.Fatal(err)
 		}
 	})

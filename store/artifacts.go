@@ -88,7 +88,7 @@ func (s *Store) transitionArtifact(ctx context.Context, tx bun.Tx, t Transition)
 	}
 	at := t.At.UTC()
 	if at.IsZero() {
-		at = s.now().UTC()
+		at = time.Now().UTC()
 	}
 	from := a.State
 	if _, err := tx.NewUpdate().Model((*Artifact)(nil)).Set("state = ?", t.To).Set("updated_at = ?", at).

@@ -109,7 +109,7 @@ func TestCeremonyStatusMovesTheArtifact(t *testing.T) {
 		digest := artifactIn(t, s, "default/rel-1", store.ArtifactProposed)
 		status := func(id string, st contract.Status, seq int) {
 			t.Helper()
-			if err := s.RecordStatus(ctx, store.StatusChange{CeremonyID: id, Status: st, At: t0.Add(time.Duration(seq) * time.Minute), Seq: seq}); err != nil {
+			if err := s.RecordStatus(ctx, id, store.StatusChange{Status: st, At: t0.Add(time.Duration(seq) * time.Minute), Seq: seq}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -186,9 +186,9 @@ func TestCredentialsAndSignatureKeys(t *testing.T) {
 		if err := s.RecordOpened(ctx, store.Opened{Spec: spec("default/rel-1"), WorkflowID: "w", OpenedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RecordSignature(ctx, store.Signed{CeremonyID: "default/rel-1", Approvals: 1, Signature: contract.Signature{
+		if err := s.RecordSignature(ctx, "default/rel-1", contract.Signature{
 			WitnessID: "alice", Decision: contract.Approve, SignedAt: t0, IdempotencyKey: "k", Statement: "{}",
-			Proof: &contract.Proof{Type: "ed25519", KeyID: key.KeyID, Signature: "c2ln"}}}); err != nil {
+			Proof: &contract.Proof{Type: "ed25519", KeyID: key.KeyID, Signature: "c2ln"}}, store.Tally{Approvals: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.RemoveCredential(ctx, "alice", key.KeyID); err != nil {
@@ -227,7 +227,7 @@ func TestConcurrentArtifactWritersDoNotDeadlock(t *testing.T) {
 	errs := make(chan error, 20)
 	for i := range 10 {
 		go func() {
-			errs <- s.RecordStatus(ctx, store.StatusChange{CeremonyID: "default/c" + string(rune('a'+i)), Status: contract.StatusSealed, At: t0, Seq: 1})
+			errs <- s.RecordStatus(ctx, "default/c" + string(rune('a'+i)), store.StatusChange{Status: contract.StatusSealed, At: t0, Seq: 1})
 		}()
 		go func() {
 			_, err := s.TransitionArtifact(ctx, store.Transition{Digest: digest, To: store.ArtifactRevoked, Actor: "operator"})

@@ -70,21 +70,19 @@ func (s *Store) ensureArtifact(ctx context.Context, tx bun.Tx, a contract.Artifa
 	return err
 }
 
-// Signed is what RecordSignature writes.
-type Signed struct {
-	CeremonyID string
-	Epoch      int
-	Signature  contract.Signature
+// Tally is a ceremony's counts after a change: approvals, rejections and the
+// members who have not signed.
+type Tally struct {
 	Approvals  int
 	Rejections int
 	Pending    []string
 }
 
-// RecordSignature stores an accepted signature, the ceremony's new counts and the
-// signature.accepted custody event in one transaction. Retrying it writes nothing
-// new: signatures are unique per (ceremony, epoch, witness).
-func (s *Store) RecordSignature(ctx context.Context, in Signed) error {
-	sig := in.Signature
+// RecordSignature stores an accepted signature (in its epoch, sig.Epoch), the
+// ceremony's new counts and the signature.accepted custody event in one
+// transaction. Retrying it writes nothing new: signatures are unique per
+// (ceremony, epoch, witness).
+func (s *Store) RecordSignature(ctx context.Context, ceremonyID string, sig contract.Signature, t Tally) error {
 	proof := ""
 	if sig.Proof != nil {
 		b, err := json.Marshal(sig.Proof)
@@ -94,7 +92,7 @@ func (s *Store) RecordSignature(ctx context.Context, in Signed) error {
 		proof = string(b)
 	}
 	row := Signature{
-		CeremonyID: in.CeremonyID, Epoch: in.Epoch, WitnessID: sig.WitnessID, Decision: string(sig.Decision),
+		CeremonyID: ceremonyID, Epoch: sig.Epoch, WitnessID: sig.WitnessID, Decision: string(sig.Decision),
 		Comment: sig.Comment, Roles: nonNil(sig.Roles), Statement: sig.Statement, Proof: proof, Via: sig.Via,
 		IdempotencyKey: sig.IdempotencyKey, SignedAt: sig.SignedAt.UTC(),
 	}
@@ -110,19 +108,19 @@ func (s *Store) RecordSignature(ctx context.Context, in Signed) error {
 			}
 		}
 		if _, err := tx.NewInsert().Model(&row).On("CONFLICT (ceremony_id, epoch, witness_id) DO NOTHING").Exec(ctx); err != nil {
-			return fmt.Errorf("insert signature of %s on %s: %w", sig.WitnessID, in.CeremonyID, err)
+			return fmt.Errorf("insert signature of %s on %s: %w", sig.WitnessID, ceremonyID, err)
 		}
 		if _, err := tx.NewUpdate().Model((*Ceremony)(nil)).
-			Set("approvals = ?", in.Approvals).Set("rejections = ?", in.Rejections).
-			Set("pending_ids = ?", jsonText(nonNil(in.Pending))).Set("updated_at = ?", sig.SignedAt.UTC()).
-			Where("id = ?", in.CeremonyID).Exec(ctx); err != nil {
-			return fmt.Errorf("update counts of %s: %w", in.CeremonyID, err)
+			Set("approvals = ?", t.Approvals).Set("rejections = ?", t.Rejections).
+			Set("pending_ids = ?", jsonText(nonNil(t.Pending))).Set("updated_at = ?", sig.SignedAt.UTC()).
+			Where("id = ?", ceremonyID).Exec(ctx); err != nil {
+			return fmt.Errorf("update counts of %s: %w", ceremonyID, err)
 		}
 		_, _, err := s.appendCustody(ctx, tx, NewEvent{
-			Type: custody.TypeSignatureAccepted, CeremonyID: in.CeremonyID, Actor: sig.WitnessID,
-			IdempotencyKey: fmt.Sprintf("signature/%s/%d/%s", in.CeremonyID, in.Epoch, sig.WitnessID),
+			Type: custody.TypeSignatureAccepted, CeremonyID: ceremonyID, Actor: sig.WitnessID,
+			IdempotencyKey: fmt.Sprintf("signature/%s/%d/%s", ceremonyID, sig.Epoch, sig.WitnessID),
 			OccurredAt:     sig.SignedAt,
-			Data: map[string]any{"epoch": in.Epoch, "decision": sig.Decision, "comment": sig.Comment,
+			Data: map[string]any{"epoch": sig.Epoch, "decision": sig.Decision, "comment": sig.Comment,
 				"statement": sig.Statement, "proof": sig.Proof, "via": sig.Via, "messageKey": sig.IdempotencyKey,
 				"keyId": row.KeyID, "publicKey": row.PublicKey},
 		})
@@ -130,40 +128,39 @@ func (s *Store) RecordSignature(ctx context.Context, in Signed) error {
 	})
 }
 
-// StatusChange is what RecordStatus writes.
+// StatusChange is a ceremony's move to a status, as RecordStatus writes it.
 type StatusChange struct {
-	CeremonyID string
-	Status     contract.Status
-	Reason     string
-	At         time.Time
-	Actor      string
+	Status contract.Status
+	Reason string
+	At     time.Time
+	Actor  string
 	// Seq distinguishes repeated visits to the same status (e.g. after an
 	// amendment reopens collecting); the workflow supplies it.
 	Seq int
 }
 
 // RecordStatus writes a ceremony's new status and its custody event.
-func (s *Store) RecordStatus(ctx context.Context, c StatusChange) error {
+func (s *Store) RecordStatus(ctx context.Context, ceremonyID string, c StatusChange) error {
 	at := c.At.UTC()
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		q := tx.NewUpdate().Model((*Ceremony)(nil)).Set("status = ?", string(c.Status)).
-			Set("reason = ?", c.Reason).Set("updated_at = ?", at).Where("id = ?", c.CeremonyID)
+			Set("reason = ?", c.Reason).Set("updated_at = ?", at).Where("id = ?", ceremonyID)
 		if c.Status.Final() {
 			q = q.Set("closed_at = ?", at)
 		}
 		if _, err := q.Exec(ctx); err != nil {
-			return fmt.Errorf("update status of %s: %w", c.CeremonyID, err)
+			return fmt.Errorf("update status of %s: %w", ceremonyID, err)
 		}
 		if _, _, err := s.appendCustody(ctx, tx, NewEvent{
-			Type: custody.TypeStatusChanged, CeremonyID: c.CeremonyID, Actor: c.Actor,
-			IdempotencyKey: fmt.Sprintf("status/%s/%d/%s", c.CeremonyID, c.Seq, c.Status),
+			Type: custody.TypeStatusChanged, CeremonyID: ceremonyID, Actor: c.Actor,
+			IdempotencyKey: fmt.Sprintf("status/%s/%d/%s", ceremonyID, c.Seq, c.Status),
 			OccurredAt:     at, Data: map[string]any{"status": c.Status, "reason": c.Reason},
 		}); err != nil {
 			return err
 		}
 		// Quorum attests the ceremony's artifact and sealing releases it (see
 		// artifacts.go); each move is its own custody event after this one.
-		return s.followCeremony(ctx, tx, c.CeremonyID, c.Status, at)
+		return s.followCeremony(ctx, tx, ceremonyID, c.Status, at)
 	})
 }
 

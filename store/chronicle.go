@@ -86,7 +86,7 @@ func (s *Store) ProjectChronicle(ctx context.Context, in ChronicleInput) (Chroni
 			return fmt.Errorf("look up chronicle event %s: %w", in.ID, err)
 		}
 		at := in.OccurredAt.UTC()
-		now := s.now().UTC()
+		now := time.Now().UTC()
 		digest := ""
 		if in.Artifact != nil {
 			digest = in.Artifact.Digest

@@ -38,7 +38,7 @@ func (s *Store) AddCredential(ctx context.Context, witnessID string, c Credentia
 				return fmt.Errorf("%s already has a different %s key with id %s", witnessID, c.Type, c.KeyID)
 			}
 		}
-		now := s.now().UTC()
+		now := time.Now().UTC()
 		if c.AddedAt.IsZero() {
 			c.AddedAt = now
 		}
@@ -68,7 +68,7 @@ func (s *Store) RemoveCredential(ctx context.Context, witnessID, keyID string) e
 			return fmt.Errorf("%s has no key %s: %w", witnessID, keyID, ErrNotFound)
 		}
 		gone := w.Credentials[i]
-		now := s.now().UTC()
+		now := time.Now().UTC()
 		if err := s.saveCredentials(ctx, tx, witnessID, slices.Delete(w.Credentials, i, i+1), now); err != nil {
 			return err
 		}

@@ -33,7 +33,6 @@ const DefaultSQLitePath = ".data/guildhall.db"
 type Store struct {
 	DB      *bun.DB
 	Dialect string
-	now     func() time.Time
 }
 
 // Options configure Open.
@@ -91,7 +90,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to the Ops DB (%s): %w", dialect, err)
 	}
-	return &Store{DB: db, Dialect: dialect, now: time.Now}, nil
+	return &Store{DB: db, Dialect: dialect}, nil
 }
 
 // withSimpleProtocol makes pgx send each query in one round trip without

@@ -69,7 +69,7 @@ func (s *Store) Signatures(ctx context.Context, ceremonyID string) ([]Signature,
 // UpsertWitness creates or updates a witness's name, e-mail and roles; registered
 // credentials are kept.
 func (s *Store) UpsertWitness(ctx context.Context, w Witness) error {
-	now := s.now().UTC()
+	now := time.Now().UTC()
 	w.CreatedAt, w.UpdatedAt = now, now
 	w.Roles = nonNil(w.Roles)
 	if w.Credentials == nil {
@@ -106,7 +106,7 @@ func (s *Store) ListWitnesses(ctx context.Context) ([]Witness, error) {
 // SetCredentials replaces a witness's registered credentials.
 func (s *Store) SetCredentials(ctx context.Context, id string, creds []Credential) error {
 	_, err := s.DB.NewUpdate().Model((*Witness)(nil)).Set("credentials = ?", jsonText(creds)).
-		Set("updated_at = ?", s.now().UTC()).Where("id = ?", id).Exec(ctx)
+		Set("updated_at = ?", time.Now().UTC()).Where("id = ?", id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("save credentials of %s: %w", id, err)
 	}
@@ -135,6 +135,3 @@ func (s *Store) GetArtifact(ctx context.Context, digest string) (Artifact, error
 	}
 	return a, nil
 }
-
-// SetClock replaces the store's clock (tests).
-func (s *Store) SetClock(now func() time.Time) { s.now = now }

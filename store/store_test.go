@@ -52,15 +52,14 @@ func TestCeremonyWritesAreIdempotent(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		sig := store.Signed{CeremonyID: "default/rel-1", Approvals: 1, Pending: []string{"bob"},
-			Signature: contract.Signature{WitnessID: "alice", Decision: contract.Approve, SignedAt: t0.Add(time.Minute), IdempotencyKey: "k1"}}
+		sig := contract.Signature{WitnessID: "alice", Decision: contract.Approve, SignedAt: t0.Add(time.Minute), IdempotencyKey: "k1"}
 		for range 3 {
-			if err := s.RecordSignature(ctx, sig); err != nil {
+			if err := s.RecordSignature(ctx, "default/rel-1", sig, store.Tally{Approvals: 1, Pending: []string{"bob"}}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for range 2 {
-			if err := s.RecordStatus(ctx, store.StatusChange{CeremonyID: "default/rel-1", Status: contract.StatusQuorumReached, At: t0.Add(2 * time.Minute)}); err != nil {
+			if err := s.RecordStatus(ctx, "default/rel-1", store.StatusChange{Status: contract.StatusQuorumReached, At: t0.Add(2 * time.Minute)}); err != nil {
 				t.Fatal(err)
 			}
 		}

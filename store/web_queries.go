@@ -215,31 +215,6 @@ func (s *Store) QuorumTimes(ctx context.Context, since time.Time, limit int) ([]
 	return out, nil
 }
 
-// CeremonyPage is ListCeremonies without the count: one page, newest first. The
-// web takes totals from cached per-status counts where it can, so a page does
-// not scan every ceremony to say how many there are.
-func (s *Store) CeremonyPage(ctx context.Context, f CeremonyFilter) ([]Ceremony, error) {
-	if f.Limit <= 0 || f.Limit > 200 {
-		f.Limit = 50
-	}
-	var out []Ceremony
-	if err := ceremonyFilter(s.DB.NewSelect().Model(&out), f).Order("opened_at DESC", "id ASC").
-		Limit(int64(f.Limit)).Offset(int64(f.Offset)).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("list ceremonies: %w", err)
-	}
-	return out, nil
-}
-
-// CountCeremonies counts the ceremonies matching a filter (Limit and Offset
-// are ignored).
-func (s *Store) CountCeremonies(ctx context.Context, f CeremonyFilter) (int, error) {
-	n, err := ceremonyFilter(s.DB.NewSelect().Model((*Ceremony)(nil)), f).Count(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("count ceremonies: %w", err)
-	}
-	return int(n), nil
-}
-
 // ceremonyFilter applies a CeremonyFilter to a query on ceremonies.
 func ceremonyFilter(q *bun.SelectQuery, f CeremonyFilter) *bun.SelectQuery {
 	if len(f.Statuses) > 0 {

@@ -94,11 +94,11 @@ func (f *fakeCeremonies) Sign(ctx context.Context, id string, req contract.SignR
 		s.Status = contract.StatusQuorumReached
 	}
 	if f.st != nil {
-		if err := f.st.RecordSignature(ctx, store.Signed{CeremonyID: id, Signature: sig, Approvals: s.Approvals, Rejections: s.Rejections, Pending: s.Pending}); err != nil {
+		if err := f.st.RecordSignature(ctx, id, sig, store.Tally{Approvals: s.Approvals, Rejections: s.Rejections, Pending: s.Pending}); err != nil {
 			return contract.State{}, err
 		}
 		if s.Status == contract.StatusQuorumReached {
-			_ = f.st.RecordStatus(ctx, store.StatusChange{CeremonyID: id, Status: s.Status, At: sig.SignedAt})
+			_ = f.st.RecordStatus(ctx, id, store.StatusChange{Status: s.Status, At: sig.SignedAt})
 		}
 	}
 	f.keys[req.IdempotencyKey] = *s

@@ -86,7 +86,7 @@ func TestClosedCeremonyHasNoPendingNorCountdown(t *testing.T) {
 		// Cancelled (final): the list says when it closed.
 		now := time.Now().UTC()
 		h.fake.mutate(id, func(s *contract.State) { s.Status, s.ClosedAt = contract.StatusCancelled, &now })
-		if err := st.RecordStatus(context.Background(), store.StatusChange{CeremonyID: id, Status: contract.StatusCancelled, Reason: "withdrawn", At: now, Seq: 9}); err != nil {
+		if err := st.RecordStatus(context.Background(), id, store.StatusChange{Status: contract.StatusCancelled, Reason: "withdrawn", At: now, Seq: 9}); err != nil {
 			t.Fatal(err)
 		}
 		_, list = h.get(ivy, "/ceremonies")
@@ -189,9 +189,9 @@ func TestCustodyTimelineInWords(t *testing.T) {
 		spec.Generation = 2
 		now := time.Now().UTC()
 		change := "deadline moved from " + fmtTime(old) + " to " + fmtTime(spec.Deadline)
-		if err := st.RecordAmended(ctx, store.Amended{Spec: spec, Generation: 2, MessageKey: "spec-2", At: now,
+		if err := st.RecordAmended(ctx, store.Amendment{Spec: spec, Generation: 2, MessageKey: "spec-2", At: now,
 			Changes: []string{change}, Epoch: 1, Voided: []store.VoidedSignature{{WitnessID: "bob@example.org", Epoch: 0}},
-			VoidReason: "the deadline changed", Pending: []string{"bob@example.org", "carol@example.org"}, Status: contract.StatusCollecting}); err != nil {
+			VoidReason: "the deadline changed", Tally: store.Tally{Pending: []string{"bob@example.org", "carol@example.org"}}, Status: contract.StatusCollecting}); err != nil {
 			t.Fatal(err)
 		}
 		acts := &activities.Activities{Store: st}
@@ -211,7 +211,7 @@ func TestCustodyTimelineInWords(t *testing.T) {
 			To: []string{"carol@example.org"}, Subject: "Reminder", At: now, Error: "mailbox full"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.RecordAttention(ctx, store.Attention{CeremonyID: id, Reason: contract.AttentionSubstrateTimeout, At: now, Seq: 1}); err != nil {
+		if err := st.RecordAttention(ctx, id, store.Attention{Reason: contract.AttentionSubstrateTimeout, At: now, Seq: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.AddCredential(ctx, "carol@example.org", store.Credential{Type: "ed25519", KeyID: "carol-key-1", PublicKey: "AAAA", Label: "yubikey"}); err != nil {

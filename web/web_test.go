@@ -693,7 +693,7 @@ func fillCeremonies(t testing.TB, st *store.Store, n int, now time.Time) {
 			t.Fatal(err)
 		}
 		if s := contract.Statuses[i%len(contract.Statuses)]; s != contract.StatusCollecting {
-			if err := st.RecordStatus(ctx, store.StatusChange{CeremonyID: spec.ID, Status: s, At: opened.Add(time.Hour)}); err != nil {
+			if err := st.RecordStatus(ctx, spec.ID, store.StatusChange{Status: s, At: opened.Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -802,7 +802,7 @@ func TestLiveStream(t *testing.T) {
 	// A change written by someone else (another replica, the worker) reaches the
 	// stream through the Ops DB poller.
 	ctx := context.Background()
-	if err := h.st.RecordStatus(ctx, store.StatusChange{CeremonyID: id, Status: contract.StatusCancelled, At: time.Now().Add(time.Second)}); err != nil {
+	if err := h.st.RecordStatus(ctx, id, store.StatusChange{Status: contract.StatusCancelled, At: time.Now().Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	wait("event: change")

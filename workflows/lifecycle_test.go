@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/custody"
 	"github.com/guildhouse/guildhall/notify"
@@ -290,7 +290,7 @@ func TestIdempotentMessages(t *testing.T) {
 }
 
 func TestNotificationFailureIsRecorded(t *testing.T) {
-	failing := &activities.FailingNotifier{}
+	failing := &failingNotifier{}
 	h := newHarness(t, failing)
 	h.signal(time.Minute, contract.SignalCancel, contract.Cancel{IdempotencyKey: "c", By: "operator", Reason: "x"})
 	h.env.ExecuteWorkflow(contract.WorkflowType, testSpec())
@@ -298,8 +298,8 @@ func TestNotificationFailureIsRecorded(t *testing.T) {
 	if st.Status != contract.StatusCancelled {
 		t.Fatal(st.Status)
 	}
-	if failing.Tries != 2*workflows.NotifyAttempts {
-		t.Fatalf("tries = %d, want %d", failing.Tries, 2*workflows.NotifyAttempts)
+	if failing.tries != 2*workflows.NotifyAttempts {
+		t.Fatalf("tries = %d, want %d", failing.tries, 2*workflows.NotifyAttempts)
 	}
 	ct := custodyTypes(t, h.store, st.CeremonyID)
 	if ct[custody.TypeNotificationFailed] != 2 || ct["notification.delivered"] != 0 {
@@ -465,4 +465,19 @@ func TestContinueAsNewCarriesQueuedSignals(t *testing.T) {
 	if st.Approvals != 2 || st.Status != contract.StatusCancelled || len(st.Rejected) != 1 || st.QuorumReachedAt == nil {
 		t.Fatalf("state %s approvals %d rejected %+v", st.Status, st.Approvals, st.Rejected)
 	}
+}
+
+// failingNotifier fails every delivery, to see final failures.
+type failingNotifier struct {
+	mu    sync.Mutex
+	tries int
+}
+
+func (*failingNotifier) Channel() string { return "failing" }
+
+func (f *failingNotifier) Notify(context.Context, notify.Message) error {
+	f.mu.Lock()
+	f.tries++
+	f.mu.Unlock()
+	return errors.New("relay refused the message")
 }

@@ -32,7 +32,7 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, string, error) 
 
 // TestWitnessKeyToEvidence walks the offline-witness path end to end on the
 // embedded database: keygen, add-key, sign from a spec file, the workflow's check
-// (statement.VerifyRequest with LoadWitnessKeys), verify, evidence export and
+// (statement.VerifyRequest with LoadSigningKeys), verify, evidence export and
 // verify, a flipped byte, chronicle import, and tampering caught by verify.
 func TestWitnessKeyToEvidence(t *testing.T) {
 	dir := t.TempDir()
@@ -82,7 +82,7 @@ func TestWitnessKeyToEvidence(t *testing.T) {
 		t.Fatalf("sign payload %q: %v", out, err)
 	}
 	// What the workflow's validator does with it.
-	keys, err := (&activities.Activities{Store: s}).LoadWitnessKeys(ctx, []string{"alice@guildhouse.dev", "bob@guildhouse.dev"})
+	keys, err := (&activities.Activities{Store: s}).LoadSigningKeys(ctx, []string{"alice@guildhouse.dev", "bob@guildhouse.dev"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,13 +98,13 @@ func TestWitnessKeyToEvidence(t *testing.T) {
 	if _, _, err := runCLI(t, string(specJSON), "sign", "demo/rel-2", "--key", keyPath, "--decision", "approve", "--state", "-"); err == nil {
 		t.Fatal("sign accepted a state of another ceremony")
 	}
-	if err := s.RecordSignature(ctx, store.Signed{CeremonyID: spec.ID, Approvals: 1, Signature: contract.Signature{WitnessID: req.WitnessID,
+	if err := s.RecordSignature(ctx, spec.ID, contract.Signature{WitnessID: req.WitnessID,
 		Decision: req.Decision, Comment: req.Comment, SignedAt: time.Now().UTC(), IdempotencyKey: req.IdempotencyKey,
-		Statement: req.Statement, Proof: req.Proof, Via: req.Via}}); err != nil {
+		Statement: req.Statement, Proof: req.Proof, Via: req.Via}, store.Tally{Approvals: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for i, st := range []contract.Status{contract.StatusQuorumReached, contract.StatusSealed} {
-		if err := s.RecordStatus(ctx, store.StatusChange{CeremonyID: spec.ID, Status: st, At: time.Now().UTC(), Seq: i + 1}); err != nil {
+		if err := s.RecordStatus(ctx, spec.ID, store.StatusChange{Status: st, At: time.Now().UTC(), Seq: i + 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
