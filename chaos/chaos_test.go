@@ -15,6 +15,7 @@ import (
 
 	"github.com/guildhouse/guildhall/bench"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/web"
 )
 
@@ -30,7 +31,7 @@ func TestKillWorkerWhileSigning(t *testing.T) {
 	done := make(chan struct{})
 	go func() { sg.run(context.Background(), jobs, 10); close(done) }()
 
-	waitUntil(t, 3*time.Minute, "a quarter of the signatures", func() bool { return sg.acceptedSoFar() >= len(jobs)/4 })
+	testenv.Eventually(t, 3*time.Minute, "a quarter of the signatures", func() bool { return sg.acceptedSoFar() >= len(jobs)/4 })
 	before := sg.acceptedSoFar()
 	pid := s.Worker.PID()
 	s.Worker.Kill()
@@ -55,7 +56,7 @@ func TestPostgresOutage(t *testing.T) {
 	done := make(chan struct{})
 	go func() { sg.run(context.Background(), jobs, 10); close(done) }()
 
-	waitUntil(t, 3*time.Minute, "a fifth of the signatures", func() bool { return sg.acceptedSoFar() >= len(jobs)/5 })
+	testenv.Eventually(t, 3*time.Minute, "a fifth of the signatures", func() bool { return sg.acceptedSoFar() >= len(jobs)/5 })
 	ctx := context.Background()
 	if err := s.PG.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -128,7 +129,7 @@ func TestPostgresOutage(t *testing.T) {
 	if maxAttempt < 2 && failures == 0 {
 		t.Errorf("no activity was seen retrying during the outage (highest pending attempt %d, no failures in the worker's metrics)", maxAttempt)
 	}
-	waitUntil(t, 30*time.Second, "/health 200 after the restart", func() bool {
+	testenv.Eventually(t, 30*time.Second, "/health 200 after the restart", func() bool {
 		code, _ := get(t, s.BaseURL+"/health", nil)
 		return code == http.StatusOK
 	})
@@ -146,7 +147,7 @@ func TestTemporalRestart(t *testing.T) {
 	done := make(chan struct{})
 	go func() { sg.run(context.Background(), jobs, 10); close(done) }()
 
-	waitUntil(t, 3*time.Minute, "a quarter of the signatures", func() bool { return sg.acceptedSoFar() >= len(jobs)/4 })
+	testenv.Eventually(t, 3*time.Minute, "a quarter of the signatures", func() bool { return sg.acceptedSoFar() >= len(jobs)/4 })
 	before := sg.acceptedSoFar()
 	t0 := time.Now()
 	if err := s.Dev.Restart(context.Background()); err != nil {
@@ -155,7 +156,7 @@ func TestTemporalRestart(t *testing.T) {
 	t.Logf("dev server stopped (SIGTERM) and started again in %s after %d of %d signatures were accepted",
 		time.Since(t0).Round(100*time.Millisecond), before, len(jobs))
 	// Then the hard way: SIGKILL, no chance to flush or say goodbye.
-	waitUntil(t, 3*time.Minute, "two thirds of the signatures", func() bool { return sg.acceptedSoFar() >= 2*len(jobs)/3 })
+	testenv.Eventually(t, 3*time.Minute, "two thirds of the signatures", func() bool { return sg.acceptedSoFar() >= 2*len(jobs)/3 })
 	before = sg.acceptedSoFar()
 	t0 = time.Now()
 	s.Dev.Kill()

@@ -109,7 +109,7 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 
 	cc := ceremonyclient.New(tc)
 	const id = "releases/web-v2"
-	eventually(t, "the watcher starts the ceremony workflow", func() bool {
+	testenv.Eventually(t, time.Minute, "the watcher starts the ceremony workflow", func() bool {
 		st, err := cc.Status(ctx, id)
 		return err == nil && st.Status == contract.StatusCollecting && st.Spec.Source == contract.SourceCluster
 	})
@@ -120,7 +120,7 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 	}
 
 	var att *unstructured.Unstructured
-	eventually(t, "the CeremonyAttestation is written", func() bool {
+	testenv.Eventually(t, time.Minute, "the CeremonyAttestation is written", func() bool {
 		att, err = admin.Resource(crd.AttestationGVR).Namespace("releases").Get(ctx, "web-v2", metav1.GetOptions{})
 		return err == nil
 	})
@@ -135,7 +135,7 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 	}
 	// The cited head is a real custody event of this ceremony, and the hand-off
 	// itself is then recorded on the chain.
-	eventually(t, "the hand-off is on the custody chain", func() bool {
+	testenv.Eventually(t, time.Minute, "the hand-off is on the custody chain", func() bool {
 		events, err := s.CeremonyCustody(ctx, id)
 		if err != nil {
 			return false
@@ -147,16 +147,4 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 		}
 		return cited && recorded
 	})
-}
-
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
 }

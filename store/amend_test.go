@@ -42,8 +42,8 @@ func TestRecordAmendedVoidsAndIsIdempotent(t *testing.T) {
 		next.Deadline = sp.Deadline.Add(time.Hour)
 		am := store.Amendment{Spec: next, Generation: 2, MessageKey: "s2", At: at.Add(2 * time.Minute),
 			Changes: []string{"artifact digest changed"}, Epoch: 1, VoidReason: "digest changed",
-			Voided:  []store.VoidedSignature{{WitnessID: "alice", Epoch: 0}, {WitnessID: "bob", Epoch: 0}},
-			Tally: store.Tally{Pending: []string{"alice", "bob", "carol"}}, Status: contract.StatusCollecting}
+			Voided: []store.VoidedSignature{{WitnessID: "alice", Epoch: 0}, {WitnessID: "bob", Epoch: 0}},
+			Tally:  store.Tally{Pending: []string{"alice", "bob", "carol"}}, Status: contract.StatusCollecting}
 		for range 2 {
 			if err := s.RecordAmended(ctx, am); err != nil {
 				t.Fatal(err)

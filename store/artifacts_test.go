@@ -227,7 +227,7 @@ func TestConcurrentArtifactWritersDoNotDeadlock(t *testing.T) {
 	errs := make(chan error, 20)
 	for i := range 10 {
 		go func() {
-			errs <- s.RecordStatus(ctx, "default/c" + string(rune('a'+i)), store.StatusChange{Status: contract.StatusSealed, At: t0, Seq: 1})
+			errs <- s.RecordStatus(ctx, "default/c"+string(rune('a'+i)), store.StatusChange{Status: contract.StatusSealed, At: t0, Seq: 1})
 		}()
 		go func() {
 			_, err := s.TransitionArtifact(ctx, store.Transition{Digest: digest, To: store.ArtifactRevoked, Actor: "operator"})

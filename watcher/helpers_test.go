@@ -138,17 +138,6 @@ func startWatcherKube(t *testing.T, cfg Config, dyn *dynamicfake.FakeDynamicClie
 	return r
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // settle waits long enough for a watcher to have acted on anything pending.
 func settle() { time.Sleep(150 * time.Millisecond) }
 

@@ -13,6 +13,7 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
 
@@ -25,7 +26,7 @@ func TestLifecycle(t *testing.T) {
 
 	obj := ceremonyObj("default", "rel", "uid-1", 1, validSpec())
 	create(t, dyn, obj)
-	eventually(t, "start", func() bool { return len(wf.messages()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "start", func() bool { return len(wf.messages()) == 1 })
 	m := wf.messages()[0]
 	sc := m.payload.(contract.SpecChanged)
 	if m.kind != KindStart || m.ceremony != "default/rel" || m.key != SpecKey("uid-1", 1) {
@@ -43,7 +44,7 @@ func TestLifecycle(t *testing.T) {
 	_ = unstructured.SetNestedField(obj.Object, "amended", "spec", "description")
 	obj.SetGeneration(2)
 	update(t, dyn, obj)
-	eventually(t, "spec-changed", func() bool { return len(wf.messages()) == 2 })
+	testenv.Eventually(t, 10*time.Second, "spec-changed", func() bool { return len(wf.messages()) == 2 })
 	if m := wf.messages()[1]; m.kind != KindSpec || m.payload.(contract.SpecChanged).Generation != 2 || m.payload.(contract.SpecChanged).Spec.Description != "amended" {
 		t.Fatalf("second message = %+v", m)
 	}
@@ -53,7 +54,7 @@ func TestLifecycle(t *testing.T) {
 		_ = unstructured.SetNestedField(obj.Object, phase, "status", "phase")
 		_ = unstructured.SetNestedField(obj.Object, int64(2), "status", "observedGeneration")
 		update(t, dyn, obj)
-		eventually(t, phase, func() bool { return len(wf.messages()) == 3+i })
+		testenv.Eventually(t, 10*time.Second, phase, func() bool { return len(wf.messages()) == 3+i })
 		d := wf.messages()[2+i].payload.(contract.SubstrateDecision)
 		if d.Phase != phase || d.Generation != 2 || d.IdempotencyKey != DecisionKey("uid-1", phase, 2) {
 			t.Fatalf("decision = %+v", d)
@@ -63,7 +64,7 @@ func TestLifecycle(t *testing.T) {
 	if err := dyn.Resource(crd.CeremonyGVR).Namespace("default").Delete(ctx, "rel", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "cancel", func() bool { return len(wf.messages()) == 5 })
+	testenv.Eventually(t, 10*time.Second, "cancel", func() bool { return len(wf.messages()) == 5 })
 	c := wf.messages()[4].payload.(contract.Cancel)
 	if c.By != "watcher" || c.Reason != "resource deleted" || c.IdempotencyKey != CancelKey("uid-1") {
 		t.Fatalf("cancel = %+v", c)
@@ -91,20 +92,20 @@ func TestResyncAndRestartSendNothing(t *testing.T) {
 	obj := ceremonyObj("default", "a", "uid-a", 3, validSpec())
 	_ = unstructured.SetNestedField(obj.Object, "Collecting", "status", "phase")
 	create(t, dyn, obj)
-	eventually(t, "start and decision", func() bool { return len(wf.messages()) == 2 })
-	eventually(t, "2 resyncs", func() bool {
+	testenv.Eventually(t, 10*time.Second, "start and decision", func() bool { return len(wf.messages()) == 2 })
+	testenv.Eventually(t, 10*time.Second, "2 resyncs", func() bool {
 		return counter(t, r.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 2
 	})
 	r.stop(t)
 
 	lookups := wf.lookups
 	r2 := startWatcher(t, Config{Resync: time.Second}, dyn, wf)
-	eventually(t, "restart lookup", func() bool {
+	testenv.Eventually(t, 10*time.Second, "restart lookup", func() bool {
 		wf.mu.Lock()
 		defer wf.mu.Unlock()
 		return wf.lookups > lookups
 	})
-	eventually(t, "resyncs after restart", func() bool {
+	testenv.Eventually(t, 10*time.Second, "resyncs after restart", func() bool {
 		return counter(t, r2.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 1
 	})
 	if n := len(wf.messages()); n != 2 || wf.duplicates() != 0 {
@@ -135,9 +136,9 @@ func TestInvalidResources(t *testing.T) {
 		create(t, dyn, ceremonyObj("default", "bad-"+name, "uid-"+name, 1, spec))
 	}
 	create(t, dyn, ceremonyObj("default", "good", "uid-good", 1, validSpec()))
-	eventually(t, "valid one started", func() bool { return len(wf.messages()) == 1 })
-	eventually(t, "warnings", func() bool { return len(r.rec.matching("Warning "+crd.ReasonSpecRefused)) == len(bad) })
-	eventually(t, "resyncs", func() bool {
+	testenv.Eventually(t, 10*time.Second, "valid one started", func() bool { return len(wf.messages()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "warnings", func() bool { return len(r.rec.matching("Warning "+crd.ReasonSpecRefused)) == len(bad) })
+	testenv.Eventually(t, 10*time.Second, "resyncs", func() bool {
 		return counter(t, r.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 2*float64(len(bad)+1)
 	})
 	if n := len(r.rec.matching("Warning " + crd.ReasonSpecRefused)); n != len(bad) {
@@ -167,12 +168,12 @@ func TestInvalidEditKeepsCeremony(t *testing.T) {
 	r := startWatcher(t, Config{}, dyn, wf)
 	obj := ceremonyObj("default", "c", "uid-c", 1, validSpec())
 	create(t, dyn, obj)
-	eventually(t, "start", func() bool { return len(wf.messages()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "start", func() bool { return len(wf.messages()) == 1 })
 	obj.Object["spec"].(map[string]any)["quorum"].(map[string]any)["threshold"] = int64(7)
 	obj.SetGeneration(2)
 	_ = unstructured.SetNestedField(obj.Object, "Collecting", "status", "phase")
 	update(t, dyn, obj)
-	eventually(t, "decision", func() bool { return len(wf.messages()) == 2 })
+	testenv.Eventually(t, 10*time.Second, "decision", func() bool { return len(wf.messages()) == 2 })
 	settle()
 	if got := strings.Join(wf.kinds(), ","); got != "start,substrate-decision" {
 		t.Fatalf("messages = %s", got)
@@ -193,7 +194,7 @@ func TestLostResponseIsNotDuplicated(t *testing.T) {
 	obj := ceremonyObj("default", "d", "uid-d", 1, validSpec())
 	_ = unstructured.SetNestedField(obj.Object, "Pending", "status", "phase")
 	create(t, dyn, obj)
-	eventually(t, "start and decision", func() bool { return len(wf.messages()) == 2 })
+	testenv.Eventually(t, 10*time.Second, "start and decision", func() bool { return len(wf.messages()) == 2 })
 	settle()
 	if n, d := len(wf.messages()), wf.duplicates(); n != 2 || d != 0 {
 		t.Fatalf("%d messages, %d duplicates: %v", n, d, wf.kinds())
@@ -211,7 +212,7 @@ func TestTransientFailureRetries(t *testing.T) {
 	startWatcher(t, Config{Workers: 1}, dyn, wf)
 	create(t, dyn, ceremonyObj("default", "e", "uid-e", 1, validSpec()))
 	create(t, dyn, ceremonyObj("default", "f", "uid-f", 1, validSpec()))
-	eventually(t, "both started", func() bool { return len(wf.messages()) == 2 })
+	testenv.Eventually(t, 10*time.Second, "both started", func() bool { return len(wf.messages()) == 2 })
 	settle()
 	if d := wf.duplicates(); d != 0 || len(wf.messages()) != 2 {
 		t.Fatalf("%v, %d duplicates", wf.kinds(), d)
@@ -226,7 +227,7 @@ func TestDeletedWhileNoWatcher(t *testing.T) {
 	wf.runs["default/gone"] = &fakeRun{uid: "uid-gone", running: true, keys: map[string]bool{SpecKey("uid-gone", 1): true}}
 	wf.runs["default/web"] = &fakeRun{running: true, keys: map[string]bool{}}
 	startWatcher(t, Config{}, dyn, wf)
-	eventually(t, "cancel", func() bool { return len(wf.messages()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "cancel", func() bool { return len(wf.messages()) == 1 })
 	settle()
 	m := wf.messages()
 	if len(m) != 1 || m[0].ceremony != "default/gone" || m[0].key != CancelKey("uid-gone") {
@@ -241,7 +242,7 @@ func TestReplacedResource(t *testing.T) {
 	dyn, wf := newDynamic(ceremonyObj("default", "x", "uid-new", 1, validSpec())), newFakeWorkflows()
 	wf.runs["default/x"] = &fakeRun{uid: "uid-old", running: true, keys: map[string]bool{SpecKey("uid-old", 1): true}}
 	r := startWatcher(t, Config{}, dyn, wf)
-	eventually(t, "warning", func() bool { return len(r.rec.matching("Warning "+crd.ReasonWorkflowIDUsed)) == 1 })
+	testenv.Eventually(t, 10*time.Second, "warning", func() bool { return len(r.rec.matching("Warning "+crd.ReasonWorkflowIDUsed)) == 1 })
 	settle()
 	m := wf.messages()
 	if len(m) != 1 || m[0].kind != KindCancel || m[0].key != CancelKey("uid-old") {
@@ -255,7 +256,7 @@ func TestForeignWorkflowIsLeftAlone(t *testing.T) {
 	dyn, wf := newDynamic(ceremonyObj("default", "w", "uid-w", 1, validSpec())), newFakeWorkflows()
 	wf.runs["default/w"] = &fakeRun{running: true, keys: map[string]bool{}}
 	r := startWatcher(t, Config{}, dyn, wf)
-	eventually(t, "warning", func() bool { return len(r.rec.matching("Warning "+crd.ReasonWorkflowIDUsed)) == 1 })
+	testenv.Eventually(t, 10*time.Second, "warning", func() bool { return len(r.rec.matching("Warning "+crd.ReasonWorkflowIDUsed)) == 1 })
 	settle()
 	if m := wf.messages(); len(m) != 0 {
 		t.Fatalf("messages = %+v", m)
@@ -288,7 +289,7 @@ func TestNamespaces(t *testing.T) {
 	create(t, dyn, ceremonyObj("team-c", "n", "uid-c", 1, validSpec()))
 	create(t, dyn, ceremonyObj("team-b", "n", "uid-b", 1, validSpec()))
 	create(t, dyn, ceremonyObj("team-a", "n", "uid-a", 1, validSpec()))
-	eventually(t, "two starts", func() bool { return len(wf.messages()) == 2 })
+	testenv.Eventually(t, 10*time.Second, "two starts", func() bool { return len(wf.messages()) == 2 })
 	settle()
 	for _, m := range wf.messages() {
 		if strings.HasPrefix(m.ceremony, "team-c/") {
@@ -306,18 +307,18 @@ func TestLeaderElection(t *testing.T) {
 			Resync: time.Second, LeaseDuration: time.Second, RenewDeadline: 500 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}
 	}
 	a := startWatcherKube(t, cfg("a"), dyn, kube, wf)
-	eventually(t, "a leads", func() bool { return counter(t, a.w.Metrics(), "guildhall_watcher_leader") == 1 })
+	testenv.Eventually(t, 10*time.Second, "a leads", func() bool { return counter(t, a.w.Metrics(), "guildhall_watcher_leader") == 1 })
 	b := startWatcherKube(t, cfg("b"), dyn, kube, wf)
 	create(t, dyn, ceremonyObj("default", "one", "uid-1", 1, validSpec()))
-	eventually(t, "start", func() bool { return len(wf.messages()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "start", func() bool { return len(wf.messages()) == 1 })
 	settle()
 	if counter(t, b.w.Metrics(), "guildhall_watcher_leader") != 0 || counter(t, b.w.Metrics(), "guildhall_watcher_messages_sent_total", "kind", KindStart) != 0 {
 		t.Fatal("follower sent or claims to lead")
 	}
 	a.stop(t)
 	create(t, dyn, ceremonyObj("default", "two", "uid-2", 1, validSpec()))
-	eventually(t, "b leads", func() bool { return counter(t, b.w.Metrics(), "guildhall_watcher_leader") == 1 })
-	eventually(t, "second start", func() bool { return len(wf.messages()) == 2 })
+	testenv.Eventually(t, 10*time.Second, "b leads", func() bool { return counter(t, b.w.Metrics(), "guildhall_watcher_leader") == 1 })
+	testenv.Eventually(t, 10*time.Second, "second start", func() bool { return len(wf.messages()) == 2 })
 	settle()
 	if d := wf.duplicates(); d != 0 || len(wf.messages()) != 2 {
 		t.Fatalf("after handover: %v, %d duplicates", wf.kinds(), d)
@@ -329,7 +330,7 @@ func TestHandler(t *testing.T) {
 	r := startWatcher(t, Config{}, dyn, wf)
 	srv := httptest.NewServer(r.w.Handler())
 	defer srv.Close()
-	eventually(t, "ready", func() bool {
+	testenv.Eventually(t, 10*time.Second, "ready", func() bool {
 		resp, err := srv.Client().Get(srv.URL + "/readyz")
 		if err != nil {
 			return false

@@ -132,8 +132,8 @@ func TestReadmeCLIExample(t *testing.T) {
 		if verb == "workflow list" {
 			// Visibility is eventually consistent, and the signal before it is
 			// asynchronous: wait, with the README's own query, for the quorum.
-			waitCLI(t, func() bool { out, err := run(queryCmd); return err == nil && strings.Contains(out, "quorum_reached") })
-			waitCLI(t, func() bool { out, err := run(c); return err == nil && strings.Contains(out, workflowID) })
+			testenv.Eventually(t, 15*time.Second, "the CLI's effect", func() bool { out, err := run(queryCmd); return err == nil && strings.Contains(out, "quorum_reached") })
+			testenv.Eventually(t, 15*time.Second, "the CLI's effect", func() bool { out, err := run(c); return err == nil && strings.Contains(out, workflowID) })
 			continue
 		}
 		out, err := run(c)
@@ -202,17 +202,6 @@ func TestReadmeListFilters(t *testing.T) {
 	if n < 4 {
 		t.Fatalf("only %d filters found", n)
 	}
-}
-
-func waitCLI(t *testing.T, ok func() bool) {
-	t.Helper()
-	for range 60 {
-		if ok() {
-			return
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatal("condition not met within 15s")
 }
 
 func TestShellWords(t *testing.T) {

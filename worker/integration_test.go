@@ -111,21 +111,10 @@ func TestOpenSignTwiceReachesQuorum(t *testing.T) {
 		t.Fatalf("custody events by type: %v", types)
 	}
 	// The search attributes follow the state, so operators can filter on them.
-	waitFor(t, func() bool {
+	testenv.Eventually(t, 10*time.Second, "the search attributes to follow the state", func() bool {
 		es, err := cc.List(ctx, "CeremonyStatus = 'quorum_reached' AND WorkflowId = '"+contract.WorkflowID(id)+"'")
 		return err == nil && len(es) == 1
 	})
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	for range 100 {
-		if ok() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("condition not met within 10s")
 }
 
 var _ client.Client

@@ -223,7 +223,7 @@ func TestContinueAsNewOnServerSuggestion(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool {
+	testenv.Eventually(t, 10*time.Second, "the condition", func() bool {
 		d, err := ts.c.DescribeWorkflowExecution(ctx, wid, "")
 		return err == nil && d.WorkflowExecutionInfo.Execution.RunId != first.GetRunID()
 	})

@@ -249,7 +249,7 @@ func captureHistories(t *testing.T) {
 	spec, run = cp.open("substrate-timeout", nil, &workflows.Continued{Tuning: workflows.Tuning{DecisionTimeout: 2 * time.Second}})
 	cp.sign(spec, "alice", contract.Approve, "a1")
 	cp.sign(spec, "bob", contract.Approve, "b1")
-	waitFor(t, func() bool {
+	testenv.Eventually(t, 20*time.Second, "the capture scenario's next step", func() bool {
 		st, err := cp.cc.Status(context.Background(), spec.ID)
 		return err == nil && st.Attention == contract.AttentionSubstrateTimeout
 	})
@@ -279,7 +279,7 @@ func captureHistories(t *testing.T) {
 	cp.sign(spec, "alice", contract.Approve, "a1")
 	cp.signal(spec, contract.SignalWitnessSignature, contract.SignRequest{IdempotencyKey: "m1", WitnessID: "mallory", Decision: contract.Approve})
 	cp.signal(spec, contract.SignalWitnessSignature, map[string]any{"idempotencyKey": "m2"})
-	waitFor(t, func() bool {
+	testenv.Eventually(t, 20*time.Second, "the capture scenario's next step", func() bool {
 		d, err := c.DescribeWorkflowExecution(context.Background(), run.GetID(), "")
 		return err == nil && d.WorkflowExecutionInfo.Execution.RunId != run.GetRunID()
 	})
@@ -293,7 +293,7 @@ func captureHistories(t *testing.T) {
 
 func waitStatus(t *testing.T, cc *ceremonyclient.Client, id string, want contract.Status) {
 	t.Helper()
-	waitFor(t, func() bool {
+	testenv.Eventually(t, 20*time.Second, "the capture scenario's next step", func() bool {
 		st, err := cc.Status(context.Background(), id)
 		return err == nil && st.Status == want
 	})
@@ -301,19 +301,8 @@ func waitStatus(t *testing.T, cc *ceremonyclient.Client, id string, want contrac
 
 func waitGeneration(t *testing.T, cc *ceremonyclient.Client, id string, gen int64) {
 	t.Helper()
-	waitFor(t, func() bool {
+	testenv.Eventually(t, 20*time.Second, "the capture scenario's next step", func() bool {
 		st, err := cc.Status(context.Background(), id)
 		return err == nil && st.Generation == gen
 	})
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	for range 200 {
-		if ok() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("condition not met within 20s")
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/internal/kubetest"
+	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/watcher"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
@@ -100,7 +101,7 @@ func leaseHolder(t *testing.T) string {
 func TestLeaderCrash(t *testing.T) {
 	ns := namespace(t)
 	child := startChild(t, "crash-a", ns)
-	eventually(t, 30*time.Second, "the child leads", func() bool { return leaseHolder(t) == "crash-a" })
+	testenv.Eventually(t, 30*time.Second, "the child leads", func() bool { return leaseHolder(t) == "crash-a" })
 	b := startWatcher(t, crashConfig("crash-b", ns))
 
 	c1, at := createCeremony(t, ns, "c1", validSpec())

@@ -24,6 +24,7 @@ import (
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/kubetest"
+	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/watcher"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
@@ -328,17 +329,6 @@ func checkExactly(t *testing.T, id string, keys ...string) {
 	}
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // events lists the Events recorded on an object with a reason.
 func events(t *testing.T, ns, name, reason string) []corev1.Event {
 	t.Helper()
@@ -354,7 +344,7 @@ func events(t *testing.T, ns, name, reason string) []corev1.Event {
 func waitEvent(t *testing.T, ns, name, reason string) corev1.Event {
 	t.Helper()
 	var got []corev1.Event
-	eventually(t, 20*time.Second, fmt.Sprintf("Event %s on %s/%s", reason, ns, name), func() bool {
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("Event %s on %s/%s", reason, ns, name), func() bool {
 		got = events(t, ns, name, reason)
 		return len(got) > 0
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/watcher"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
@@ -79,7 +80,7 @@ func TestLifecycle(t *testing.T) {
 	if cancel.By != "watcher" || cancel.Reason != "resource deleted" {
 		t.Fatalf("cancel = %s", c.Raw)
 	}
-	eventually(t, 20*time.Second, "workflow closed", func() bool {
+	testenv.Eventually(t, 20*time.Second, "workflow closed", func() bool {
 		st, _ := workflowStatus(t, id)
 		return st == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 	})
@@ -106,7 +107,7 @@ func TestResyncAndRestart(t *testing.T) {
 		at = setPhase(t, ns, n, "Pending")
 		waitSignal(t, crd.CeremonyID(ns, n), watcher.DecisionKey(string(obj.GetUID()), "Pending", 1), watcher.KindDecision, at)
 	}
-	eventually(t, 20*time.Second, "3 resync rounds", func() bool {
+	testenv.Eventually(t, 20*time.Second, "3 resync rounds", func() bool {
 		return metric(t, a.W, "guildhall_watcher_events_total", "type", "resync") >= float64(3*len(names))
 	})
 	if got := sentTotal(t, a.W); got != 6 {
@@ -115,7 +116,7 @@ func TestResyncAndRestart(t *testing.T) {
 	a.stop(t)
 
 	b := startWatcher(t, cfg)
-	eventually(t, 20*time.Second, "3 resync rounds after restart", func() bool {
+	testenv.Eventually(t, 20*time.Second, "3 resync rounds after restart", func() bool {
 		return metric(t, b.W, "guildhall_watcher_events_total", "type", "resync") >= float64(3*len(names))
 	})
 	if got := sentTotal(t, b.W); got != 0 {
@@ -146,7 +147,7 @@ func TestTwoWatchers(t *testing.T) {
 	a := startWatcher(t, cfg("replica-a"))
 	b := startWatcher(t, cfg("replica-b"))
 	var leader, follower *watcherRun
-	eventually(t, 30*time.Second, "a leader", func() bool {
+	testenv.Eventually(t, 30*time.Second, "a leader", func() bool {
 		la, lb := metric(t, a.W, "guildhall_watcher_leader"), metric(t, b.W, "guildhall_watcher_leader")
 		switch {
 		case la == 1 && lb == 0:
@@ -160,7 +161,7 @@ func TestTwoWatchers(t *testing.T) {
 	waitSignal(t, crd.CeremonyID(ns, "c1"), specKey(c1), watcher.KindStart, at)
 	c2, at := createCeremony(t, ns, "c2", validSpec())
 	waitSignal(t, crd.CeremonyID(ns, "c2"), specKey(c2), watcher.KindStart, at)
-	eventually(t, 10*time.Second, "resyncs on the follower", func() bool {
+	testenv.Eventually(t, 10*time.Second, "resyncs on the follower", func() bool {
 		return metric(t, follower.W, "guildhall_watcher_events_total", "type", "resync") >= 4
 	})
 	if got := sentTotal(t, follower.W); got != 0 {
@@ -169,7 +170,7 @@ func TestTwoWatchers(t *testing.T) {
 
 	stoppedAt := time.Now()
 	leader.stop(t)
-	eventually(t, 30*time.Second, "follower takes the lease", func() bool {
+	testenv.Eventually(t, 30*time.Second, "follower takes the lease", func() bool {
 		return metric(t, follower.W, "guildhall_watcher_leader") == 1
 	})
 	t.Logf("handover after graceful stop took %s", time.Since(stoppedAt).Round(time.Millisecond))
@@ -294,7 +295,7 @@ func TestContinueAsNew(t *testing.T) {
 	waitSignal(t, id, specKey(obj), watcher.KindStart, at)
 	obj, at = editSpec(t, ns, "long", func(s map[string]any) { s["description"] = continueAsNew })
 	waitSignal(t, id, specKey(obj), watcher.KindSpec, at)
-	eventually(t, 20*time.Second, "a second run", func() bool {
+	testenv.Eventually(t, 20*time.Second, "a second run", func() bool {
 		d, err := tc.DescribeWorkflowExecution(context.Background(), contract.WorkflowID(id), "")
 		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && lastRunContinued(t, id)
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
@@ -281,7 +282,7 @@ func TestTwoWitnessesSignWithPasskeysAndSeeEachOtherLive(t *testing.T) {
 		}
 	}
 	// ... and the Ops DB has them as rows with the proof kept as evidence.
-	waitFor(t, "signature rows in the Ops DB", func() bool {
+	testenv.Eventually(t, 20*time.Second, "signature rows in the Ops DB", func() bool {
 		rows, err := stack.store.Signatures(ctx, id)
 		return err == nil && len(rows) == 2 && strings.Contains(rows[0].Proof, `"webauthn"`) && strings.Contains(rows[1].Proof, "clientDataJSON")
 	})
@@ -315,17 +316,6 @@ func newUserAnon(t *testing.T) *user {
 		t.Fatal(err)
 	}
 	return u
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // openDirect opens a ceremony through the client (faster than the composer).
