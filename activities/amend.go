@@ -44,8 +44,8 @@ func (a *Activities) RecordAmended(ctx context.Context, in Amended) error {
 		voided[i] = store.VoidedSignature(v)
 	}
 	return a.Store.RecordAmended(ctx, store.Amendment{Spec: in.Spec, Generation: in.Generation, MessageKey: in.MessageKey,
-		At: in.At, Changes: in.Changes, Epoch: in.Epoch, Voided: voided, VoidReason: in.VoidReason, Status: in.Status,
-		Tally: store.Tally{Approvals: in.Approvals, Rejections: in.Rejections, Pending: in.Pending}})
+		At: in.At, Changes: in.Changes, Voiding: store.Voiding{Epoch: in.Epoch, Voided: voided, VoidReason: in.VoidReason},
+		Status: in.Status, Tally: store.Tally{Approvals: in.Approvals, Rejections: in.Rejections, Pending: in.Pending}})
 }
 
 // Attention is the input of RecordAttention.

@@ -92,8 +92,7 @@ func ceremony(t *testing.T, s *store.Store) {
 	amended := sp
 	amended.Quorum.Threshold = 3
 	must(s.RecordAmended(ctx, store.Amendment{Spec: amended, Generation: 2, MessageKey: "sc-2", At: t0.Add(3 * time.Minute),
-		Changes: []string{"threshold 2 → 3"}, Epoch: 1, Voided: []store.VoidedSignature{{WitnessID: alice.id, Epoch: 0}},
-		VoidReason: "policy changed", Status: contract.StatusCollecting}))
+		Changes: []string{"threshold 2 → 3"}, Voiding: store.Voiding{Epoch: 1, Voided: []store.VoidedSignature{{WitnessID: alice.id, Epoch: 0}}, VoidReason: "policy changed"}, Status: contract.StatusCollecting}))
 	sign(alice, amended, 1, 1, t0.Add(4*time.Minute))
 	sign(bob, amended, 1, 2, t0.Add(5*time.Minute))
 	sign(signer{id: "carol@guildhouse.dev"}, amended, 1, 3, t0.Add(6*time.Minute))

@@ -19,20 +19,26 @@ type VoidedSignature struct {
 	Epoch     int    `json:"epoch"`
 }
 
-// Amendment is an accepted spec change, as RecordAmended writes it.
+// Amendment is an accepted spec change, as RecordAmended writes it: the new
+// spec and generation, what changed in words, what it voided, and the
+// ceremony's status and counts after it.
 type Amendment struct {
 	Spec       contract.Spec
 	Generation int64
-	// MessageKey is the idempotency key of the spec-changed message.
-	MessageKey string
+	MessageKey string // the spec-changed message's idempotency key
 	At         time.Time
 	Changes    []string
-	// Epoch is the ceremony's signature epoch after the amendment.
+	Voiding
+	Status contract.Status
+	Tally
+}
+
+// Voiding is what an amendment voided: signatures of earlier epochs, why, and
+// the epoch that starts.
+type Voiding struct {
 	Epoch      int
 	Voided     []VoidedSignature
 	VoidReason string
-	Status     contract.Status
-	Tally
 }
 
 // RecordAmended applies an accepted amendment to the Ops DB in one transaction:

@@ -41,9 +41,9 @@ func TestRecordAmendedVoidsAndIsIdempotent(t *testing.T) {
 		next.Witnesses = append(next.Witnesses, contract.WitnessRef{ID: "carol"})
 		next.Deadline = sp.Deadline.Add(time.Hour)
 		am := store.Amendment{Spec: next, Generation: 2, MessageKey: "s2", At: at.Add(2 * time.Minute),
-			Changes: []string{"artifact digest changed"}, Epoch: 1, VoidReason: "digest changed",
-			Voided: []store.VoidedSignature{{WitnessID: "alice", Epoch: 0}, {WitnessID: "bob", Epoch: 0}},
-			Tally:  store.Tally{Pending: []string{"alice", "bob", "carol"}}, Status: contract.StatusCollecting}
+			Changes: []string{"artifact digest changed"}, Voiding: store.Voiding{Epoch: 1, VoidReason: "digest changed",
+				Voided: []store.VoidedSignature{{WitnessID: "alice", Epoch: 0}, {WitnessID: "bob", Epoch: 0}}},
+			Tally: store.Tally{Pending: []string{"alice", "bob", "carol"}}, Status: contract.StatusCollecting}
 		for range 2 {
 			if err := s.RecordAmended(ctx, am); err != nil {
 				t.Fatal(err)

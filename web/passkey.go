@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -153,12 +152,7 @@ func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in passkeyFinishRequest
-	body, err := io.ReadAll(r.Body)
-	if err == nil {
-		err = json.Unmarshal(body, &in)
-	}
-	if err != nil {
-		problem(w, http.StatusBadRequest, "unreadable request", "The new passkey could not be read.")
+	if !readJSON(w, r, &in, "The new passkey could not be read.") {
 		return
 	}
 	var t passkeyRegTicket

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -239,12 +238,7 @@ func (a *App) signPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in passkeySignRequest
-	body, err := io.ReadAll(r.Body)
-	if err == nil {
-		err = json.Unmarshal(body, &in)
-	}
-	if err != nil {
-		problem(w, http.StatusBadRequest, "unreadable request", "The signature could not be read.")
+	if !readJSON(w, r, &in, "The signature could not be read.") {
 		return
 	}
 	t, _, why := a.checkTicket(in.Ticket, v, me)

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 
@@ -103,4 +105,18 @@ func (a *App) refuseForm(w http.ResponseWriter, r *http.Request, v detailView, r
 		return
 	}
 	a.errorPage(w, r, ref.Status, ref.Title, ref.Text)
+}
+
+// readJSON decodes the JSON body the page's script posted into v; on failure it
+// answers 400 with what could not be read and returns false.
+func readJSON(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(body, v)
+	}
+	if err != nil {
+		problem(w, http.StatusBadRequest, "unreadable request", what)
+		return false
+	}
+	return true
 }

@@ -190,8 +190,7 @@ func TestCustodyTimelineInWords(t *testing.T) {
 		now := time.Now().UTC()
 		change := "deadline moved from " + fmtTime(old) + " to " + fmtTime(spec.Deadline)
 		if err := st.RecordAmended(ctx, store.Amendment{Spec: spec, Generation: 2, MessageKey: "spec-2", At: now,
-			Changes: []string{change}, Epoch: 1, Voided: []store.VoidedSignature{{WitnessID: "bob@example.org", Epoch: 0}},
-			VoidReason: "the deadline changed", Tally: store.Tally{Pending: []string{"bob@example.org", "carol@example.org"}}, Status: contract.StatusCollecting}); err != nil {
+			Changes: []string{change}, Voiding: store.Voiding{Epoch: 1, Voided: []store.VoidedSignature{{WitnessID: "bob@example.org", Epoch: 0}}, VoidReason: "the deadline changed"}, Tally: store.Tally{Pending: []string{"bob@example.org", "carol@example.org"}}, Status: contract.StatusCollecting}); err != nil {
 			t.Fatal(err)
 		}
 		acts := &activities.Activities{Store: st}
