@@ -15,7 +15,7 @@ func TestLoadSigningKeys(t *testing.T) {
 		ctx := context.Background()
 		a := &Activities{Store: s}
 		for _, id := range []string{"alice", "bob"} {
-			if err := s.UpsertWitness(ctx, store.Witness{ID: id, DisplayName: id}); err != nil {
+			if err := s.EnsureWitness(ctx, store.NewPerson{ID: id, DisplayName: id}, "test"); err != nil {
 				t.Fatal(err)
 			}
 		}

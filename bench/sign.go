@@ -281,7 +281,7 @@ func NewCeremonies(secret []byte, tag string, n, k int) ([]Ceremony, error) {
 				return nil, err
 			}
 			c.Witnesses = append(c.Witnesses, w)
-			c.Spec.Witnesses = append(c.Spec.Witnesses, contract.WitnessRef{ID: w.ID, Role: "bench"})
+			c.Spec.Witnesses = append(c.Spec.Witnesses, contract.WitnessRef{ID: w.ID, Role: Role})
 		}
 		out = append(out, c)
 	}

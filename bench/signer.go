@@ -42,10 +42,14 @@ func NewWitness(id string, secret []byte) (Witness, error) {
 	return Witness{ID: id, Key: priv, KeyID: Ed25519KeyID(pub), Token: tok}, nil
 }
 
-// Record is the Ops DB row that registers the witness and their public key.
+// Role is the role every bench witness holds and signs in.
+const Role = "bench"
+
+// Record is the Ops DB row that registers the witness (holding Role, given by an
+// admin) and their public key.
 func (w Witness) Record(now time.Time) store.Witness {
 	pub := w.Key.Public().(ed25519.PublicKey)
-	return store.Witness{ID: w.ID, DisplayName: w.ID, Email: w.ID, Roles: []string{},
+	return store.Witness{ID: w.ID, DisplayName: w.ID, Email: w.ID, Roles: []string{Role}, AdminRoles: []string{Role}, IdPRoles: []string{},
 		Credentials: []store.Credential{{Type: "ed25519", KeyID: w.KeyID,
 			PublicKey: base64.StdEncoding.EncodeToString(pub), Label: "bench", AddedAt: now.UTC()}},
 		CreatedAt: now.UTC(), UpdatedAt: now.UTC()}

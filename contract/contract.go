@@ -23,6 +23,7 @@ const (
 	SignalSpecChanged       = "spec-changed"
 	SignalSubstrateDecision = "substrate-decision"
 	SignalCancel            = "cancel"
+	SignalDirectoryChanged  = "directory-changed"
 	QueryStatus             = "status"
 )
 
@@ -41,6 +42,9 @@ const (
 // Attention reasons (State.Attention and the CeremonyAttention search attribute).
 const (
 	AttentionSubstrateTimeout = "substrate_timeout"
+	// AttentionWitnessDeactivated: a witness the ceremony still waits for was
+	// deactivated in the directory, so the quorum may need an amendment.
+	AttentionWitnessDeactivated = "witness_deactivated"
 )
 
 // MemoTitle is the memo key holding the ceremony's title (shown in the Temporal UI).
@@ -117,10 +121,37 @@ type WitnessRef struct {
 
 // Quorum is the policy: Threshold approvals overall, at least Roles[r] approvals from
 // witnesses holding role r, and a single reject from a Veto role ends the ceremony.
+// MinAssurance, when set, refuses signatures whose signer was authenticated more
+// weakly (see Assurance); empty accepts every level.
 type Quorum struct {
-	Threshold int            `json:"threshold"`
-	Roles     map[string]int `json:"roles,omitempty"`
-	Veto      []string       `json:"veto,omitempty"`
+	Threshold    int            `json:"threshold"`
+	Roles        map[string]int `json:"roles,omitempty"`
+	Veto         []string       `json:"veto,omitempty"`
+	MinAssurance Assurance      `json:"minAssurance,omitempty"`
+}
+
+// Assurance says how a signer was authenticated, as far as the workflow can check.
+type Assurance string
+
+// Assurance levels, weakest first. Only what the workflow can verify is claimed:
+// a statement proof by a registered key is AssuranceKey; a web login or an API
+// token that the web app vouched for with its signing key (Vouch) is
+// AssuranceSession or AssuranceToken; anything else, such as a signature sent to
+// Temporal directly, is AssuranceOperator: Guildhall authenticated nobody.
+const (
+	AssuranceOperator Assurance = "operator"
+	AssuranceToken    Assurance = "token"
+	AssuranceSession  Assurance = "session"
+	AssuranceKey      Assurance = "key"
+)
+
+// Assurances lists the levels, weakest first.
+var Assurances = []Assurance{AssuranceOperator, AssuranceToken, AssuranceSession, AssuranceKey}
+
+// TemplateRef names the approval template (and its version) a spec was made from.
+type TemplateRef struct {
+	Name    string `json:"name"`
+	Version int    `json:"version,omitempty"`
 }
 
 // Spec is what a ceremony is opened with, and what spec-changed replaces.
@@ -139,6 +170,10 @@ type Spec struct {
 	Generation int64 `json:"generation,omitempty"`
 	// Source says who opened the ceremony: "web", "cluster", "cli", "seed".
 	Source string `json:"source,omitempty"`
+	// Template is the approval template the spec was made from, if any. A spec
+	// that names a template and lists no witnesses is completed from it when
+	// the ceremony opens (a cluster Ceremony may do that).
+	Template *TemplateRef `json:"template,omitempty"`
 }
 
 // WorkflowID derives the workflow id of a ceremony from its id.
@@ -164,8 +199,37 @@ type SignRequest struct {
 	// (session-authenticated) decisions and required when the witness has keys.
 	Statement string `json:"statement,omitempty"`
 	Proof     *Proof `json:"proof,omitempty"`
-	// Via says which channel carried it: "web", "api", "cli". Informational.
+	// Via says which channel carried it: "web", "api", "cli". Informational:
+	// Assurance is what counts.
 	Via string `json:"via,omitempty"`
+	// Vouch is the web app's signed word that it authenticated the witness
+	// (a login or an API token) for exactly this request. Without a valid one,
+	// and without a key proof, a signature's assurance is operator.
+	Vouch *Vouch `json:"vouch,omitempty"`
+}
+
+// Vouch is the web app's attestation of how it authenticated a signer. The
+// signature is ed25519 by a web signing key registered in the Ops DB, over the
+// canonical JSON (RFC 8785) of VouchClaims for the request.
+type Vouch struct {
+	Level     Assurance `json:"level"`  // session or token
+	Method    string    `json:"method"` // how: "oidc", "dev-login", "api-token"
+	At        time.Time `json:"at"`
+	KeyID     string    `json:"keyId"`
+	Signature string    `json:"signature"` // base64 (std)
+}
+
+// VouchClaims is what a Vouch signs: the request it is for and how its signer
+// was authenticated. Changing any of it breaks the signature.
+type VouchClaims struct {
+	CeremonyID     string    `json:"ceremonyId"`
+	WitnessID      string    `json:"witnessId"`
+	Decision       Decision  `json:"decision"`
+	CommentSHA256  string    `json:"commentSha256"`
+	IdempotencyKey string    `json:"idempotencyKey"`
+	Level          Assurance `json:"level"`
+	Method         string    `json:"method"`
+	At             time.Time `json:"at"`
 }
 
 // Proof is a cryptographic signature over a statement.
@@ -202,6 +266,16 @@ type Cancel struct {
 	Reason         string `json:"reason"`
 }
 
+// DirectoryChanged is the payload of the `directory-changed` signal: the web and
+// the CLI send it to every open ceremony that lists a witness whose standing
+// changed, so the ceremony can flag it for its initiator and operators.
+type DirectoryChanged struct {
+	IdempotencyKey string `json:"idempotencyKey"`
+	WitnessID      string `json:"witnessId"`
+	Deactivated    bool   `json:"deactivated"`
+	By             string `json:"by"`
+}
+
 // Signature is an accepted signature as the workflow holds it.
 type Signature struct {
 	WitnessID      string    `json:"witnessId"`
@@ -213,6 +287,15 @@ type Signature struct {
 	Statement      string    `json:"statement,omitempty"`
 	Proof          *Proof    `json:"proof,omitempty"`
 	Via            string    `json:"via,omitempty"`
+	// Assurance is how the signer was authenticated, as the workflow verified it,
+	// and AssuranceMethod the means ("passkey", "ed25519", "oidc", "dev-login",
+	// "api-token", or "" for operator). Signatures from before assurance was
+	// recorded have neither.
+	Assurance       Assurance `json:"assurance,omitempty"`
+	AssuranceMethod string    `json:"assuranceMethod,omitempty"`
+	// HeldRoles are the roles the signer held in the directory when they signed
+	// (Roles are those the ceremony lists them with).
+	HeldRoles []string `json:"heldRoles,omitempty"`
 	// Epoch is the signature epoch it was collected in; an amendment that voids
 	// signatures starts a new epoch.
 	Epoch int `json:"epoch"`
@@ -272,8 +355,12 @@ type State struct {
 	RemindersSent int `json:"remindersSent"`
 	// QuorumReachedAt is when the quorum was last met.
 	QuorumReachedAt *time.Time `json:"quorumReachedAt,omitempty"`
-	// Attention is set when the ceremony needs an operator (AttentionSubstrateTimeout).
+	// Attention is set when the ceremony needs an operator (AttentionSubstrateTimeout,
+	// AttentionWitnessDeactivated).
 	Attention string `json:"attention,omitempty"`
+	// Deactivated lists, sorted, the witnesses still to sign whom the directory
+	// has deactivated (directory-changed).
+	Deactivated []string `json:"deactivated,omitempty"`
 	// Runs counts workflow runs: 1 plus the number of continue-as-new.
 	Runs int `json:"runs,omitempty"`
 	// RejectedCount counts every refused message; Rejected lists the latest 200.
@@ -283,7 +370,7 @@ type State struct {
 // Rejection is the error text prefix the `sign` update returns when it refuses a
 // request; callers show the rest to people as is.
 type Rejection struct {
-	Code   string // unknown_witness, not_a_witness, already_signed, closed, invalid, bad_signature
+	Code   string // unknown_witness, not_a_witness, already_signed, closed, invalid, bad_signature, assurance_too_low, deactivated, role_not_held
 	Reason string
 }
 

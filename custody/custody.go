@@ -50,6 +50,19 @@ const (
 	TypeNotificationFailed = "notification.failed"
 	// TypeAttention is a ceremony flagged for operators.
 	TypeAttention = "ceremony.attention"
+	// The directory: people added, changed (name, e-mail, roles an admin gave),
+	// deactivated and reactivated by someone, and roles synced from the identity
+	// provider at a login.
+	TypeWitnessAdded       = "witness.added"
+	TypeWitnessChanged     = "witness.changed"
+	TypeWitnessDeactivated = "witness.deactivated"
+	TypeWitnessReactivated = "witness.reactivated"
+	TypeWitnessSynced      = "witness.roles_synced"
+	// TypeTemplateApplied is a new version of an approval template.
+	TypeTemplateApplied = "template.applied"
+	// TypeWebKeyRegistered is a web signing key the workflows trust to vouch for
+	// the logins and API tokens the web app authenticated.
+	TypeWebKeyRegistered = "webkey.registered"
 )
 
 // ZeroHash is the prevHash of the genesis event.

@@ -55,7 +55,7 @@ func ceremony(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	alice, bob := key("alice@guildhouse.dev", 1), key("bob@guildhouse.dev", 2)
 	for _, w := range []signer{alice, bob, {id: "carol@guildhouse.dev"}} {
-		if err := s.UpsertWitness(ctx, store.Witness{ID: w.id, DisplayName: w.id}); err != nil {
+		if err := s.EnsureWitness(ctx, store.NewPerson{ID: w.id, DisplayName: w.id}, "test"); err != nil {
 			t.Fatal(err)
 		}
 		if w.priv != nil {

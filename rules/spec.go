@@ -35,12 +35,26 @@ func ValidateSpec(s contract.Spec, now time.Time) Problems {
 	case len(s.Initiator) > MaxPersonID:
 		ps.add("initiator", "longer than %d characters", MaxPersonID)
 	}
-	ps = append(ps, witnessProblems(s.Witnesses)...)
 	if err := Deadline(s.Deadline, now); err != nil {
 		ps.add("deadline", "%s", err)
 	}
+	if s.Template != nil {
+		if !NameOK(s.Template.Name) || len(s.Template.Name) > MaxTemplateName {
+			ps.add("template.name", "%q is not a template name (lowercase letters, digits and dashes)", Clip(s.Template.Name))
+		}
+		if len(s.Witnesses) == 0 && s.Quorum.Threshold == 0 {
+			return ps // witnesses and policy come from the template when the ceremony opens
+		}
+	}
+	ps = append(ps, witnessProblems(s.Witnesses)...)
 	ps = append(ps, quorumProblems(s)...)
 	return ps
+}
+
+// FromTemplate reports whether the spec is to be completed from its template
+// when the ceremony opens (it names one and lists no witnesses).
+func FromTemplate(s contract.Spec) bool {
+	return s.Template != nil && len(s.Witnesses) == 0 && s.Quorum.Threshold == 0
 }
 
 func artifactProblems(a contract.Artifact) Problems {
@@ -98,6 +112,9 @@ func quorumProblems(s contract.Spec) Problems {
 	}
 	if len(q.Veto) > MaxPolicyRoles {
 		ps.add("quorum.veto", "more than %d roles", MaxPolicyRoles)
+	}
+	if err := AssuranceOK(q.MinAssurance); err != nil {
+		ps.add("quorum.minAssurance", "%s", err)
 	}
 	held := map[string]bool{}
 	for _, w := range s.Witnesses {

@@ -80,7 +80,7 @@ func setup(t *testing.T) *fixture {
 	f.a, f.b = cs[0], cs[1]
 	f.shared = f.a.Witnesses[0]
 	f.b.Witnesses = append(f.b.Witnesses, f.shared)
-	f.b.Spec.Witnesses = append(f.b.Spec.Witnesses, contract.WitnessRef{ID: f.shared.ID, Role: "bench"})
+	f.b.Spec.Witnesses = append(f.b.Spec.Witnesses, contract.WitnessRef{ID: f.shared.ID, Role: bench.Role})
 	f.b.Spec.Quorum.Threshold = len(f.b.Witnesses)
 	f.outsider = cs[2].Witnesses[0]
 	if err := bench.RegisterWitnesses(ctx, s.Store, []bench.Ceremony{{Witnesses: cs[2].Witnesses}}); err != nil {

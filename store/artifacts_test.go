@@ -161,7 +161,7 @@ func TestCeremonyStatusMovesTheArtifact(t *testing.T) {
 func TestCredentialsAndSignatureKeys(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		if err := s.UpsertWitness(ctx, store.Witness{ID: "alice", DisplayName: "Alice"}); err != nil {
+		if err := s.EnsureWitness(ctx, store.NewPerson{ID: "alice", DisplayName: "Alice"}, "test"); err != nil {
 			t.Fatal(err)
 		}
 		key := store.Credential{Type: "ed25519", KeyID: "ed25519:0011223344556677", PublicKey: "AAEC"}

@@ -94,6 +94,7 @@ func (s *Store) RecordSignature(ctx context.Context, ceremonyID string, sig cont
 	row := Signature{
 		CeremonyID: ceremonyID, Epoch: sig.Epoch, WitnessID: sig.WitnessID, Decision: string(sig.Decision),
 		Comment: sig.Comment, Roles: nonNil(sig.Roles), Statement: sig.Statement, Proof: proof, Via: sig.Via,
+		Assurance: string(sig.Assurance), AssuranceMethod: sig.AssuranceMethod, HeldRoles: nonNil(sig.HeldRoles),
 		IdempotencyKey: sig.IdempotencyKey, SignedAt: sig.SignedAt.UTC(),
 	}
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -122,7 +123,7 @@ func (s *Store) RecordSignature(ctx context.Context, ceremonyID string, sig cont
 			OccurredAt:     sig.SignedAt,
 			Data: map[string]any{"epoch": sig.Epoch, "decision": sig.Decision, "comment": sig.Comment,
 				"statement": sig.Statement, "proof": sig.Proof, "via": sig.Via, "messageKey": sig.IdempotencyKey,
-				"keyId": row.KeyID, "publicKey": row.PublicKey},
+				"keyId": row.KeyID, "publicKey": row.PublicKey, "assurance": assuranceWords(sig), "heldRoles": row.HeldRoles},
 		})
 		return err
 	})
@@ -174,4 +175,17 @@ func nonNil(s []string) []string {
 func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// assuranceWords is the assurance a signature.accepted event records: the level
+// and its means ("session (oidc)"), "operator" for none, or "not recorded" for
+// signatures from before assurance was.
+func assuranceWords(sig contract.Signature) string {
+	switch {
+	case sig.Assurance == "":
+		return "not recorded"
+	case sig.AssuranceMethod == "":
+		return string(sig.Assurance)
+	}
+	return string(sig.Assurance) + " (" + sig.AssuranceMethod + ")"
 }

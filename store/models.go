@@ -1,22 +1,53 @@
 package store
 
 import (
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
 )
 
-// Witness is a person who may sign ceremonies.
+// Witness is a person in the directory: who may sign ceremonies that list them,
+// open them (by template) and keep the directory (role admin).
 type Witness struct {
 	bun.BaseModel `bun:"table:witnesses"`
 
-	ID          string       `bun:"id,pk"`
-	DisplayName string       `bun:"display_name,notnull"`
-	Email       string       `bun:"email,notnull"`
-	Roles       []string     `bun:"roles,type:text,notnull"`
+	ID          string `bun:"id,pk"`
+	DisplayName string `bun:"display_name,notnull"`
+	Email       string `bun:"email,notnull"`
+	// Roles is the effective set: AdminRoles and IdPRoles together, sorted.
+	Roles []string `bun:"roles,type:text,notnull"`
+	// AdminRoles were given by an admin (web, API or CLI); IdPRoles come from the
+	// identity provider's group claims, replaced at every login.
+	AdminRoles  []string     `bun:"admin_roles,type:text,notnull"`
+	IdPRoles    []string     `bun:"idp_roles,type:text,notnull"`
 	Credentials []Credential `bun:"credentials,type:text,notnull"`
-	CreatedAt   time.Time    `bun:"created_at,notnull"`
-	UpdatedAt   time.Time    `bun:"updated_at,notnull"`
+	// DeactivatedAt is set while the person may not log in or sign.
+	DeactivatedAt *time.Time `bun:"deactivated_at"`
+	// Identity is the identity provider's "<issuer> <subject>" bound to this
+	// record at the first verified login; later logins match on it alone.
+	Identity  *string    `bun:"identity"`
+	SyncedAt  *time.Time `bun:"synced_at"`
+	CreatedAt time.Time  `bun:"created_at,notnull"`
+	UpdatedAt time.Time  `bun:"updated_at,notnull"`
+}
+
+// Active reports whether the person may log in and sign.
+func (w Witness) Active() bool { return w.DeactivatedAt == nil }
+
+// RoleSource says where a role of a witness came from: "idp", "admin" or both
+// ("idp+admin").
+func (w Witness) RoleSource(role string) string {
+	idp, admin := slices.Contains(w.IdPRoles, role), slices.Contains(w.AdminRoles, role)
+	switch {
+	case idp && admin:
+		return "idp+admin"
+	case idp:
+		return "idp"
+	case admin:
+		return "admin"
+	}
+	return ""
 }
 
 // Credential is a registered signing key of a witness.
@@ -93,11 +124,17 @@ type Signature struct {
 	KeyID      string   `bun:"key_id,notnull"`
 	// PublicKey is the registered key the proof was made with (base64), copied
 	// at signing time so evidence does not depend on it staying registered.
-	PublicKey      string     `bun:"public_key,notnull"`
-	Via            string     `bun:"via,notnull"`
-	IdempotencyKey string     `bun:"idempotency_key,notnull"`
-	SignedAt       time.Time  `bun:"signed_at,notnull"`
-	VoidedAt       *time.Time `bun:"voided_at"`
+	PublicKey string `bun:"public_key,notnull"`
+	Via       string `bun:"via,notnull"`
+	// Assurance is how the signer was authenticated (contract.Assurance; ""
+	// for signatures from before it was recorded), AssuranceMethod by what, and
+	// HeldRoles the roles they held in the directory at the time.
+	Assurance       string     `bun:"assurance,notnull"`
+	AssuranceMethod string     `bun:"assurance_method,notnull"`
+	HeldRoles       []string   `bun:"held_roles,type:text,notnull"`
+	IdempotencyKey  string     `bun:"idempotency_key,notnull"`
+	SignedAt        time.Time  `bun:"signed_at,notnull"`
+	VoidedAt        *time.Time `bun:"voided_at"`
 }
 
 // CustodyEvent is a stored link of the custody chain.

@@ -66,25 +66,6 @@ func (s *Store) Signatures(ctx context.Context, ceremonyID string) ([]Signature,
 	return out, nil
 }
 
-// UpsertWitness creates or updates a witness's name, e-mail and roles; registered
-// credentials are kept.
-func (s *Store) UpsertWitness(ctx context.Context, w Witness) error {
-	now := time.Now().UTC()
-	w.CreatedAt, w.UpdatedAt = now, now
-	w.Roles = nonNil(w.Roles)
-	if w.Credentials == nil {
-		w.Credentials = []Credential{}
-	}
-	_, err := s.DB.NewInsert().Model(&w).
-		On("CONFLICT (id) DO UPDATE").
-		Set("display_name = EXCLUDED.display_name").Set("email = EXCLUDED.email").
-		Set("roles = EXCLUDED.roles").Set("updated_at = EXCLUDED.updated_at").Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("save witness %s: %w", w.ID, err)
-	}
-	return nil
-}
-
 // GetWitness returns one witness.
 func (s *Store) GetWitness(ctx context.Context, id string) (Witness, error) {
 	var w Witness

@@ -80,6 +80,9 @@ func summarize(e store.CustodyEvent) string {
 		_ = json.Unmarshal(d[k], &s)
 		return s
 	}
+	if s, ok := directorySummary(e.Type, str, strs); ok {
+		return s
+	}
 	switch e.Type {
 	case custody.TypeGenesis:
 		return "start of the chain of custody"
@@ -95,17 +98,9 @@ func summarize(e store.CustodyEvent) string {
 		}
 		return s
 	case custody.TypeSignatureAccepted:
-		s := "signed " + str("decision")
 		var proof *contract.Proof
 		_ = json.Unmarshal(d["proof"], &proof)
-		switch {
-		case proof == nil:
-			s += " (session, no key)"
-		case proof.Type == "webauthn":
-			s += " with a passkey"
-		case proof.Type != "":
-			s += " with an " + proof.Type + " key"
-		}
+		s := "signed " + str("decision") + " " + signedHow(str("assurance"), proof)
 		if c := str("comment"); c != "" {
 			s += " — " + quoteShort(c)
 		}

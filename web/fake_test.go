@@ -83,6 +83,16 @@ func (f *fakeCeremonies) Sign(ctx context.Context, id string, req contract.SignR
 	}
 	sig := contract.Signature{WitnessID: req.WitnessID, Decision: req.Decision, Comment: req.Comment, SignedAt: f.now().UTC(),
 		IdempotencyKey: req.IdempotencyKey, Statement: req.Statement, Proof: req.Proof, Via: req.Via}
+	// As the workflow records it (which checks the vouch's signature: not
+	// repeated here; workflows and securitytest test that).
+	switch {
+	case req.Proof != nil:
+		sig.Assurance, sig.AssuranceMethod = contract.AssuranceKey, req.Proof.Type
+	case req.Vouch != nil:
+		sig.Assurance, sig.AssuranceMethod = req.Vouch.Level, req.Vouch.Method
+	default:
+		sig.Assurance = contract.AssuranceOperator
+	}
 	s.Signatures = append(s.Signatures, sig)
 	s.Pending = slices.DeleteFunc(s.Pending, func(w string) bool { return w == req.WitnessID })
 	if req.Decision == contract.Approve {

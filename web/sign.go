@@ -198,6 +198,12 @@ func (a *App) sendSignVia(ctx context.Context, id string, t signTicket, proof *c
 		WitnessID:      t.WitnessID, Decision: t.Decision, Comment: t.Comment,
 		Statement: stmt, Proof: proof, Via: via,
 	}
+	if proof == nil {
+		if err := a.vouch(ctx, id, &req); err != nil {
+			a.log.Error("vouch for a signature", "ceremony", id, "witness", t.WitnessID, "err", err)
+			return contract.State{}, "Your signature could not be prepared (" + plainError(err) + "). Try again in a moment.", http.StatusServiceUnavailable
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, ceremonyclient.WaitTimeout)
 	defer cancel()
 	st, err := a.cer.Sign(ctx, id, req)

@@ -35,9 +35,14 @@ func mayViewerSign(me *viewer, st contract.State) *refusal {
 		return notWitness
 	}
 	r := rules.MaySign(st, me.ID)
+	if r == nil {
+		r = rules.MayStillSign(st.Spec, me.ID, rules.Standing{Known: true, Active: me.Witness.Active(), Roles: me.Witness.Roles})
+	}
 	switch {
 	case r == nil:
 		return nil
+	case r.Code == rules.CodeRoleNotHeld || r.Code == rules.CodeDeactivated:
+		return &refusal{http.StatusForbidden, "Cannot sign", sentence(r.Reason)}
 	case r.Code == rules.CodeAlreadySigned:
 		return &refusal{http.StatusConflict, "Already signed", "You have already signed this ceremony."}
 	case r.Code == rules.CodeClosed:

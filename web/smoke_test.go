@@ -24,7 +24,7 @@ func seedWitnesses(t testing.TB, st *store.Store) {
 		{ID: "carol@example.org", DisplayName: "Carol", Roles: []string{"release", "security"}},
 		{ID: "ivy@example.org", DisplayName: "Ivy", Roles: []string{"release"}},
 	} {
-		if err := st.UpsertWitness(context.Background(), w); err != nil {
+		if err := st.EnsureWitness(context.Background(), store.NewPerson{ID: w.ID, DisplayName: w.DisplayName, Email: w.Email, Roles: w.Roles}, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

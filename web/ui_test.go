@@ -231,7 +231,7 @@ func TestCustodyTimelineInWords(t *testing.T) {
 		page = htmlUnescape(page)
 		for _, want := range []string{
 			"Opened: needs 2 approvals from 2 witnesses by " + fmtTime(old),
-			"Signed approve (session, no key) — “looks good”",
+			"Signed approve in a web login (dev-login) the web app vouched for (assurance: session) — “looks good”",
 			"Amended to generation 2: " + change + "; 1 signature voided",
 			"1 signature voided (bob@example.org): the deadline changed",
 			"Refused a sign message from alice@example.org: alice@example.org is not a witness of this ceremony",
@@ -270,7 +270,9 @@ func TestEveryCustodyTypeHasWords(t *testing.T) {
 	for _, typ := range []string{custody.TypeGenesis, custody.TypeCeremonyOpened, custody.TypeSignatureAccepted,
 		custody.TypeMessageRejected, custody.TypeStatusChanged, custody.TypeCeremonyAmended, custody.TypeSignaturesVoided,
 		custody.TypeArtifactState, custody.TypeNotification, custody.TypeChronicle, custody.TypeKeyRegistered,
-		custody.TypeKeyRemoved, custody.TypeAttestation, custody.TypeNotificationFailed, custody.TypeAttention} {
+		custody.TypeKeyRemoved, custody.TypeAttestation, custody.TypeNotificationFailed, custody.TypeAttention,
+		custody.TypeWitnessAdded, custody.TypeWitnessChanged, custody.TypeWitnessDeactivated, custody.TypeWitnessReactivated,
+		custody.TypeWitnessSynced, custody.TypeTemplateApplied, custody.TypeWebKeyRegistered} {
 		e := store.CustodyEvent{Type: typ, Body: `{"data":{"unexpected":"x"},"type":"` + typ + `"}`}
 		if s := summarize(e); s == "" || strings.Contains(s, "{") || strings.Contains(s, "unexpected") {
 			t.Errorf("%s: summary %q", typ, s)

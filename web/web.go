@@ -142,6 +142,7 @@ type App struct {
 	evidence http.Handler
 	ingest   http.Handler
 	cluster  CeremonyCreator
+	voucher  *webVoucher
 }
 
 // New builds the web app.
@@ -197,6 +198,15 @@ func New(cfg Config, deps Deps) (*App, error) {
 			return nil, errors.New("web: OIDC needs an issuer and a client id (OIDC_ISSUER, OIDC_CLIENT_ID)")
 		}
 		a.oidc = newOIDCLogin(*cfg.OIDC, cfg.BaseURL)
+	}
+	if a.voucher, err = newWebVoucher(cfg.SessionSecret); err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.registerVouchingKey(rctx); err != nil {
+		// Not fatal: it is tried again before the first signature needs it.
+		a.log.Warn("web vouching key not registered yet", "err", err)
 	}
 	a.router = a.routes()
 	return a, nil

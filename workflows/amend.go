@@ -105,7 +105,7 @@ func (c *ceremony) amend(actx workflow.Context, key string, spec contract.Spec) 
 		workflow.GetLogger(actx).Error("record amendment failed", "error", err)
 	}
 	if c.keysEnabled(actx) {
-		c.loadKeys(actx, c.memberIDs())
+		c.loadKeys(actx, c.keyOwners(actx))
 	}
 	c.upsertMemo(actx)
 	if c.st.Status == contract.StatusQuorumReached && res.Verdict != quorum.Met {

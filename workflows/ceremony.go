@@ -149,6 +149,9 @@ type ceremony struct {
 	keysOn  bool // statements are verified (see keysChange)
 	localOn bool // signing-path Ops DB calls are local activities (see localChange)
 	rulesOn bool // specs are checked with the rules package (see rulesChange)
+	// assuranceOn: signers are checked against the directory and their
+	// assurance recorded (see assuranceChange)
+	assuranceOn bool
 	// rejectedKeys are the keys of refused messages in answers, oldest first.
 	rejectedKeys []string
 	tuning       Tuning
@@ -170,7 +173,8 @@ type ceremony struct {
 }
 
 // signal channels, in the order a continued run processes carried messages.
-var signalNames = []string{contract.SignalWitnessSignature, contract.SignalSpecChanged, contract.SignalSubstrateDecision, contract.SignalCancel}
+var signalNames = []string{contract.SignalWitnessSignature, contract.SignalSpecChanged, contract.SignalSubstrateDecision,
+	contract.SignalCancel, contract.SignalDirectoryChanged}
 
 // Ceremony is the workflow. It returns the final state. carried is nil unless the
 // run continues an earlier one (or a test tunes it).
@@ -217,6 +221,11 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 		Signatures: []contract.Signature{}, Generation: spec.Generation, Runs: 1}
 	c.setSpec(spec)
 	problem := c.specProblem(ctx, spec)
+	if problem == "" && rules.FromTemplate(spec) && c.assuranceEnabled(ctx) {
+		if spec, problem = c.resolveTemplate(ctx, actx, spec); problem == "" {
+			c.setSpec(spec)
+		}
+	}
 	c.badSpec = problem != ""
 	if err := c.registerHandlers(ctx); err != nil {
 		return err
@@ -232,7 +241,7 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 		return nil
 	}
 	if c.keysEnabled(ctx) {
-		c.loadKeys(actx, c.memberIDs())
+		c.loadKeys(actx, c.keyOwners(ctx))
 	}
 	c.skipPastReminders(now)
 	c.notifyOpened(actx)
@@ -364,6 +373,8 @@ func (c *ceremony) onSignal(actx workflow.Context, m Message) {
 		c.onSubstrateDecision(actx, m.Payload, perr)
 	case contract.SignalSpecChanged:
 		c.onSpecChanged(actx, m.Payload, perr)
+	case contract.SignalDirectoryChanged:
+		c.onDirectoryChanged(actx, m.Payload, perr)
 	}
 }
 
@@ -388,8 +399,15 @@ func (c *ceremony) onWitnessSignature(actx workflow.Context, raw []byte, perr er
 // sign processes one sign request from either channel. The returned error is the
 // rejection the caller sees.
 func (c *ceremony) sign(actx workflow.Context, req contract.SignRequest, via string) error {
+	var level contract.Assurance
+	var method string
+	var held []string
 	err := c.checkState(req)
-	if err == nil && c.keysEnabled(actx) {
+	switch {
+	case err != nil || !c.keysEnabled(actx):
+	case c.assuranceEnabled(actx):
+		level, method, held, err = c.admit(actx, req)
+	default:
 		// The keys registered now decide, not those cached at opening: a key
 		// added since counts, a key removed since does not.
 		c.loadKeys(actx, []string{req.WitnessID})
@@ -403,6 +421,7 @@ func (c *ceremony) sign(actx workflow.Context, req contract.SignRequest, via str
 		WitnessID: req.WitnessID, Roles: c.rolesOf(req.WitnessID), Decision: req.Decision, Comment: req.Comment,
 		SignedAt: workflow.Now(actx), IdempotencyKey: req.IdempotencyKey, Statement: req.Statement,
 		Proof: req.Proof, Via: req.Via, Epoch: c.st.Epoch,
+		Assurance: level, AssuranceMethod: method, HeldRoles: held,
 	}
 	c.st.Signatures = append(c.st.Signatures, sig)
 	c.answers[req.IdempotencyKey] = Answer{}
@@ -426,7 +445,10 @@ func (c *ceremony) check(now time.Time, req contract.SignRequest) error {
 	if err := c.checkState(req); err != nil {
 		return err
 	}
-	return c.verifyProof(now, req, true)
+	if err := c.verifyProof(now, req, true); err != nil {
+		return err
+	}
+	return c.checkAssurance(req)
 }
 
 // checkState is check without the statement and proof.

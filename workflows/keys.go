@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -41,23 +40,7 @@ func (c *ceremony) loadKeys(actx workflow.Context, ids []string) {
 		workflow.GetLogger(actx).Error("load signing keys failed", "error", err)
 		return
 	}
-	kept := WitnessKeys{}
-	for _, k := range c.keys {
-		if !slices.Contains(ids, k.WitnessID) {
-			kept = append(kept, k)
-		}
-	}
-	kept = append(kept, fresh...)
-	slices.SortFunc(kept, func(x, y statement.PublicKey) int {
-		switch {
-		case x.WitnessID != y.WitnessID:
-			return compare(x.WitnessID, y.WitnessID)
-		case x.Type != y.Type:
-			return compare(x.Type, y.Type)
-		}
-		return compare(x.KeyID, y.KeyID)
-	})
-	c.keys = kept
+	c.replaceKeys(ids, fresh)
 }
 
 func compare(a, b string) int {

@@ -31,7 +31,8 @@ func registerKey(t *testing.T, s *store.Store, id string, seed byte) ed25519.Pri
 	priv := ed25519.NewKeyFromSeed([]byte(strings.Repeat(string(rune('a'+seed)), 32)))
 	pub := priv.Public().(ed25519.PublicKey)
 	ctx := context.Background()
-	if err := s.UpsertWitness(ctx, store.Witness{ID: id, DisplayName: id}); err != nil {
+	// The directory gives them the roles testSpec lists them with.
+	if err := s.EnsureWitness(ctx, store.NewPerson{ID: id, DisplayName: id, Roles: []string{"security", "release"}}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetCredentials(ctx, id, []store.Credential{{Type: statement.KeyEd25519, KeyID: statement.KeyID(pub),

@@ -120,7 +120,7 @@ witness first if the Ops DB does not know them.`,
 					if name == "" {
 						name = id
 					}
-					if err := s.UpsertWitness(cmd.Context(), store.Witness{ID: id, DisplayName: name, Email: id}); err != nil {
+					if _, err := s.AddWitness(cmd.Context(), store.NewPerson{ID: id, DisplayName: name, Email: id}, cliActor()); err != nil {
 						return err
 					}
 				}

@@ -11,16 +11,35 @@ import (
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
-// demoWitnesses are the people `seed` creates for local runs.
-var demoWitnesses = []store.Witness{
+// demoWitnesses are the people `seed` creates for local runs; Ada keeps the
+// directory and the templates.
+var demoWitnesses = []store.NewPerson{
 	{ID: "alice@guildhouse.dev", DisplayName: "Alice Ashdown", Email: "alice@guildhouse.dev", Roles: []string{"security"}},
 	{ID: "bob@guildhouse.dev", DisplayName: "Bob Brightwater", Email: "bob@guildhouse.dev", Roles: []string{"release"}},
 	{ID: "carol@guildhouse.dev", DisplayName: "Carol Coldharbour", Email: "carol@guildhouse.dev", Roles: []string{"release", "security"}},
 	{ID: "dave@guildhouse.dev", DisplayName: "Dave Dunmore", Email: "dave@guildhouse.dev", Roles: []string{"legal"}},
 	{ID: "ivy@guildhouse.dev", DisplayName: "Ivy Ironside", Email: "ivy@guildhouse.dev", Roles: []string{"initiator"}},
+	{ID: "ada@guildhouse.dev", DisplayName: "Ada Archer", Email: "ada@guildhouse.dev", Roles: []string{"admin"}},
+}
+
+// demoTemplates are the approval templates `seed` applies.
+var demoTemplates = []rules.Template{
+	{Name: "release", Description: "Release an artifact to production: two approvals, one from security, whose reject vetoes.",
+		Kind: contract.KindRelease, Witnesses: rules.TemplateWitnesses{Roles: []string{"security", "release"}},
+		Quorum:   contract.Quorum{Threshold: 2, Roles: map[string]int{"security": 1}, Veto: []string{"security"}},
+		Deadline: "3d", OpenedBy: []string{"initiator", "release"}},
+	{Name: "key-rotation", Description: "Rotate a signing key: two security approvals, signed with a registered key.",
+		Kind: contract.KindKeyRotation, Witnesses: rules.TemplateWitnesses{Roles: []string{"security"}},
+		Quorum:   contract.Quorum{Threshold: 2, Roles: map[string]int{"security": 2}, MinAssurance: contract.AssuranceKey},
+		Deadline: "2d", OpenedBy: []string{"security"}},
+	{Name: "accord", Description: "Ratify an accord: legal and security both approve.",
+		Kind: contract.KindRatification, Witnesses: rules.TemplateWitnesses{Roles: []string{"legal", "security"}},
+		Quorum:   contract.Quorum{Threshold: 2, Roles: map[string]int{"legal": 1, "security": 1}},
+		Deadline: "7d", OpenedBy: []string{"initiator", "legal"}},
 }
 
 // DemoCeremonyID is the ceremony `seed` opens.
@@ -63,7 +82,12 @@ func newSeedCmd() *cobra.Command {
 // (running or finished) is left alone.
 func seed(ctx context.Context, s *store.Store, cc *ceremonyclient.Client) error {
 	for _, w := range demoWitnesses {
-		if err := s.UpsertWitness(ctx, w); err != nil {
+		if err := s.EnsureWitness(ctx, w, "seed"); err != nil {
+			return err
+		}
+	}
+	for _, t := range demoTemplates {
+		if _, _, err := s.ApplyTemplate(ctx, t, "seed"); err != nil {
 			return err
 		}
 	}

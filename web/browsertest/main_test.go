@@ -96,7 +96,7 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	for _, w := range witnesses {
-		if err := st.UpsertWitness(ctx, w); err != nil {
+		if err := st.EnsureWitness(ctx, store.NewPerson{ID: w.ID, DisplayName: w.DisplayName, Email: w.Email, Roles: w.Roles}, "test"); err != nil {
 			return 0, err
 		}
 	}

@@ -1,0 +1,111 @@
+package statement
+
+import (
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/guildhouse/guildhall/contract"
+)
+
+// WebSigner is the owner the web app's vouching keys carry in key lists
+// (PublicKey.WitnessID), so they travel with the witnesses' keys into a
+// workflow but never count as a witness's own key.
+const WebSigner = "guildhall:web"
+
+// Assurance methods: how a signer was authenticated.
+const (
+	MethodPasskey  = "passkey"
+	MethodEd25519  = "ed25519"
+	MethodOIDC     = "oidc"
+	MethodDevLogin = "dev-login"
+	MethodAPIToken = "api-token"
+)
+
+// WebKey derives the web app's vouching key from its session secret, so every
+// web replica holds the same key without another secret to distribute; a new
+// secret is a new key (registered in the Ops DB at start).
+func WebKey(sessionSecret []byte) (ed25519.PrivateKey, error) {
+	seed, err := hkdf.Key(sha256.New, sessionSecret, nil, "guildhall web vouching key v1", ed25519.SeedSize)
+	if err != nil {
+		return nil, fmt.Errorf("derive the web's vouching key: %w", err)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// WebPublicKey describes a vouching key as key lists carry it.
+func WebPublicKey(pub ed25519.PublicKey) PublicKey {
+	return PublicKey{WitnessID: WebSigner, Type: KeyEd25519, KeyID: KeyID(pub), PublicKey: base64.StdEncoding.EncodeToString(pub)}
+}
+
+// Claims are what a vouch for req on a ceremony signs.
+func Claims(ceremonyID string, req contract.SignRequest, level contract.Assurance, method string, at time.Time) contract.VouchClaims {
+	return contract.VouchClaims{CeremonyID: ceremonyID, WitnessID: req.WitnessID, Decision: req.Decision,
+		CommentSHA256: CommentDigest(req.Comment), IdempotencyKey: req.IdempotencyKey, Level: level, Method: method, At: at.UTC()}
+}
+
+// SignVouch is the web app's word that it authenticated req's signer by method,
+// at the given level (session or token).
+func SignVouch(priv ed25519.PrivateKey, ceremonyID string, req contract.SignRequest, level contract.Assurance, method string, at time.Time) (*contract.Vouch, error) {
+	c := Claims(ceremonyID, req, level, method, at)
+	b, err := canonicalJSON(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode vouch: %w", err)
+	}
+	pub := priv.Public().(ed25519.PublicKey)
+	return &contract.Vouch{Level: level, Method: method, At: c.At, KeyID: KeyID(pub),
+		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, b))}, nil
+}
+
+// Assurance decides how req's signer was authenticated, as far as can be
+// checked: AssuranceKey when its statement proof verifies (VerifyRequest has
+// checked it against the witness's registered keys), else the vouch's level
+// when a registered web key signed it for exactly this request (ceremony,
+// witness, decision, comment and idempotency key: copying it to any other
+// request breaks it, and the same request again is a duplicate), else
+// AssuranceOperator. It never returns more than it can prove; a vouch that does
+// not verify is ignored, not refused, and says why.
+func Assurance(ceremonyID string, req contract.SignRequest, keys []PublicKey) (level contract.Assurance, method, why string) {
+	if req.Proof != nil && req.Statement != "" {
+		if req.Proof.Type == KeyWebAuthn {
+			return contract.AssuranceKey, MethodPasskey, ""
+		}
+		return contract.AssuranceKey, MethodEd25519, ""
+	}
+	v := req.Vouch
+	if v == nil {
+		return contract.AssuranceOperator, "", ""
+	}
+	if why := checkVouch(ceremonyID, req, v, keys); why != "" {
+		return contract.AssuranceOperator, "", why
+	}
+	return v.Level, v.Method, ""
+}
+
+func checkVouch(ceremonyID string, req contract.SignRequest, v *contract.Vouch, keys []PublicKey) string {
+	if v.Level != contract.AssuranceSession && v.Level != contract.AssuranceToken {
+		return fmt.Sprintf("a vouch may claim session or token, not %q", v.Level)
+	}
+	var key *PublicKey
+	for i, k := range keys {
+		if k.WitnessID == WebSigner && k.KeyID == v.KeyID && k.Type == KeyEd25519 {
+			key = &keys[i]
+		}
+	}
+	if key == nil {
+		return fmt.Sprintf("the vouch is by %s, which is not a registered web key", v.KeyID)
+	}
+	pub, err := base64.StdEncoding.DecodeString(key.PublicKey)
+	sig, serr := base64.StdEncoding.DecodeString(v.Signature)
+	if err != nil || serr != nil || len(pub) != ed25519.PublicKeySize {
+		return "the vouch or its key is not base64"
+	}
+	b, err := canonicalJSON(Claims(ceremonyID, req, v.Level, v.Method, v.At))
+	if err != nil || !ed25519.Verify(pub, b, sig) {
+		return "the vouch's signature does not match this request"
+	}
+	return ""
+}

@@ -1,0 +1,80 @@
+package web
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/statement"
+)
+
+// The web app tells the workflow how it authenticated a signer with a vouch
+// (statement.SignVouch): a signature it sends for a web login counts as session
+// assurance, one for an API token as token assurance, because the workflow
+// verifies the vouch against the web keys registered in the Ops DB. Anyone who
+// sends to Temporal without the web's key gets operator. The key is derived
+// from the session secret, so all replicas share it with no new secret.
+
+// webVoucher holds the vouching key and whether the Ops DB has it registered.
+type webVoucher struct {
+	key        ed25519.PrivateKey
+	registered atomic.Bool
+}
+
+// WebKeyStore is where the web registers its vouching key; *store.Store has it.
+type WebKeyStore interface {
+	RegisterWebKey(ctx context.Context, keyID, publicKey string) error
+}
+
+func newWebVoucher(secret []byte) (*webVoucher, error) {
+	k, err := statement.WebKey(secret)
+	if err != nil {
+		return nil, err
+	}
+	return &webVoucher{key: k}, nil
+}
+
+// register records the vouching key in the Ops DB once (a workflow trusts only
+// registered keys); it is tried at start and again before a vouch until it works.
+func (a *App) registerVouchingKey(ctx context.Context) error {
+	if a.voucher.registered.Load() {
+		return nil
+	}
+	ks, ok := a.store.(WebKeyStore)
+	if !ok {
+		return fmt.Errorf("the store cannot register the web's vouching key")
+	}
+	pub := statement.WebPublicKey(a.voucher.key.Public().(ed25519.PublicKey))
+	if err := ks.RegisterWebKey(ctx, pub.KeyID, pub.PublicKey); err != nil {
+		return fmt.Errorf("register the web's vouching key: %w", err)
+	}
+	a.voucher.registered.Store(true)
+	a.log.Info("web vouching key registered", "key", pub.KeyID)
+	return nil
+}
+
+// vouch adds the web's vouch to an unsigned sign request: session assurance for
+// a web login (by how the viewer logged in), token for an API token.
+func (a *App) vouch(ctx context.Context, ceremonyID string, req *contract.SignRequest) error {
+	if err := a.registerVouchingKey(ctx); err != nil {
+		return err
+	}
+	level, method := contract.AssuranceSession, statement.MethodOIDC
+	switch v := viewerFrom(ctx); {
+	case v == nil:
+		return fmt.Errorf("no signer")
+	case v.Via == "token":
+		level, method = contract.AssuranceToken, statement.MethodAPIToken
+	case v.Via == "dev":
+		method = statement.MethodDevLogin
+	}
+	vch, err := statement.SignVouch(a.voucher.key, ceremonyID, *req, level, method, time.Now())
+	if err != nil {
+		return err
+	}
+	req.Vouch = vch
+	return nil
+}
