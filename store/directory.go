@@ -242,7 +242,9 @@ func (s *Store) directoryEvent(ctx context.Context, tx bun.Tx, typ, id, by strin
 	return err
 }
 
-func effectiveRoles(w Witness) []string { return sortedSet(append(slices.Clone(w.AdminRoles), w.IdPRoles...)) }
+func effectiveRoles(w Witness) []string {
+	return sortedSet(append(slices.Clone(w.AdminRoles), w.IdPRoles...))
+}
 
 // sortedSet trims, drops empty and repeated roles, and sorts.
 func sortedSet(in []string) []string {

@@ -238,4 +238,3 @@ func TestTemplateCompletesSpecAtOpening(t *testing.T) {
 		})
 	}
 }
-
