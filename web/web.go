@@ -142,6 +142,8 @@ type App struct {
 	evidence http.Handler
 	ingest   http.Handler
 	cluster  CeremonyCreator
+	// streamMaxAge bounds one live stream's life (see live.go).
+	streamMaxAge time.Duration
 }
 
 // New builds the web app.
@@ -185,6 +187,7 @@ func New(cfg Config, deps Deps) (*App, error) {
 		closing:  make(chan struct{}),
 		changes:  deps.Store,
 		evidence: deps.Evidence, ingest: deps.ChronicleIngest, cluster: deps.Cluster,
+		streamMaxAge: streamMaxAge,
 	}
 	if net.ParseIP(base.Hostname()) != nil {
 		// A WebAuthn relying party must be a domain name: passkeys stay off.

@@ -818,6 +818,54 @@ func TestLiveStream(t *testing.T) {
 	}
 }
 
+// The server counts open streams (LiveStreams, guildhall_web_live_streams) and
+// ends each after its maximum age, so a client that never closes one (a page
+// frozen in a cache, a stuck proxy) holds a connection for a bounded time.
+func TestLiveStreamsCountedAndAged(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	h.app.streamMaxAge = 300 * time.Millisecond
+	id := openCeremony(t, h, "aged")
+	resp, err := h.client("alice@example.org").Get(h.srv.URL + "/ceremonies/" + id + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if n := h.app.LiveStreams(); n != 1 {
+		t.Fatalf("open streams: %d, want 1", n)
+	}
+	if g := gaugeValue(t, h.app.metrics, "guildhall_web_live_streams"); g != 1 {
+		t.Fatalf("guildhall_web_live_streams = %v, want 1", g)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); done <- err }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream outlived its maximum age")
+	}
+	waitUntil(t, "the stream to be uncounted", func() bool { return h.app.LiveStreams() == 0 })
+	if g := gaugeValue(t, h.app.metrics, "guildhall_web_live_streams"); g != 0 {
+		t.Fatalf("guildhall_web_live_streams = %v after the stream ended", g)
+	}
+}
+
+func gaugeValue(t *testing.T, m *Metrics, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
 func TestChronicleIngestMount(t *testing.T) {
 	st := storetest.SQLite(t)
 	var got string

@@ -33,6 +33,7 @@ var stack struct {
 	store    *store.Store
 	cer      *ceremonyclient.Client
 	temporal client.Client
+	app      *web.App        // LiveStreams: the server's count of open event streams
 	browser  context.Context // the allocated Chromium; tests derive contexts from it
 	outDir   string
 }
@@ -131,7 +132,7 @@ func setup(m *testing.M) (int, error) {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	stack.store, stack.cer, stack.temporal = st, ceremonyclient.New(tc), tc
+	stack.store, stack.cer, stack.temporal, stack.app = st, ceremonyclient.New(tc), tc, app
 
 	stack.outDir = os.Getenv("TEST_OUTPUT")
 	if stack.outDir == "" {
