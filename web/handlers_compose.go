@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
+
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/store"
 )
@@ -26,6 +28,56 @@ type composeForm struct {
 }
 
 type fieldErrors map[string]string
+
+// fieldsNeedAttention is the form-level message when fields are refused; the
+// page lists them instead.
+const fieldsNeedAttention = "Some fields need attention."
+
+// composeLabels are the composer's field labels, also used by the error list.
+var composeLabels = map[string]string{
+	"kind": "Kind", "title": "Title (optional)", "name": "Name", "description": "Description",
+	"artifact_name": "Artifact name", "digest": "Digest (sha256:…)", "uri": "Location (optional)",
+	"witnesses": "Witnesses", "threshold": "Approvals needed overall", "deadline": "Deadline (UTC)",
+}
+
+// composeOrder is the order of the composer's fields on the page.
+var composeOrder = []string{"kind", "title", "name", "description", "artifact_name", "digest", "uri", "witnesses", "threshold"}
+
+// aria ties a field to its error for assistive technology.
+func (e fieldErrors) aria(name string) templ.Attributes {
+	if _, ok := e[name]; !ok {
+		return templ.Attributes{}
+	}
+	return templ.Attributes{"aria-invalid": "true", "aria-describedby": "err-" + fieldID(name)}
+}
+
+// fieldID is a field's element id ("min:security" -> "min-security").
+func fieldID(name string) string { return strings.ReplaceAll(name, ":", "-") }
+
+// fieldError is one line of the error summary, linking to its field.
+type fieldError struct{ Target, Label, Msg string }
+
+// errorList lists the refused fields in page order.
+func (v composeView) errorList() []fieldError {
+	var out []fieldError
+	add := func(name, label, target string) {
+		if msg, ok := v.Errs[name]; ok {
+			out = append(out, fieldError{Target: target, Label: label, Msg: msg})
+		}
+	}
+	for _, name := range composeOrder {
+		target := fieldID(name)
+		if name == "witnesses" && len(v.Known) > 0 {
+			target = "w-" + v.Known[0].ID
+		}
+		add(name, strings.TrimSuffix(composeLabels[name], " (optional)"), target)
+	}
+	for _, r := range v.Roles {
+		add("min:"+r, "At least, from "+r, fieldID("min:"+r))
+	}
+	add("deadline", composeLabels["deadline"], "deadline")
+	return out
+}
 
 type composeView struct {
 	Namespace string
@@ -85,7 +137,7 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	spec, errs := a.buildSpec(v.F, v.Known, me.ID)
 	if len(errs) > 0 {
 		v.Errs = errs
-		v.Error = "Some fields need attention."
+		v.Error = fieldsNeedAttention
 		a.render(w, r, http.StatusUnprocessableEntity, composePage(a.meta(r, "New ceremony"), v))
 		return
 	}
@@ -119,14 +171,14 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("ceremony opened from the web", "ceremony", spec.ID, "initiator", me.ID)
 	a.notifyChanged(spec.ID)
-	http.Redirect(w, r, "/ceremonies/"+spec.ID, http.StatusSeeOther)
+	http.Redirect(w, r, "/ceremonies/"+spec.ID+"?opened=1", http.StatusSeeOther)
 }
 
 // nameTaken answers a composer post whose ceremony id is already used: ids name
 // one ceremony forever, open or ended.
 func (a *App) nameTaken(w http.ResponseWriter, r *http.Request, v composeView) {
 	v.Errs["name"] = "A ceremony with this name exists already (open or ended); choose another name."
-	v.Error = "Some fields need attention."
+	v.Error = fieldsNeedAttention
 	a.render(w, r, http.StatusConflict, composePage(a.meta(r, "New ceremony"), v))
 }
 
@@ -237,7 +289,7 @@ func (a *App) buildSpec(f composeForm, known []store.Witness, initiator string) 
 	case err != nil || t < 1:
 		errs["threshold"] = "Give a whole number of approvals, at least 1."
 	case t > len(spec.Witnesses) && errs["witnesses"] == "":
-		errs["threshold"] = "The threshold is more than the " + strconv.Itoa(len(spec.Witnesses)) + " witnesses picked; quorum could never be met."
+		errs["threshold"] = "You picked " + plural(len(spec.Witnesses), "witness", "witnesses") + ", so " + strconv.Itoa(t) + " approvals could never be reached."
 	}
 	spec.Quorum.Threshold = t
 	for role, m := range f.RoleMin {
@@ -256,7 +308,7 @@ func (a *App) buildSpec(f composeForm, known []store.Witness, initiator string) 
 			}
 		}
 		if n > have {
-			errs["min:"+role] = "Only " + strconv.Itoa(have) + " picked witnesses sign as " + role + "."
+			errs["min:"+role] = "Only " + plural(have, "picked witness signs", "picked witnesses sign") + " as " + role + "."
 			continue
 		}
 		if spec.Quorum.Roles == nil {

@@ -247,6 +247,7 @@ func (a *App) routes() http.Handler {
 	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP())
 	r.Get("/health", a.health)
 	r.Get("/static/{file}", serveAsset)
+	r.Get("/favicon.ico", serveFavicon)
 
 	// JSON API: bearer tokens only (no cookies), problem+json errors.
 	r.Route("/api/v1", a.apiRoutes)

@@ -45,6 +45,9 @@ var witnesses = []store.Witness{
 	{ID: "carol@guildhall.test", DisplayName: "Carol Coldharbour", Email: "carol@guildhall.test", Roles: []string{"security", "release"}},
 	{ID: "dave@guildhall.test", DisplayName: "Dave Dunmore", Email: "dave@guildhall.test", Roles: []string{"legal"}},
 	{ID: "ivy@guildhall.test", DisplayName: "Ivy Ironside", Email: "ivy@guildhall.test", Roles: []string{"initiator"}},
+	{ID: "erin@guildhall.test", DisplayName: "Erin Esterhuizen-Vandermeulen", Email: "erin@guildhall.test", Roles: []string{"security"}},
+	{ID: "finn@guildhall.test", DisplayName: "Finn Fairweather", Email: "finn@guildhall.test", Roles: []string{"release"}},
+	{ID: "gwen@guildhall.test", DisplayName: "Gwen Greenwood", Email: "gwen@guildhall.test", Roles: []string{"release"}},
 }
 
 // chromiumPath finds the system Chromium; the tests never download a browser.
