@@ -84,7 +84,9 @@ func StartOptions(spec contract.Spec) client.StartWorkflowOptions {
 		// Without this the SDK quietly hands back the running ceremony.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    InitialSearchAttributes(spec),
-		Memo:                                     map[string]any{"title": Title(spec)},
+		Memo:                                     map[string]any{contract.MemoTitle: Title(spec)},
+		StaticSummary:                            Summary(spec), // what operators see in the Temporal UI's list
+		StaticDetails:                            Details(spec),
 	}
 }
 

@@ -241,9 +241,15 @@ func (a *App) buildSpec(f composeForm, known []store.Witness, initiator string) 
 	}
 	name := f.Name
 	if name == "" {
-		base := strings.Trim(slugBad.ReplaceAllString(strings.ToLower(f.ArtifactName), "-"), "-")
-		if len(base) > 40 {
-			base = strings.Trim(base[:40], "-")
+		// The id is what operators see first (the Temporal UI lists workflows by
+		// id), so it says what the ceremony is: its title, else its artifact.
+		from := f.Title
+		if from == "" {
+			from = f.ArtifactName
+		}
+		base := strings.Trim(slugBad.ReplaceAllString(strings.ToLower(from), "-"), "-")
+		if len(base) > 48 {
+			base = strings.Trim(base[:48], "-")
 		}
 		if base == "" {
 			base = "ceremony"

@@ -393,6 +393,14 @@ func TestComposerValidation(t *testing.T) {
 	if page := readAll(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "exists already") {
 		t.Fatalf("duplicate name: %d", resp.StatusCode)
 	}
+	// Without a name, the id says what the ceremony is (operators see ids first).
+	titled := composeValues("")
+	titled.Set("title", "Release App v2.0 to Production!")
+	resp = h.post(ivy, "/ceremonies/new", titled)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther ||
+		!regexp.MustCompile(`^/ceremonies/web/release-app-v2-0-to-production-[0-9a-f]{6}\?opened=1$`).MatchString(loc) {
+		t.Errorf("ceremony opened without a name went to %d %q", resp.StatusCode, loc)
+	}
 	// Role minimums and veto reach the spec.
 	ok := composeValues("policy")
 	ok.Set("min:release", "1")
