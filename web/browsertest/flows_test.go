@@ -408,6 +408,11 @@ func TestSessionSignatureAndReplay(t *testing.T) {
 	// journey covers the no-passkey, session-signed path.
 	removeCredentials(t, "carol@guildhall.test")
 	id := openDirect(t, "twice")
+	// Bob has the page open, asked to sign, while Carol's reject ends it.
+	bob := newUser(t, "bob@guildhall.test", false)
+	bob.open("/ceremonies/" + id)
+	bob.liveConnected()
+	bob.do(chromedp.WaitVisible(chromedp.ID("sign-panel")))
 	carol := newUser(t, "carol@guildhall.test", false)
 	carol.open("/ceremonies/" + id)
 	carol.do(
@@ -431,6 +436,8 @@ func TestSessionSignatureAndReplay(t *testing.T) {
 	if len(st.Signatures) != 1 {
 		t.Fatalf("replay changed the signatures: %d", len(st.Signatures))
 	}
+	// Bob's page no longer asks him to sign a ceremony that ended.
+	bob.waitJS("the request to sign gone from Bob's page", `!document.getElementById("sign-panel") && !!document.getElementById("no-longer")`)
 }
 
 func removeCredentials(t *testing.T, id string) {

@@ -16,12 +16,14 @@
         el.setAttribute("data-updated", String(Date.now()));
         var st = el.querySelector("[data-status]");
         if (st && st.getAttribute("data-status") !== "collecting") {
-          var form = document.getElementById("sign-form");
-          if (form) {
+          // The request to sign at the top goes: nothing can be signed now.
+          var panel = document.getElementById("sign-panel");
+          if (panel) {
             var note = document.createElement("p");
-            note.className = "muted";
+            note.className = "yourpart muted";
+            note.id = "no-longer";
             note.textContent = "This ceremony no longer accepts signatures.";
-            form.replaceWith(note);
+            panel.replaceWith(note);
           }
         }
         document.dispatchEvent(new CustomEvent("guildhall:updated", { detail: { el: el } }));
