@@ -89,26 +89,28 @@ func TestOneTabManyNavigations(t *testing.T) {
 	for i, s := range steps {
 		took, ok := u.navigate(s)
 		n := stack.app.LiveStreams()
+		if !ok {
+			fmt.Fprintf(&report, "%-3d %-55s %-28s %8s %8d\n", i+1, s.what, s.want, "stuck", n)
+			slow = append(slow, fmt.Sprintf("%d %s → %s did not come within %v", i+1, s.what, s.want, took.Round(time.Second)))
+			break // the tab is stuck; later steps would only repeat it
+		}
 		// A page that kept the marker set on it below came back from the
 		// back/forward cache rather than being loaded again.
-		cached := ok && run(u, chromedp.Evaluate[bool](`window.__guildhallShown === true`))
+		cached := run(u, chromedp.Evaluate[bool](`window.__guildhallShown === true`))
 		if cached {
 			restored++
 		}
 		run(u, chromedp.Evaluate[bool](`window.__guildhallShown = true`))
 		fmt.Fprintf(&report, "%-3d %-55s %-28s %8d %8d %s\n", i+1, s.what, s.want, took.Milliseconds(), n, map[bool]string{true: "from bfcache"}[cached])
-		if !ok || took > navBound {
+		if took > navBound {
 			slow = append(slow, fmt.Sprintf("%d %s → %s took %v", i+1, s.what, s.want, took.Round(time.Millisecond)))
-		}
-		if !ok {
-			break // the tab is stuck; later steps would only repeat it
 		}
 	}
 	close(stop)
 	<-sampled
 	t.Logf("one tab, %d navigations (%d from the back/forward cache); peak open event streams on the server: %d\n%s",
 		len(steps), restored, peak.Load(), report.String())
-	if restored == 0 {
+	if restored == 0 && len(slow) == 0 {
 		t.Error("no page came back from the back/forward cache: this browser does not use it, so the test proves nothing about it")
 	}
 	if len(slow) > 0 {
