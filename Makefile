@@ -6,7 +6,13 @@ TEMPORAL_VERSION := 1.5.1
 CACHE            ?= $(HOME)/.cache/guildhall
 TEMPORAL_BIN     := $(CACHE)/temporal-$(TEMPORAL_VERSION)/temporal
 GO_TEST_FLAGS    ?= -timeout 25m
-export TEMPORAL_BIN
+# axe-core for the browser accessibility checks: version and SHA-256 of
+# axe.min.js are pinned in one file, which the tests read too.
+AXE_PIN          := web/browsertest/axe-core.pin
+AXE_VERSION      := $(word 1,$(shell cat $(AXE_PIN)))
+AXE_SHA256       := $(word 2,$(shell cat $(AXE_PIN)))
+AXE_JS           := $(CACHE)/axe-core-$(AXE_VERSION)/axe.min.js
+export TEMPORAL_BIN AXE_JS
 
 .PHONY: help
 help: ## List the targets
@@ -28,16 +34,33 @@ $(TEMPORAL_BIN):
 	@echo "Building the temporal CLI v$(TEMPORAL_VERSION) into $(dir $@) (first time only; takes minutes)..."
 	GOBIN="$(dir $@)" go install github.com/temporalio/cli/cmd/temporal@v$(TEMPORAL_VERSION)
 
+.PHONY: axe
+axe: $(AXE_JS) ## Fetch axe-core (pinned in web/browsertest/axe-core.pin) from the npm registry, for the accessibility tests
+
+$(AXE_JS): $(AXE_PIN)
+	@echo "Fetching axe-core $(AXE_VERSION) from the npm registry into $(dir $@)..."
+	@command -v npm >/dev/null || { echo "npm is needed once to fetch axe-core: apt-get install npm" >&2; exit 1; }
+	@tmp="$$(mktemp -d)" && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && npm pack --silent "axe-core@$(AXE_VERSION)" >/dev/null && tar -xzf "axe-core-$(AXE_VERSION).tgz" package/axe.min.js) && \
+	  echo "$(AXE_SHA256)  $$tmp/package/axe.min.js" | sha256sum --check --quiet && \
+	  mkdir -p "$(dir $@)" && mv "$$tmp/package/axe.min.js" "$@" && touch "$@"
+
 .PHONY: testbin
 testbin: ## Build kube-apiserver and etcd for the watcher tests (cached in ~/.cache/guildhall)
 	tools/k8s-testbin/build.sh >/dev/null
 
 .PHONY: test
-test: tools testbin ## Run every test: unit, integration (dev server, Postgres, kube-apiserver), browser, chaos
+test: tools testbin axe ## Run every test: unit, integration (dev server, Postgres, kube-apiserver), browser, chaos
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/chaos$$')
 	@# The chaos tests load both cores on purpose (500 signers, outages); run them
 	@# alone so they do not starve the timing-sensitive browser flows.
 	go test $(GO_TEST_FLAGS) ./chaos
+
+.PHONY: screenshots
+screenshots: tools axe ## Full-page screenshots of every page, desktop and phone width, into screenshots/ (not committed)
+	@rm -rf screenshots/browsertest/pages
+	@TEST_OUTPUT="$(CURDIR)/screenshots" go test -count=1 -run '^TestEveryPage$$' ./web/browsertest; status=$$?; \
+	  echo "Screenshots: $(CURDIR)/screenshots/browsertest/pages/desktop and .../phone"; exit $$status
 
 .PHONY: generate
 generate: ## Regenerate templ output

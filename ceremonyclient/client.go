@@ -80,6 +80,8 @@ func StartOptions(spec contract.Spec) client.StartWorkflowOptions {
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    InitialSearchAttributes(spec),
 		Memo:                                     map[string]any{contract.MemoTitle: rules.Title(spec)},
+		StaticSummary:                            Summary(spec), // what operators see in the Temporal UI's list
+		StaticDetails:                            Details(spec),
 	}
 }
 

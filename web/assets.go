@@ -69,3 +69,16 @@ func serveAsset(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	_, _ = w.Write(f.body)
 }
+
+// serveFavicon answers the browser's automatic /favicon.ico request (pages
+// link the SVG icon; this is for everything that asks the old way).
+func serveFavicon(w http.ResponseWriter, r *http.Request) {
+	f, ok := assetFiles[assetNames["favicon.ico"]]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "image/x-icon")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(f.body)
+}

@@ -16,7 +16,7 @@ import (
 // timeline makes custody events readable. An amendment that voided signatures
 // is two events (ceremony.amended, then signatures.voided); the amendment's line
 // says so too, so it reads as one change.
-func timeline(events []store.CustodyEvent) []timelineEntry {
+func timeline(events []store.CustodyEvent, p people) []timelineEntry {
 	voided := map[string]int{} // ceremony + generation -> signatures voided
 	for _, e := range events {
 		if e.Type != custody.TypeSignaturesVoided || e.CeremonyID == nil {
@@ -32,7 +32,7 @@ func timeline(events []store.CustodyEvent) []timelineEntry {
 	}
 	out := make([]timelineEntry, 0, len(events))
 	for _, e := range events {
-		s := summarize(e)
+		s := summarize(e, p)
 		if e.Type == custody.TypeCeremonyAmended && e.CeremonyID != nil {
 			var d struct {
 				Generation int64 `json:"generation"`
@@ -43,7 +43,11 @@ func timeline(events []store.CustodyEvent) []timelineEntry {
 				}
 			}
 		}
-		out = append(out, timelineEntry{E: e, Summary: capitalize(s)})
+		actor := p.name(e.Actor)
+		if e.Type == custody.TypeNotification || e.Type == custody.TypeNotificationFailed {
+			actor = "" // the channel, which the summary names
+		}
+		out = append(out, timelineEntry{E: e, Label: eventLabel(e.Type), Actor: actor, Summary: capitalize(s)})
 	}
 	return out
 }
@@ -62,7 +66,7 @@ func eventData(e store.CustodyEvent, v any) bool {
 // summarize says in plain words what a custody event recorded. Every event type
 // the system writes has its own sentence; only an unknown type falls back to
 // its data, shortened.
-func summarize(e store.CustodyEvent) string {
+func summarize(e store.CustodyEvent, p people) string {
 	var d map[string]json.RawMessage
 	eventData(e, &d)
 	str := func(k string) string {
@@ -110,7 +114,7 @@ func summarize(e store.CustodyEvent) string {
 		eventData(e, &m)
 		s := "refused a " + strings.TrimSpace(m.Name+" message")
 		if m.WitnessID != "" {
-			s += " from " + m.WitnessID
+			s += " from " + p.name(m.WitnessID)
 		}
 		if m.Reason != "" {
 			s += ": " + m.Reason
@@ -138,7 +142,7 @@ func summarize(e store.CustodyEvent) string {
 		eventData(e, &d2)
 		who := make([]string, 0, len(d2.Signatures))
 		for _, v := range d2.Signatures {
-			who = append(who, v.WitnessID)
+			who = append(who, p.name(v.WitnessID))
 		}
 		s := plural(len(d2.Signatures), "signature", "signatures") + " voided"
 		if len(who) > 0 {
@@ -160,11 +164,9 @@ func summarize(e store.CustodyEvent) string {
 	case custody.TypeNotification:
 		s := "notified"
 		if to := strs("to"); len(to) > 0 {
-			s += " " + strings.Join(to, ", ")
+			s += " " + strings.Join(p.names(to), ", ")
 		}
-		if c := str("channel"); c != "" {
-			s += " by " + c
-		}
+		s += channelWords(str("channel"))
 		if subj := str("subject"); subj != "" {
 			s += ": " + quoteShort(subj)
 		}
@@ -172,7 +174,7 @@ func summarize(e store.CustodyEvent) string {
 	case custody.TypeNotificationFailed:
 		s := "notification could not be delivered"
 		if to := strs("to"); len(to) > 0 {
-			s += " to " + strings.Join(to, ", ")
+			s += " to " + strings.Join(p.names(to), ", ")
 		}
 		if subj := str("subject"); subj != "" {
 			s += " (" + quoteShort(subj) + ")"
@@ -196,13 +198,13 @@ func summarize(e store.CustodyEvent) string {
 			s = keyKind(str("type")) + " " + quoteShort(l) + " registered"
 		}
 		if w := str("witnessId"); w != "" {
-			s += " for " + w
+			s += " for " + p.name(w)
 		}
 		return s + keyIDSuffix(str("keyId"))
 	case custody.TypeKeyRemoved:
 		s := keyKind(str("type")) + " removed"
 		if w := str("witnessId"); w != "" {
-			s += " from " + w
+			s += " from " + p.name(w)
 		}
 		return s + "; signatures made with it stay verifiable" + keyIDSuffix(str("keyId"))
 	case custody.TypeAttestation:
@@ -254,6 +256,48 @@ func quoteShort(s string) string {
 		s = string(r[:120]) + "…"
 	}
 	return "“" + s + "”"
+}
+
+// channelWords says how a notification went out.
+func channelWords(c string) string {
+	switch c {
+	case "":
+		return ""
+	case "smtp", "email":
+		return " by e-mail"
+	case "log":
+		return " in the development log (nothing was sent)"
+	}
+	return " by " + c
+}
+
+// eventLabel is the kind of a custody event in one word, for a tag; the
+// summary says what happened and the type itself stays on the page for
+// operators (a tooltip).
+func eventLabel(t string) string {
+	switch t {
+	case custody.TypeGenesis:
+		return "chain"
+	case custody.TypeCeremonyOpened, custody.TypeStatusChanged, custody.TypeCeremonyAmended:
+		return "ceremony"
+	case custody.TypeSignatureAccepted, custody.TypeSignaturesVoided:
+		return "signature"
+	case custody.TypeMessageRejected:
+		return "refused"
+	case custody.TypeArtifactState:
+		return "artifact"
+	case custody.TypeNotification, custody.TypeNotificationFailed:
+		return "notification"
+	case custody.TypeChronicle:
+		return "chronicle"
+	case custody.TypeKeyRegistered, custody.TypeKeyRemoved:
+		return "key"
+	case custody.TypeAttestation:
+		return "cluster"
+	case custody.TypeAttention:
+		return "attention"
+	}
+	return "other"
 }
 
 // keyKind names a credential type for people.

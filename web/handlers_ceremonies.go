@@ -179,6 +179,7 @@ func ceremonyID(r *http.Request) (string, bool) {
 }
 
 type detailView struct {
+	viewer    string
 	Now       time.Time
 	ID        string
 	State     contract.State
@@ -198,6 +199,22 @@ type detailView struct {
 	Notice string
 	// HasEvidence: an evidence download is mounted (custody issue).
 	HasEvidence bool
+	// Opened confirms a ceremony the viewer just opened (?opened=1).
+	Opened bool
+	// People names the witnesses; Progress explains the quorum's standing.
+	People   people
+	Progress progress
+}
+
+// myRoles are the viewer's roles in this ceremony.
+func (v detailView) myRoles() []string {
+	var out []string
+	for _, w := range v.State.Spec.Witnesses {
+		if w.ID == v.viewer && w.Role != "" && !slices.Contains(out, w.Role) {
+			out = append(out, w.Role)
+		}
+	}
+	return out
 }
 
 func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
@@ -219,11 +236,25 @@ func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("signed") == "1" {
 		v.Notice = signedNotice(v.MySig)
 	}
+	v.Opened = r.URL.Query().Get("opened") == "1" && v.IsInitiator
 	if r.URL.Query().Get("fragment") == "live" {
+		v.present(a.people(r.Context()))
 		a.render(w, r, http.StatusOK, detailLive(v))
 		return
 	}
-	a.render(w, r, http.StatusOK, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
+	a.renderDetail(w, r, http.StatusOK, v)
+}
+
+// renderDetail draws the ceremony page (also with a signing error).
+func (a *App) renderDetail(w http.ResponseWriter, r *http.Request, code int, v detailView) {
+	v.present(a.people(r.Context()))
+	a.render(w, r, code, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
+}
+
+// present adds what only the page shows: names and the quorum's standing.
+func (v *detailView) present(p people) {
+	v.People = p
+	v.Progress = summarizeProgress(v.State, p.name)
 }
 
 func (a *App) detailError(w http.ResponseWriter, r *http.Request, code int, err error) {
@@ -240,7 +271,7 @@ func (a *App) detailError(w http.ResponseWriter, r *http.Request, code int, err 
 // history past retention) so the page still says what is known.
 func (a *App) detailData(ctx context.Context, id string) (detailView, int, error) {
 	me := viewerFrom(ctx)
-	v := detailView{Now: a.cfg.Now(), ID: id, FormKey: randomHex(16), HasEvidence: a.evidence != nil}
+	v := detailView{viewer: me.ID, Now: a.cfg.Now(), ID: id, FormKey: randomHex(16), HasEvidence: a.evidence != nil}
 	qctx, cancel := context.WithTimeout(ctx, statusQueryTimeout)
 	st, qerr := a.cer.Status(qctx, id)
 	cancel()

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
+
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
@@ -28,6 +30,60 @@ type composeForm struct {
 }
 
 type fieldErrors map[string]string
+
+// fieldsNeedAttention is the form-level message when fields are refused; the
+// page lists them instead.
+const fieldsNeedAttention = "Some fields need attention."
+
+// composeLabels are the composer's field labels, also used by the error list.
+var composeLabels = map[string]string{
+	"kind": "Kind", "title": "Title (optional)", "name": "Name", "description": "Description",
+	"artifact_name": "Artifact name", "digest": "Digest (sha256:…)", "uri": "Location (optional)",
+	"witnesses": "Witnesses", "threshold": "Approvals needed overall", "deadline": "Deadline (UTC)",
+}
+
+// composeOrder is the order of the composer's fields on the page.
+var composeOrder = []string{"kind", "title", "name", "description", "artifact_name", "digest", "uri", "witnesses", "threshold"}
+
+// aria ties a field to its error for assistive technology.
+func (e fieldErrors) aria(name string) templ.Attributes {
+	if _, ok := e[name]; !ok {
+		return templ.Attributes{}
+	}
+	return templ.Attributes{"aria-invalid": "true", "aria-describedby": "err-" + fieldID(name)}
+}
+
+// fieldID is a field's element id ("min:security" -> "min-security").
+func fieldID(name string) string { return strings.ReplaceAll(name, ":", "-") }
+
+// fieldError is one line of the error summary, linking to its field.
+type fieldError struct{ Target, Label, Msg string }
+
+// errorList lists the refused fields in page order.
+func (v composeView) errorList() []fieldError {
+	var out []fieldError
+	add := func(name, label, target string) {
+		if msg, ok := v.Errs[name]; ok {
+			out = append(out, fieldError{Target: target, Label: label, Msg: msg})
+		}
+	}
+	for _, name := range composeOrder {
+		target := fieldID(name)
+		if name == "witnesses" && len(v.Known) > 0 {
+			target = "w-" + v.Known[0].ID
+		}
+		add(name, strings.TrimSuffix(composeLabels[name], " (optional)"), target)
+	}
+	for _, r := range v.Roles {
+		add("min:"+r, "At least, from "+r, fieldID("min:"+r))
+	}
+	if len(v.Roles) > 0 {
+		add("veto", "Veto roles", fieldID("veto:"+v.Roles[0]))
+	}
+	add("deadline", composeLabels["deadline"], "deadline")
+	add("form", "The ceremony as a whole", "error-summary")
+	return out
+}
 
 type composeView struct {
 	Namespace string
@@ -87,13 +143,7 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	spec, errs := a.buildSpec(v.F, v.Known, me.ID)
 	if len(errs) > 0 {
 		v.Errs = errs
-		v.Error = "Some fields need attention."
-		// Problems with no input of their own are said at the top.
-		for _, k := range []string{"veto", "form"} {
-			if msg, ok := errs[k]; ok {
-				v.Error += " " + msg
-			}
-		}
+		v.Error = fieldsNeedAttention
 		a.render(w, r, http.StatusUnprocessableEntity, composePage(a.meta(r, "New ceremony"), v))
 		return
 	}
@@ -127,14 +177,14 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("ceremony opened from the web", "ceremony", spec.ID, "initiator", me.ID)
 	a.notifyChanged(spec.ID)
-	http.Redirect(w, r, "/ceremonies/"+spec.ID, http.StatusSeeOther)
+	http.Redirect(w, r, "/ceremonies/"+spec.ID+"?opened=1", http.StatusSeeOther)
 }
 
 // nameTaken answers a composer post whose ceremony id is already used: ids name
 // one ceremony forever, open or ended.
 func (a *App) nameTaken(w http.ResponseWriter, r *http.Request, v composeView) {
 	v.Errs["name"] = "A ceremony with this name exists already (open or ended); choose another name."
-	v.Error = "Some fields need attention."
+	v.Error = fieldsNeedAttention
 	a.render(w, r, http.StatusConflict, composePage(a.meta(r, "New ceremony"), v))
 }
 
@@ -176,7 +226,7 @@ func (a *App) buildSpec(f composeForm, known []store.Witness, initiator string) 
 		Artifact: contract.Artifact{Name: f.ArtifactName, Digest: f.Digest, URI: f.URI}}
 	name := f.Name
 	if name == "" {
-		name = generatedName(f.ArtifactName)
+		name = generatedName(f.Title, f.ArtifactName)
 	}
 	spec.ID = a.cfg.Namespace + "/" + name
 	spec.Witnesses = pickedWitnesses(f, known, initiator, errs)
@@ -245,11 +295,17 @@ func pickedWitnesses(f composeForm, known []store.Witness, initiator string, err
 	return out
 }
 
-// generatedName derives a ceremony name from the artifact's, with a random tail.
-func generatedName(artifact string) string {
-	base := strings.Trim(slugBad.ReplaceAllString(strings.ToLower(artifact), "-"), "-")
-	if len(base) > 40 {
-		base = strings.Trim(base[:40], "-")
+// generatedName derives a ceremony name, with a random tail, from its title,
+// else its artifact's name: the id is what operators see first (the Temporal UI
+// lists workflows by id), so it says what the ceremony is.
+func generatedName(title, artifact string) string {
+	from := title
+	if from == "" {
+		from = artifact
+	}
+	base := strings.Trim(slugBad.ReplaceAllString(strings.ToLower(from), "-"), "-")
+	if len(base) > 48 {
+		base = strings.Trim(base[:48], "-")
 	}
 	if base == "" {
 		base = "ceremony"

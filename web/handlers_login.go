@@ -13,10 +13,12 @@ type loginView struct {
 	OIDC      bool
 	Witnesses []store.Witness
 	Error     string
+	LoggedOut bool
 }
 
 func (a *App) loginPage(w http.ResponseWriter, r *http.Request) {
-	v := loginView{Next: safeNext(r.URL.Query().Get("next")), DevLogin: a.cfg.DevLogin, OIDC: a.oidcEnabled()}
+	v := loginView{Next: safeNext(r.URL.Query().Get("next")), DevLogin: a.cfg.DevLogin, OIDC: a.oidcEnabled(),
+		LoggedOut: r.URL.Query().Get("bye") == "1"}
 	if msg := r.URL.Query().Get("error"); msg != "" {
 		v.Error = loginErrorText(msg)
 	}
@@ -73,5 +75,5 @@ func (a *App) devLogin(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	a.clearCookie(w, sessionCookie)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	http.Redirect(w, r, "/login?bye=1", http.StatusSeeOther)
 }

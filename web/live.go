@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -37,6 +38,23 @@ const (
 	heartbeat   = 20 * time.Second
 )
 
+// streamMaxAge ends a stream after a while; the browser reconnects after the
+// retry delay and refreshes once (the "hello" after a reconnect). Pages close
+// their stream when they are hidden (app.js, pagehide), but a client that never
+// does — an old tab, a frozen page, a proxy holding the socket — would hold a
+// connection (and, on HTTP/1.1, one of the browser's six per host) forever;
+// this bounds how long. Jitter spreads the reconnects of pages opened together.
+// (App.streamMaxAge; tests shorten it.)
+const streamMaxAge = 5 * time.Minute
+
+// LiveStreams is how many Server-Sent Events streams are open right now (tests;
+// operators see guildhall_web_live_streams).
+func (a *App) LiveStreams() int {
+	a.hub.mu.Lock()
+	defer a.hub.mu.Unlock()
+	return len(a.hub.subs)
+}
+
 func (a *App) subscribe(ceremony string) (*subscriber, func()) {
 	s := &subscriber{ceremony: ceremony, ch: make(chan struct{}, 1)}
 	a.hub.mu.Lock()
@@ -44,6 +62,7 @@ func (a *App) subscribe(ceremony string) (*subscriber, func()) {
 		a.hub.subs = map[*subscriber]struct{}{}
 	}
 	a.hub.subs[s] = struct{}{}
+	a.metrics.liveStreams.Inc()
 	if !a.hub.polling {
 		a.hub.polling = true
 		go a.pollChanges()
@@ -51,7 +70,10 @@ func (a *App) subscribe(ceremony string) (*subscriber, func()) {
 	a.hub.mu.Unlock()
 	return s, func() {
 		a.hub.mu.Lock()
-		delete(a.hub.subs, s)
+		if _, ok := a.hub.subs[s]; ok {
+			delete(a.hub.subs, s)
+			a.metrics.liveStreams.Dec()
+		}
 		a.hub.mu.Unlock()
 	}
 }
@@ -163,10 +185,14 @@ func (a *App) stream(w http.ResponseWriter, r *http.Request, ceremony string) {
 	}
 	beat := time.NewTicker(heartbeat)
 	defer beat.Stop()
+	maxAge := time.NewTimer(a.streamMaxAge - time.Duration(rand.Int64N(int64(a.streamMaxAge/5)+1)))
+	defer maxAge.Stop()
 	for {
 		var err error
 		select {
 		case <-r.Context().Done():
+			return
+		case <-maxAge.C:
 			return
 		case <-a.closing:
 			return

@@ -14,23 +14,36 @@ import (
 //
 //	m := web.NewMetrics(); registry.MustRegister(m)
 type Metrics struct {
-	duration *prometheus.HistogramVec
+	duration    *prometheus.HistogramVec
+	liveStreams prometheus.Gauge
 }
 
 // NewMetrics creates the request metrics (unregistered).
 func NewMetrics() *Metrics {
-	return &Metrics{duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "guildhall", Subsystem: "web", Name: "request_duration_seconds",
-		Help:    "Web requests by route pattern, method and status code.",
-		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	}, []string{"route", "method", "code"})}
+	return &Metrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "guildhall", Subsystem: "web", Name: "request_duration_seconds",
+			Help:    "Web requests by route pattern, method and status code.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method", "code"}),
+		liveStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "guildhall", Subsystem: "web", Name: "live_streams",
+			Help: "Open Server-Sent Events streams (live updates); about one per visible page with live updates.",
+		}),
+	}
 }
 
 // Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { m.duration.Describe(ch) }
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.duration.Describe(ch)
+	m.liveStreams.Describe(ch)
+}
 
 // Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) { m.duration.Collect(ch) }
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.duration.Collect(ch)
+	m.liveStreams.Collect(ch)
+}
 
 type statusRecorder struct {
 	http.ResponseWriter

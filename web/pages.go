@@ -53,6 +53,8 @@ type artifactView struct {
 // timelineEntry is a custody event made readable.
 type timelineEntry struct {
 	E       store.CustodyEvent
+	Label   string // the event type in words
+	Actor   string // who, by name
 	Summary string
 }
 
@@ -82,7 +84,7 @@ func (a *App) artifactDetail(w http.ResponseWriter, r *http.Request) {
 		a.dbError(w, r, "artifact custody", err)
 		return
 	}
-	v.Custody = timeline(events)
+	v.Custody = timeline(events, a.people(ctx))
 	a.render(w, r, http.StatusOK, artifactPage(a.meta(r, art.Name), v))
 }
 
@@ -113,7 +115,7 @@ func (a *App) chronicle(w http.ResponseWriter, r *http.Request) {
 		events = events[:chroniclePageSize]
 		v.Next = events[len(events)-1].Seq
 	}
-	v.Entries = timeline(events)
+	v.Entries = timeline(events, a.people(r.Context()))
 	a.render(w, r, http.StatusOK, chroniclePage(a.meta(r, "Chronicle"), v))
 }
 
@@ -151,7 +153,7 @@ func (a *App) posture(w http.ResponseWriter, r *http.Request) {
 	v := postureView{
 		ByDay:        statusByDay(rows, since, postureDays),
 		Quorum:       quorumHistogram(qt),
-		Overdue:      overdueByWitness(overdue),
+		Overdue:      overdueByWitness(overdue, a.people(ctx)),
 		OverdueTotal: overdueTotal,
 		Since:        since,
 	}
@@ -166,7 +168,7 @@ type postureView struct {
 	Since        time.Time
 }
 
-func overdueByWitness(rows []store.Ceremony) barChart {
+func overdueByWitness(rows []store.Ceremony, p people) barChart {
 	n := map[string]int{}
 	for _, c := range rows {
 		for _, w := range c.PendingIDs {
@@ -175,7 +177,7 @@ func overdueByWitness(rows []store.Ceremony) barChart {
 	}
 	var bars []bar
 	for w, k := range n {
-		bars = append(bars, bar{Label: w, N: k})
+		bars = append(bars, bar{Label: p.name(w), N: k})
 	}
 	sort.Slice(bars, func(i, j int) bool {
 		if bars[i].N != bars[j].N {

@@ -68,7 +68,7 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 	key := r.PostFormValue("key")
 	fail := func(msg string) {
 		v.SignError, v.Comment = msg, comment
-		a.render(w, r, http.StatusUnprocessableEntity, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
+		a.renderDetail(w, r, http.StatusUnprocessableEntity, v)
 	}
 	switch {
 	case derr != nil:
@@ -160,7 +160,7 @@ func (a *App) signConfirm(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
 	fail := func(code int, msg string) {
 		v.SignError = msg
-		a.render(w, r, code, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
+		a.renderDetail(w, r, code, v)
 	}
 	if len(webauthnCredentials(me.Witness)) > 0 {
 		fail(http.StatusForbidden, "You have a registered passkey, so your signature must be made with it.")

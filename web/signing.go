@@ -106,7 +106,7 @@ func refuseJSON(w http.ResponseWriter, ref *refusal) {
 func (a *App) refuseForm(w http.ResponseWriter, r *http.Request, v detailView, ref *refusal) {
 	if ref.Status == http.StatusConflict && v.State.CeremonyID != "" {
 		v.SignError = ref.Text
-		a.render(w, r, ref.Status, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
+		a.renderDetail(w, r, ref.Status, v)
 		return
 	}
 	a.errorPage(w, r, ref.Status, ref.Title, ref.Text)

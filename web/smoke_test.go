@@ -130,9 +130,13 @@ func TestSmokeOpenAndSign(t *testing.T) {
 	h := newHarness(t, storetest.SQLite(t))
 	ivy, bob, carol := h.client("ivy@example.org"), h.client("bob@example.org"), h.client("carol@example.org")
 	resp := h.post(ivy, "/ceremonies/new", composeValues("rel-1"))
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ceremonies/web/rel-1" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ceremonies/web/rel-1?opened=1" {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("compose: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), b)
+	}
+	// The initiator sees that it opened, and who is asked to sign.
+	if _, page := h.get(ivy, resp.Header.Get("Location")); !strings.Contains(page, "Ceremony opened. Bob and Carol are asked to sign by ") {
+		t.Error("no confirmation after opening the ceremony")
 	}
 	for _, c := range []*http.Client{bob, carol} {
 		if resp := h.signSession(c, "web/rel-1", "approve", "ok"); resp.StatusCode != http.StatusSeeOther {

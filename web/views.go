@@ -3,8 +3,11 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -142,9 +145,11 @@ func statusLabel(s string) string {
 	return s
 }
 
+// shortDigest keeps a digest's head and tail, so artifacts with the same name
+// still tell apart: "sha256:4f53cda18c2b…b945".
 func shortDigest(d string) string {
-	if len(d) > 19 {
-		return d[:19] + "…"
+	if len(d) > 28 {
+		return d[:19] + "…" + d[len(d)-4:]
 	}
 	return d
 }
@@ -165,4 +170,103 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return itoa(n) + " " + many
+}
+
+// people maps witness ids to display names: pages name people the way the
+// header and the statement do, and keep the id for a tooltip.
+type people map[string]string
+
+// name is the person's display name, or the id when it is not known.
+func (p people) name(id string) string {
+	if n := p[id]; n != "" {
+		return n
+	}
+	return id
+}
+
+// names names each id.
+func (p people) names(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = p.name(id)
+	}
+	return out
+}
+
+// people reads every witness's name. A failure is logged and the pages show
+// ids instead: a name is a convenience, never a reason to fail a page.
+func (a *App) people(ctx context.Context) people {
+	ws, err := a.store.ListWitnesses(ctx)
+	if err != nil {
+		a.log.Warn("read witness names; pages show ids", "err", err)
+		return people{}
+	}
+	p := make(people, len(ws))
+	for _, w := range ws {
+		p[w.ID] = w.DisplayName
+	}
+	return p
+}
+
+// policyWords says a ceremony's quorum policy with the witnesses' names. (The
+// statement package's PolicyWords, with ids, is what evidence bundles carry
+// and verify word for word, so it does not change.)
+func policyWords(spec contract.Spec, p people) string {
+	ws := make([]string, 0, len(spec.Witnesses))
+	for _, w := range spec.Witnesses {
+		s := p.name(w.ID)
+		if w.Role != "" {
+			s += " (" + w.Role + ")"
+		}
+		ws = append(ws, s)
+	}
+	b := "Needs " + plural(spec.Quorum.Threshold, "approval", "approvals") + " from " + andList(ws)
+	for _, r := range slices.Sorted(maps.Keys(spec.Quorum.Roles)) {
+		b += "; at least " + itoa(spec.Quorum.Roles[r]) + " from " + r
+	}
+	if len(spec.Quorum.Veto) > 0 {
+		b += "; a single reject from " + orList(slices.Sorted(slices.Values(spec.Quorum.Veto))) + " ends the ceremony"
+	}
+	if spec.Initiator != "" {
+		b += "; " + p.name(spec.Initiator) + ", who opened it, does not count"
+	}
+	return b + "."
+}
+
+// decisionVerb is what a witness does: "approve" or "reject".
+func decisionVerb(d contract.Decision) string {
+	if d == contract.Reject {
+		return "reject"
+	}
+	return "approve"
+}
+
+// prettyJSON indents JSON for reading; the bytes signed stay as they are.
+func prettyJSON(s string) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, []byte(s), "", "  "); err != nil {
+		return s
+	}
+	return b.String()
+}
+
+// isAre agrees a verb with a count of people.
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+// artifactVersion is the version a location names: the tag of an image
+// reference ("…/guildhall:v1.4.2" → "v1.4.2"), or "" when it names none.
+func artifactVersion(uri string) string {
+	last := uri[strings.LastIndex(uri, "/")+1:]
+	if i := strings.LastIndex(last, "@"); i >= 0 {
+		last = last[:i] // a digest pin is not a version
+	}
+	if i := strings.LastIndex(last, ":"); i >= 0 && i < len(last)-1 {
+		return last[i+1:]
+	}
+	return ""
 }

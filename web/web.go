@@ -143,6 +143,8 @@ type App struct {
 	ingest   http.Handler
 	cluster  CeremonyCreator
 	voucher  *webVoucher
+	// streamMaxAge bounds one live stream's life (see live.go).
+	streamMaxAge time.Duration
 }
 
 // New builds the web app.
@@ -186,6 +188,7 @@ func New(cfg Config, deps Deps) (*App, error) {
 		closing:  make(chan struct{}),
 		changes:  deps.Store,
 		evidence: deps.Evidence, ingest: deps.ChronicleIngest, cluster: deps.Cluster,
+		streamMaxAge: streamMaxAge,
 	}
 	if net.ParseIP(base.Hostname()) != nil {
 		// A WebAuthn relying party must be a domain name: passkeys stay off.
@@ -254,6 +257,7 @@ func (a *App) routes() http.Handler {
 	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP())
 	r.Get("/health", a.health)
 	r.Get("/static/{file}", serveAsset)
+	r.Get("/favicon.ico", serveFavicon)
 
 	// JSON API: bearer tokens only (no cookies), problem+json errors.
 	r.Route("/api/v1", a.apiRoutes)

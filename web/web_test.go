@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -279,13 +280,24 @@ func TestReviewShowsStatementAndSessionSignCarriesNone(t *testing.T) {
 		}
 	}
 	digest := regexp.MustCompile(`id="statement-digest">([0-9a-f]{64})<`).FindStringSubmatch(body)
+	exact := regexp.MustCompile(`(?s)id="statement-canonical">(.*?)</pre>`).FindStringSubmatch(body)
 	js := regexp.MustCompile(`(?s)id="statement-json">(.*?)</pre>`).FindStringSubmatch(body)
-	if digest == nil || js == nil {
-		t.Fatal("no statement digest or JSON on the review page")
+	if digest == nil || exact == nil || js == nil {
+		t.Fatal("no statement digest, exact bytes or readable JSON on the review page")
 	}
-	parsed, err := statement.Parse([]byte(htmlUnescape(js[1])))
+	parsed, err := statement.Parse([]byte(htmlUnescape(exact[1])))
 	if err != nil || parsed.Digest() != digest[1] || parsed.Decision != contract.Reject {
-		t.Fatalf("shown statement %q does not parse to the shown digest: %v", js[1], err)
+		t.Fatalf("shown statement %q does not parse to the shown digest: %v", exact[1], err)
+	}
+	// The readable JSON is the same statement, one member per line.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(htmlUnescape(js[1]))); err != nil || compact.String() != htmlUnescape(exact[1]) ||
+		strings.Count(js[1], "\n") < 8 {
+		t.Fatalf("readable statement %q is not the exact one %q, indented (%v)", js[1], exact[1], err)
+	}
+	// The page names the ceremony and puts the decision first.
+	if !strings.Contains(body, `<a href="/ceremonies/`+id+`">release of app</a>`) || !regexp.MustCompile(`id="review-decision">\s*You <strong>reject</strong>`).MatchString(body) {
+		t.Error("the review page lacks the ceremony's title or the emphasised decision")
 	}
 	if resp := h.post(bob, "/ceremonies/"+id+"/sign", url.Values{"ticket": {between(body, `name="ticket" value="`)}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("confirm: %d %s", resp.StatusCode, readAll(t, resp))
@@ -348,6 +360,20 @@ func TestComposerValidation(t *testing.T) {
 	if !strings.Contains(page, "Role security needs 3 approvals, at most 1 reachable") {
 		t.Error("no role minimum error")
 	}
+	// Errors are tied to their fields for assistive technology, and the summary
+	// at the top (which takes the focus) links to each field.
+	for _, f := range []string{"name", "digest", "threshold", "deadline", "artifact_name", "kind", "min-security"} {
+		tag := regexp.MustCompile(`<(input|select)[^>]* id="` + f + `"[^>]*>`).FindString(page)
+		if !strings.Contains(tag, `aria-invalid="true"`) || !strings.Contains(tag, `aria-describedby="err-`+f+`"`) || !strings.Contains(page, `id="err-`+f+`"`) {
+			t.Errorf("field %s is not marked invalid and tied to its error", f)
+		}
+		if !strings.Contains(page, `<li><a href="#`+f+`">`) {
+			t.Errorf("the error summary does not link to %s", f)
+		}
+	}
+	if !regexp.MustCompile(`id="error-summary" tabindex="-1" autofocus`).MatchString(page) {
+		t.Error("the error summary does not take the focus")
+	}
 	if !strings.Contains(page, `value="sha256:XYZ"`) {
 		t.Error("the form was not shown back as typed")
 	}
@@ -366,6 +392,14 @@ func TestComposerValidation(t *testing.T) {
 	resp = h.post(ivy, "/ceremonies/new", composeValues("taken"))
 	if page := readAll(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "exists already") {
 		t.Fatalf("duplicate name: %d", resp.StatusCode)
+	}
+	// Without a name, the id says what the ceremony is (operators see ids first).
+	titled := composeValues("")
+	titled.Set("title", "Release App v2.0 to Production!")
+	resp = h.post(ivy, "/ceremonies/new", titled)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther ||
+		!regexp.MustCompile(`^/ceremonies/web/release-app-v2-0-to-production-[0-9a-f]{6}\?opened=1$`).MatchString(loc) {
+		t.Errorf("ceremony opened without a name went to %d %q", resp.StatusCode, loc)
 	}
 	// Role minimums and veto reach the spec.
 	ok := composeValues("policy")
@@ -428,6 +462,35 @@ func TestAssetsAreHashedAndImmutable(t *testing.T) {
 	}
 	if resp, _ := h.get(http.DefaultClient, "/static/app.css"); resp.StatusCode != 404 {
 		t.Fatalf("unhashed asset name served: %d", resp.StatusCode)
+	}
+}
+
+// Browsers ask for /favicon.ico on their own; pages link the SVG icon.
+func TestFavicon(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	resp, body := h.get(http.DefaultClient, "/favicon.ico")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/x-icon" || !strings.HasPrefix(body, "\x00\x00\x01\x00") {
+		t.Fatalf("favicon.ico: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	_, page := h.get(h.client(""), "/login")
+	if !regexp.MustCompile(`<link rel="icon" href="/static/favicon\.[0-9a-f]{10}\.svg" type="image/svg\+xml">`).MatchString(page) {
+		t.Error("pages do not link the icon")
+	}
+}
+
+// Logging out ends the session and says so.
+func TestLogoutSaysSo(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	bob := h.client("bob@example.org")
+	resp := h.post(bob, "/logout", url.Values{})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?bye=1" {
+		t.Fatalf("logout: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, page := h.get(bob, "/login?bye=1"); !strings.Contains(page, "You have logged out.") {
+		t.Error("the login page does not say the viewer logged out")
+	}
+	if resp, _ := h.get(bob, "/"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Errorf("still logged in after logout: %d", resp.StatusCode)
 	}
 }
 
@@ -644,13 +707,13 @@ func TestPagesWithData(t *testing.T) {
 		}
 		alice := h.client("alice@example.org")
 		_, dash := h.get(alice, "/")
-		for _, want := range []string{`id="count-open"`, "Chain of custody", "Verified through event", "Overdue", `<span class="muted">sealed 2`, `href="/ceremonies/load/c-`} {
+		for _, want := range []string{`id="count-open"`, "Chain of custody", "Intact: all ", "Overdue", `<span class="muted">sealed 2`, `href="/ceremonies/load/c-`} {
 			if !strings.Contains(dash, want) {
 				t.Errorf("dashboard lacks %q", want)
 			}
 		}
 		_, post := h.get(alice, "/posture")
-		for _, want := range []string{`id="chart-status"`, `<rect class="st-`, `id="chart-quorum"`, `id="chart-overdue"`, "alice@example.org"} {
+		for _, want := range []string{`id="chart-status"`, `<rect class="st-`, `id="chart-quorum"`, `id="chart-overdue"`, ">Alice</text>"} {
 			if !strings.Contains(post, want) {
 				t.Errorf("posture lacks %q", want)
 			}
@@ -816,6 +879,54 @@ func TestLiveStream(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream still open after Shutdown")
 	}
+}
+
+// The server counts open streams (LiveStreams, guildhall_web_live_streams) and
+// ends each after its maximum age, so a client that never closes one (a page
+// frozen in a cache, a stuck proxy) holds a connection for a bounded time.
+func TestLiveStreamsCountedAndAged(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	h.app.streamMaxAge = 300 * time.Millisecond
+	id := openCeremony(t, h, "aged")
+	resp, err := h.client("alice@example.org").Get(h.srv.URL + "/ceremonies/" + id + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if n := h.app.LiveStreams(); n != 1 {
+		t.Fatalf("open streams: %d, want 1", n)
+	}
+	if g := gaugeValue(t, h.app.metrics, "guildhall_web_live_streams"); g != 1 {
+		t.Fatalf("guildhall_web_live_streams = %v, want 1", g)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); done <- err }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream outlived its maximum age")
+	}
+	waitUntil(t, "the stream to be uncounted", func() bool { return h.app.LiveStreams() == 0 })
+	if g := gaugeValue(t, h.app.metrics, "guildhall_web_live_streams"); g != 0 {
+		t.Fatalf("guildhall_web_live_streams = %v after the stream ended", g)
+	}
+}
+
+func gaugeValue(t *testing.T, m *Metrics, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 func TestChronicleIngestMount(t *testing.T) {

@@ -167,6 +167,13 @@ func TestGarbageSignalsThenCompletes(t *testing.T) {
 	} else if err := converter.GetDefaultDataConverter().FromPayload(f, &title); err != nil || title != "release of app" {
 		t.Fatalf("memo title %q %v", title, err)
 	}
+	// The Temporal UI's list shows the summary set at start, so operators see
+	// more than the workflow id.
+	var summary string
+	if err := converter.GetDefaultDataConverter().FromPayload(desc.GetExecutionConfig().GetUserMetadata().GetSummary(), &summary); err != nil ||
+		summary != ceremonyclient.Summary(sp) {
+		t.Fatalf("static summary %q (%v), want %q", summary, err, ceremonyclient.Summary(sp))
+	}
 	events, _ := ts.s.CeremonyCustody(ctx, id)
 	rejected := 0
 	for _, e := range events {

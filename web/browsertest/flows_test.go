@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -107,24 +105,8 @@ func (u *user) waitJS(what, expr string) {
 	}
 }
 
-var shotMu sync.Mutex
-
 // shot saves a full-page screenshot as test output.
-func (u *user) shot(name string) {
-	ctx, cancel := context.WithTimeout(u.ctx, 20*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		u.t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	shotMu.Lock()
-	defer shotMu.Unlock()
-	p := filepath.Join(stack.outDir, name+".png")
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		u.t.Logf("save screenshot: %v", err)
-	}
-}
+func (u *user) shot(name string) { u.shotTo(filepath.Join(stack.outDir, name+".png")) }
 
 func (u *user) open(path string) { u.do(chromedp.Navigate(stack.baseURL + path)) }
 
@@ -166,7 +148,7 @@ func (u *user) signWithPasskey(id, decision, comment, shotName string) statement
 		chromedp.Click(chromedp.ID("sign-submit")),
 		chromedp.WaitVisible(chromedp.ID("passkey-sign")),
 	)
-	raw := u.text("#statement-json")
+	raw := run(u, chromedp.TextContent(chromedp.CSS("#statement-canonical")))
 	digest := u.text("#statement-digest")
 	words := u.text("#statement-words")
 	st, err := statement.Parse([]byte(raw))
@@ -242,7 +224,7 @@ func TestTwoWitnessesSignWithPasskeysAndSeeEachOtherLive(t *testing.T) {
 	// Carol's page changes in place when Bob signs.
 	carol.waitJS("Bob's approval on Carol's page", `(document.querySelector("#approvals")||{}).textContent.includes("1 of 2")`)
 	carol.assertNotReloaded()
-	if !strings.Contains(carol.text("#signatures"), "bob@guildhall.test") {
+	if !strings.Contains(carol.text("#signatures"), "Bob Brightwater") {
 		t.Fatal("carol's live page does not list bob's signature")
 	}
 	carol.shot("08-detail-carol-live-update")
@@ -416,6 +398,11 @@ func TestSessionSignatureAndReplay(t *testing.T) {
 	// journey covers the no-passkey, session-signed path.
 	removeCredentials(t, "carol@guildhall.test")
 	id := openDirect(t, "twice")
+	// Bob has the page open, asked to sign, while Carol's reject ends it.
+	bob := newUser(t, "bob@guildhall.test", false)
+	bob.open("/ceremonies/" + id)
+	bob.liveConnected()
+	bob.do(chromedp.WaitVisible(chromedp.ID("sign-panel")))
 	carol := newUser(t, "carol@guildhall.test", false)
 	carol.open("/ceremonies/" + id)
 	carol.do(
@@ -439,6 +426,8 @@ func TestSessionSignatureAndReplay(t *testing.T) {
 	if len(st.Signatures) != 1 {
 		t.Fatalf("replay changed the signatures: %d", len(st.Signatures))
 	}
+	// Bob's page no longer asks him to sign a ceremony that ended.
+	bob.waitJS("the request to sign gone from Bob's page", `!document.getElementById("sign-panel") && !!document.getElementById("no-longer")`)
 }
 
 func removeCredentials(t *testing.T, id string) {

@@ -33,6 +33,7 @@ var stack struct {
 	store    *store.Store
 	cer      *ceremonyclient.Client
 	temporal client.Client
+	app      *web.App        // LiveStreams: the server's count of open event streams
 	browser  context.Context // the allocated Chromium; tests derive contexts from it
 	outDir   string
 }
@@ -44,6 +45,9 @@ var witnesses = []store.Witness{
 	{ID: "carol@guildhall.test", DisplayName: "Carol Coldharbour", Email: "carol@guildhall.test", Roles: []string{"security", "release"}},
 	{ID: "dave@guildhall.test", DisplayName: "Dave Dunmore", Email: "dave@guildhall.test", Roles: []string{"legal"}},
 	{ID: "ivy@guildhall.test", DisplayName: "Ivy Ironside", Email: "ivy@guildhall.test", Roles: []string{"initiator"}},
+	{ID: "erin@guildhall.test", DisplayName: "Erin Esterhuizen-Vandermeulen", Email: "erin@guildhall.test", Roles: []string{"security"}},
+	{ID: "finn@guildhall.test", DisplayName: "Finn Fairweather", Email: "finn@guildhall.test", Roles: []string{"release"}},
+	{ID: "gwen@guildhall.test", DisplayName: "Gwen Greenwood", Email: "gwen@guildhall.test", Roles: []string{"release"}},
 }
 
 // chromiumPath finds the system Chromium; the tests never download a browser.
@@ -131,7 +135,7 @@ func setup(m *testing.M) (int, error) {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	stack.store, stack.cer, stack.temporal = st, ceremonyclient.New(tc), tc
+	stack.store, stack.cer, stack.temporal, stack.app = st, ceremonyclient.New(tc), tc, app
 
 	stack.outDir = os.Getenv("TEST_OUTPUT")
 	if stack.outDir == "" {

@@ -16,12 +16,14 @@
         el.setAttribute("data-updated", String(Date.now()));
         var st = el.querySelector("[data-status]");
         if (st && st.getAttribute("data-status") !== "collecting") {
-          var form = document.getElementById("sign-form");
-          if (form) {
+          // The request to sign at the top goes: nothing can be signed now.
+          var panel = document.getElementById("sign-panel");
+          if (panel) {
             var note = document.createElement("p");
-            note.className = "muted";
+            note.className = "yourpart muted";
+            note.id = "no-longer";
             note.textContent = "This ceremony no longer accepts signatures.";
-            form.replaceWith(note);
+            panel.replaceWith(note);
           }
         }
         document.dispatchEvent(new CustomEvent("guildhall:updated", { detail: { el: el } }));
@@ -29,18 +31,36 @@
       .catch(function () { /* the next event or reconnect retries */ });
   }
 
+  // A page keeps its stream only while it is shown. A page in the back/forward
+  // cache that kept it would hold one of the browser's six connections to this
+  // host (HTTP/1.1) until the cache dropped it; after a few pages every new
+  // navigation would wait for one. So: close on pagehide, reopen on pageshow
+  // when the page comes back from the cache (the "hello" then refreshes it).
   function subscribe(el) {
     var src = el.getAttribute("data-live-src");
     if (!src || !window.EventSource) return;
-    var es = new EventSource(src);
-    es.addEventListener("change", function () { refresh(el); });
-    // After a reconnect the page may have missed events: refresh once.
-    es.addEventListener("hello", function (e) {
-      if (el.getAttribute("data-seen-hello")) refresh(el);
-      el.setAttribute("data-seen-hello", "1");
-      document.body.setAttribute("data-live", "connected");
-    });
-    es.onerror = function () { document.body.setAttribute("data-live", "reconnecting"); };
+    var es = null;
+    function open() {
+      if (es) return;
+      es = new EventSource(src);
+      es.addEventListener("change", function () { refresh(el); });
+      // After a reconnect the page may have missed events: refresh once.
+      es.addEventListener("hello", function () {
+        if (el.getAttribute("data-seen-hello")) refresh(el);
+        el.setAttribute("data-seen-hello", "1");
+        document.body.setAttribute("data-live", "connected");
+      });
+      es.onerror = function () { document.body.setAttribute("data-live", "reconnecting"); };
+    }
+    function close() {
+      if (!es) return;
+      es.close();
+      es = null;
+      document.body.setAttribute("data-live", "closed");
+    }
+    window.addEventListener("pagehide", close);
+    window.addEventListener("pageshow", function (e) { if (e.persisted) open(); });
+    open();
   }
 
   document.addEventListener("DOMContentLoaded", function () {
