@@ -23,6 +23,7 @@ import (
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/notify"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
 	"github.com/guildhouse/guildhall/worker"
@@ -36,13 +37,14 @@ var update = flag.Bool("update", false, "capture the replay histories in testdat
 var replayPaths = []string{
 	"quorum-sealed", "veto", "impossible", "expiry-with-reminders", "amendments",
 	"cancel", "temporal-cancel", "substrate-timeout", "continue-as-new-run1", "continue-as-new-run2",
-	"signed-statement",
+	"signed-statement", "directory-template",
 }
 
 // Histories recorded by earlier versions of the workflow are kept as
 // testdata/history-v<N>-<path>.json for as long as the code keeps their
 // GetVersion branches; they are replayed too. v0 predates "witness-keys", v1
-// predates "local-activities", v2 predates "one-rule-set".
+// predates "local-activities", v2 predates "one-rule-set", v3 predates
+// "directory-assurance".
 
 // TestReplayHistories replays every captured history against the current
 // workflow code. A failure means the change would break ceremonies that are
@@ -273,6 +275,37 @@ func captureHistories(t *testing.T) {
 	if err := s.SetCredentials(context.Background(), "alice", []store.Credential{}); err != nil {
 		t.Fatal(err)
 	}
+
+	// The directory: a spec naming a template is completed from it at opening; a
+	// vouched (session) signature, an operator one, a deactivated pending
+	// witness flagged and then reactivated, and a minAssurance refusal.
+	for _, p := range []store.NewPerson{{ID: "ivy", Roles: []string{"initiator"}}, {ID: "alice", Roles: []string{"security"}},
+		{ID: "bob", Roles: []string{"release"}}, {ID: "carol", Roles: []string{"release"}}} {
+		if err := s.EnsureWitness(context.Background(), p, "capture"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.ApplyTemplate(context.Background(), rules.Template{Name: "release", Kind: contract.KindRelease,
+		Witnesses: rules.TemplateWitnesses{Roles: []string{"security", "release"}},
+		Quorum:    contract.Quorum{Threshold: 3, MinAssurance: contract.AssuranceSession}, OpenedBy: []string{"initiator"}}, "capture"); err != nil {
+		t.Fatal(err)
+	}
+	web := webKey(t, s, strings.Repeat("s", 32))
+	spec, run = cp.open("directory-template", func(s *contract.Spec) {
+		s.Witnesses, s.Quorum, s.Template = nil, contract.Quorum{}, &contract.TemplateRef{Name: "release"}
+	}, nil)
+	waitStatus(t, cp.cc, spec.ID, contract.StatusCollecting)
+	if _, err := cp.cc.Sign(context.Background(), spec.ID, vouched(t, web, spec.ID,
+		contract.SignRequest{IdempotencyKey: "a1", WitnessID: "alice", Decision: contract.Approve}, contract.AssuranceSession, "oidc")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.cc.Sign(context.Background(), spec.ID, contract.SignRequest{IdempotencyKey: "b1", WitnessID: "bob", Decision: contract.Approve}); err == nil {
+		t.Fatal("an operator signature passed minAssurance session")
+	}
+	cp.signal(spec, contract.SignalDirectoryChanged, contract.DirectoryChanged{IdempotencyKey: "dc1", WitnessID: "carol", Deactivated: true, By: "ada"})
+	cp.signal(spec, contract.SignalDirectoryChanged, contract.DirectoryChanged{IdempotencyKey: "dc2", WitnessID: "carol", Deactivated: false, By: "ada"})
+	cp.signal(spec, contract.SignalCancel, contract.Cancel{IdempotencyKey: "c1", By: "ivy", Reason: "capture done"})
+	cp.save("directory-template", run, "", contract.StatusCancelled)
 
 	// Continue-as-new after three messages (the test hook), then finish in run 2.
 	spec, run = cp.open("continue-as-new", nil, &workflows.Continued{Tuning: workflows.Tuning{ContinueAsNewAfter: 3}})
