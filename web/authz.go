@@ -18,7 +18,9 @@ import (
 func (v *viewer) active() bool { return v != nil && v.Witness != nil && v.Witness.Active() }
 
 // isAdmin: keeps the directory and the templates, and may withdraw any ceremony.
-func (v *viewer) isAdmin() bool { return v.active() && slices.Contains(v.Witness.Roles, rules.RoleAdmin) }
+func (v *viewer) isAdmin() bool {
+	return v.active() && slices.Contains(v.Witness.Roles, rules.RoleAdmin)
+}
 
 // person is the viewer as templates see them.
 func (v *viewer) person() rules.Person {

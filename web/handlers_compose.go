@@ -1,12 +1,10 @@
 package web
 
 import (
+	"context"
 	"errors"
-	"maps"
 	"net/http"
 	"regexp"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,18 +13,21 @@ import (
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/rules"
-	"github.com/guildhouse/guildhall/store"
 )
+
+// The composer starts from an approval template: the template fixes the kind,
+// the witnesses (by role, resolved from the directory when the ceremony opens,
+// and by name) and the policy; the person opening it says what is decided (the
+// artifact, a title and description) and by when. Only people the template
+// lets open it (rules.MayOpen; admins always) get the form.
 
 // composeForm is the composer's input, kept as strings so a refused form is
 // shown back exactly as typed.
 type composeForm struct {
-	Kind, Title, Description, Name string
-	ArtifactName, Digest, URI      string
-	Threshold, Deadline            string
-	Witnesses                      map[string]string // checked witness id -> role
-	RoleMin                        map[string]string // role -> minimum
-	Veto                           []string
+	Template, Version         string
+	Title, Description, Name  string
+	ArtifactName, Digest, URI string
+	Deadline                  string
 }
 
 type fieldErrors map[string]string
@@ -37,13 +38,13 @@ const fieldsNeedAttention = "Some fields need attention."
 
 // composeLabels are the composer's field labels, also used by the error list.
 var composeLabels = map[string]string{
-	"kind": "Kind", "title": "Title (optional)", "name": "Name", "description": "Description",
+	"title": "Title", "name": "Name", "description": "Description",
 	"artifact_name": "Artifact name", "digest": "Digest (sha256:…)", "uri": "Location (optional)",
-	"witnesses": "Witnesses", "threshold": "Approvals needed overall", "deadline": "Deadline (UTC)",
+	"deadline": "Deadline (UTC)", "form": "The template's policy",
 }
 
 // composeOrder is the order of the composer's fields on the page.
-var composeOrder = []string{"kind", "title", "name", "description", "artifact_name", "digest", "uri", "witnesses", "threshold"}
+var composeOrder = []string{"title", "name", "description", "artifact_name", "digest", "uri", "deadline", "form"}
 
 // aria ties a field to its error for assistive technology.
 func (e fieldErrors) aria(name string) templ.Attributes {
@@ -62,122 +63,172 @@ type fieldError struct{ Target, Label, Msg string }
 // errorList lists the refused fields in page order.
 func (v composeView) errorList() []fieldError {
 	var out []fieldError
-	add := func(name, label, target string) {
-		if msg, ok := v.Errs[name]; ok {
-			out = append(out, fieldError{Target: target, Label: label, Msg: msg})
-		}
-	}
 	for _, name := range composeOrder {
-		target := fieldID(name)
-		if name == "witnesses" && len(v.Known) > 0 {
-			target = "w-" + v.Known[0].ID
+		if msg, ok := v.Errs[name]; ok {
+			target := fieldID(name)
+			if name == "form" {
+				target = "template-policy"
+			}
+			out = append(out, fieldError{Target: target, Label: strings.TrimSuffix(composeLabels[name], " (optional)"), Msg: msg})
 		}
-		add(name, strings.TrimSuffix(composeLabels[name], " (optional)"), target)
 	}
-	for _, r := range v.Roles {
-		add("min:"+r, "At least, from "+r, fieldID("min:"+r))
-	}
-	if len(v.Roles) > 0 {
-		add("veto", "Veto roles", fieldID("veto:"+v.Roles[0]))
-	}
-	add("deadline", composeLabels["deadline"], "deadline")
-	add("form", "The ceremony as a whole", "error-summary")
 	return out
+}
+
+// templateChoice is a template the viewer may open a ceremony from.
+type templateChoice struct {
+	T       rules.Template
+	Version int
 }
 
 type composeView struct {
 	Namespace string
+	Choices   []templateChoice // the list of templates, when none is chosen
+	T         *rules.Template  // the chosen template
+	Version   int
+	Witnesses []contract.WitnessRef // the template's witnesses, resolved now
+	Policy    string                // the policy in words, with names
 	F         composeForm
 	Errs      fieldErrors
-	Known     []store.Witness
-	Roles     []string // every role a known witness holds
-	Error     string   // form-level
+	Error     string // form-level
 }
 
 func (a *App) composer(w http.ResponseWriter, r *http.Request) {
-	v, err := a.composeData(r)
-	if err != nil {
-		a.dbError(w, r, "list witnesses for the composer", err)
+	me := viewerFrom(r.Context())
+	name := r.URL.Query().Get("template")
+	if name == "" {
+		v, err := a.templateChoices(r.Context(), me)
+		if err != nil {
+			a.dbError(w, r, "list templates for the composer", err)
+			return
+		}
+		a.render(w, r, http.StatusOK, composePage(a.meta(r, "New ceremony"), v))
 		return
 	}
-	v.F = composeForm{Kind: contract.KindRelease, Threshold: "2",
-		Deadline: a.cfg.Now().UTC().Add(72 * time.Hour).Format("2006-01-02T15:04")}
+	v, code, msg := a.composeFor(r.Context(), me, name, 0)
+	if code != http.StatusOK {
+		a.errorPage(w, r, code, "Cannot open from this template", msg)
+		return
+	}
+	v.F.Deadline = a.cfg.Now().UTC().Add(templateDeadline(*v.T)).Format("2006-01-02T15:04")
 	a.render(w, r, http.StatusOK, composePage(a.meta(r, "New ceremony"), v))
 }
 
-func (a *App) composeData(r *http.Request) (composeView, error) {
-	ws, err := a.store.ListWitnesses(r.Context())
+// templateChoices lists the templates the viewer may open ceremonies from.
+func (a *App) templateChoices(ctx context.Context, me *viewer) (composeView, error) {
+	v := composeView{Namespace: a.cfg.Namespace, Errs: fieldErrors{}}
+	rows, err := a.store.ListTemplates(ctx)
 	if err != nil {
-		return composeView{}, err
+		return v, err
 	}
-	v := composeView{Namespace: a.cfg.Namespace, Known: ws, Errs: fieldErrors{}}
-	seen := map[string]bool{}
-	for _, w := range ws {
-		for _, role := range w.Roles {
-			if !seen[role] {
-				seen[role] = true
-				v.Roles = append(v.Roles, role)
-			}
+	for _, row := range rows {
+		t, err := row.Template()
+		if err != nil {
+			a.log.Warn("template not readable", "template", row.Name, "err", err)
+			continue
+		}
+		if me.mayOpen(t) {
+			v.Choices = append(v.Choices, templateChoice{T: t, Version: row.Version})
 		}
 	}
-	sort.Strings(v.Roles)
 	return v, nil
+}
+
+// composeFor loads a template (its latest version when version is 0) for the
+// viewer and resolves its witnesses as the directory has them now. A refusal
+// is an HTTP status and the reason in words.
+func (a *App) composeFor(ctx context.Context, me *viewer, name string, version int) (composeView, int, string) {
+	v := composeView{Namespace: a.cfg.Namespace, Errs: fieldErrors{}}
+	row, err := a.store.GetTemplate(ctx, name, version)
+	if err != nil {
+		if isNotFound(err) {
+			return v, http.StatusNotFound, "There is no template " + name + "."
+		}
+		a.log.Error("read template", "template", name, "err", err)
+		return v, http.StatusServiceUnavailable, "The template could not be read. Try again in a moment."
+	}
+	t, err := row.Template()
+	if err != nil {
+		return v, http.StatusServiceUnavailable, "The template could not be read: " + plainError(err)
+	}
+	if !me.mayOpen(t) {
+		return v, http.StatusForbidden, "Template " + t.Name + " lets " + andList(t.OpenedBy) + " (and admins) open ceremonies; you are not one of them. Ask an admin if you should be."
+	}
+	dir, err := a.store.Directory(ctx)
+	if err != nil {
+		return v, http.StatusServiceUnavailable, "The directory could not be read. Try again in a moment."
+	}
+	spec := rules.Resolve(t, row.Version, dir, contract.Spec{Initiator: me.ID})
+	v.T, v.Version, v.Witnesses = &t, row.Version, spec.Witnesses
+	v.Policy = policyWords(spec, a.people(ctx))
+	v.F.Template, v.F.Version = t.Name, strconv.Itoa(row.Version)
+	return v, http.StatusOK, ""
+}
+
+func templateDeadline(t rules.Template) time.Duration {
+	d, err := rules.TemplateDeadline(t.Deadline)
+	if err != nil {
+		return rules.DefaultDeadline
+	}
+	return d
 }
 
 func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
-	v, err := a.composeData(r)
-	if err != nil {
-		a.dbError(w, r, "list witnesses for the composer", err)
-		return
-	}
-	if me.Witness == nil {
-		a.errorPage(w, r, http.StatusForbidden, "Not allowed", "Only registered witnesses can open ceremonies.")
-		return
-	}
 	if err := r.ParseForm(); err != nil {
 		a.errorPage(w, r, http.StatusBadRequest, "Form not readable", "The form could not be read. Reload the page and try again.")
 		return
 	}
-	v.F = readComposeForm(r, v.Roles)
-	spec, errs := a.buildSpec(v.F, v.Known, me.ID)
+	f := readComposeForm(r)
+	version, _ := strconv.Atoi(f.Version)
+	v, code, msg := a.composeFor(r.Context(), me, f.Template, 0)
+	if code != http.StatusOK {
+		a.log.Warn("composer refused", "template", f.Template, "viewer", me.ID, "status", code)
+		a.errorPage(w, r, code, "Cannot open from this template", msg)
+		return
+	}
+	v.F = f
+	if version != v.Version {
+		// Someone changed the template while this form was open: what the
+		// person saw is not what would open.
+		v.F.Version = strconv.Itoa(v.Version)
+		v.Error = "Template " + v.T.Name + " changed since you opened this form (it is now version " + v.F.Version + "). Check its witnesses and policy below, then open the ceremony again."
+		a.render(w, r, http.StatusConflict, composePage(a.meta(r, "New ceremony"), v))
+		return
+	}
+	spec, errs := a.buildSpec(r.Context(), f, *v.T, v.Version, me.ID)
 	if len(errs) > 0 {
-		v.Errs = errs
-		v.Error = fieldsNeedAttention
+		v.Errs, v.Error = errs, fieldsNeedAttention
 		a.render(w, r, http.StatusUnprocessableEntity, composePage(a.meta(r, "New ceremony"), v))
 		return
 	}
-	ctx := r.Context()
+	a.openComposed(w, r, v, spec)
+}
+
+// openComposed opens a checked spec: as a Ceremony resource in cluster mode
+// (the watcher starts the workflow), else by starting the workflow.
+func (a *App) openComposed(w http.ResponseWriter, r *http.Request, v composeView, spec contract.Spec) {
+	ctx, me := r.Context(), viewerFrom(r.Context())
+	open, where, next := a.cer.Open, "workflow", "/ceremonies/"+spec.ID+"?opened=1"
 	if a.cluster != nil {
-		// Cluster mode: the Ceremony resource is the source of truth; the watcher
-		// starts the workflow from it.
-		if err := a.cluster.CreateCeremony(ctx, spec); err != nil {
-			if errors.Is(err, contract.ErrCeremonyExists) {
-				a.nameTaken(w, r, v)
-				return
-			}
-			a.log.Error("create Ceremony resource", "ceremony", spec.ID, "err", err)
-			v.Error = "The Ceremony resource could not be created (" + plainError(err) + ")."
-			a.render(w, r, http.StatusServiceUnavailable, composePage(a.meta(r, "New ceremony"), v))
-			return
+		open = func(ctx context.Context, s contract.Spec) (string, error) {
+			return "", a.cluster.CreateCeremony(ctx, s)
 		}
-		a.log.Info("Ceremony resource created from the web", "ceremony", spec.ID, "initiator", me.ID)
-		http.Redirect(w, r, "/ceremonies/"+spec.ID+"?created=1", http.StatusSeeOther)
-		return
+		where, next = "Ceremony resource", "/ceremonies/"+spec.ID+"?created=1"
 	}
-	if _, err := a.cer.Open(ctx, spec); err != nil {
+	if _, err := open(ctx, spec); err != nil {
 		if errors.Is(err, contract.ErrCeremonyExists) {
 			a.nameTaken(w, r, v)
 			return
 		}
-		a.log.Error("open ceremony", "ceremony", spec.ID, "err", err)
+		a.log.Error("open ceremony", "ceremony", spec.ID, "as", where, "err", err)
 		v.Error = "The ceremony could not be opened (" + plainError(err) + "). Try again in a moment."
 		a.render(w, r, http.StatusServiceUnavailable, composePage(a.meta(r, "New ceremony"), v))
 		return
 	}
-	a.log.Info("ceremony opened from the web", "ceremony", spec.ID, "initiator", me.ID)
+	a.log.Info("ceremony opened from the web", "ceremony", spec.ID, "as", where, "template", spec.Template.Name, "initiator", me.ID)
 	a.notifyChanged(spec.ID)
-	http.Redirect(w, r, "/ceremonies/"+spec.ID+"?opened=1", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // nameTaken answers a composer post whose ceremony id is already used: ids name
@@ -188,66 +239,31 @@ func (a *App) nameTaken(w http.ResponseWriter, r *http.Request, v composeView) {
 	a.render(w, r, http.StatusConflict, composePage(a.meta(r, "New ceremony"), v))
 }
 
-func readComposeForm(r *http.Request, roles []string) composeForm {
-	f := composeForm{
-		Kind: r.PostFormValue("kind"), Title: strings.TrimSpace(r.PostFormValue("title")),
-		Description: strings.TrimSpace(r.PostFormValue("description")), Name: strings.TrimSpace(r.PostFormValue("name")),
-		ArtifactName: strings.TrimSpace(r.PostFormValue("artifact_name")), Digest: strings.TrimSpace(r.PostFormValue("digest")),
-		URI: strings.TrimSpace(r.PostFormValue("uri")), Threshold: strings.TrimSpace(r.PostFormValue("threshold")),
-		Deadline:  strings.TrimSpace(r.PostFormValue("deadline")),
-		Witnesses: map[string]string{}, RoleMin: map[string]string{},
+func readComposeForm(r *http.Request) composeForm {
+	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
+	return composeForm{
+		Template: v("template"), Version: v("version"),
+		Title: v("title"), Description: v("description"), Name: v("name"),
+		ArtifactName: v("artifact_name"), Digest: v("digest"), URI: v("uri"), Deadline: v("deadline"),
 	}
-	for _, id := range r.PostForm["witness"] {
-		f.Witnesses[id] = r.PostFormValue("role:" + id)
-	}
-	for _, role := range roles {
-		if m := strings.TrimSpace(r.PostFormValue("min:" + role)); m != "" {
-			f.RoleMin[role] = m
-		}
-	}
-	for _, role := range r.PostForm["veto"] {
-		if slices.Contains(roles, role) && !slices.Contains(f.Veto, role) {
-			f.Veto = append(f.Veto, role)
-		}
-	}
-	return f
 }
 
 var slugBad = regexp.MustCompile(`[^a-z0-9]+`)
 
-// buildSpec reads the form into a spec and checks it field by field: what only
-// a form can get wrong (a number that is not one, a witness not in the
-// directory, a deadline too soon to sign by), then the rules every ceremony
-// obeys (rules.ValidateSpec), each problem shown at the field it is about.
-func (a *App) buildSpec(f composeForm, known []store.Witness, initiator string) (contract.Spec, fieldErrors) {
+// buildSpec reads the form into a spec from the template and checks it field by
+// field: what only a form can get wrong (a deadline too soon to sign by, or
+// not a date), then the rules every ceremony obeys (rules.ValidateSpec), each
+// problem shown at the field it is about; what the template's policy cannot
+// meet with the directory as it is now is said at the top.
+func (a *App) buildSpec(ctx context.Context, f composeForm, t rules.Template, version int, initiator string) (contract.Spec, fieldErrors) {
 	errs := fieldErrors{}
 	now := a.cfg.Now()
-	spec := contract.Spec{Kind: f.Kind, Title: f.Title, Description: f.Description, Initiator: initiator, Source: "web",
-		Artifact: contract.Artifact{Name: f.ArtifactName, Digest: f.Digest, URI: f.URI}}
 	name := f.Name
 	if name == "" {
 		name = generatedName(f.Title, f.ArtifactName)
 	}
-	spec.ID = a.cfg.Namespace + "/" + name
-	spec.Witnesses = pickedWitnesses(f, known, initiator, errs)
-	t, err := strconv.Atoi(f.Threshold)
-	if err != nil || t < 1 {
-		errs["threshold"] = "Give a whole number of approvals, at least 1."
-	}
-	spec.Quorum.Threshold = t
-	for role, m := range f.RoleMin {
-		n, err := strconv.Atoi(m)
-		switch {
-		case err != nil || n < 0:
-			errs["min:"+role] = "A whole number, 0 or more."
-		case n > 0:
-			if spec.Quorum.Roles == nil {
-				spec.Quorum.Roles = map[string]int{}
-			}
-			spec.Quorum.Roles[role] = n
-		}
-	}
-	spec.Quorum.Veto = f.Veto
+	spec := contract.Spec{ID: a.cfg.Namespace + "/" + name, Title: f.Title, Description: f.Description, Initiator: initiator,
+		Source: "web", Artifact: contract.Artifact{Name: f.ArtifactName, Digest: f.Digest, URI: f.URI}}
 	dl, err := time.Parse("2006-01-02T15:04", f.Deadline)
 	switch {
 	case err != nil:
@@ -258,41 +274,25 @@ func (a *App) buildSpec(f composeForm, known []store.Witness, initiator string) 
 		}
 	}
 	spec.Deadline = dl.UTC()
+	if f.Title == "" {
+		errs["title"] = "Say in a few words what is decided; witnesses see it first."
+	}
+	dir, err := a.store.Directory(ctx)
+	if err != nil {
+		errs["form"] = "The directory could not be read. Try again in a moment."
+		return spec, errs
+	}
+	spec = rules.Resolve(t, version, dir, spec)
 	for _, p := range rules.ValidateSpec(spec, now) {
 		field := formField(p.Field)
 		if _, taken := errs[field]; !taken {
 			errs[field] = sentence(p.Message)
 		}
 	}
+	if msg, ok := errs["form"]; ok {
+		errs["form"] = "With the people the directory has now, the policy cannot be met: " + msg + " Ask an admin to fix the template or the directory."
+	}
 	return spec, errs
-}
-
-// pickedWitnesses turns the ticked witnesses into the spec's list, refusing
-// people not in the directory, roles they do not hold, and the initiator.
-func pickedWitnesses(f composeForm, known []store.Witness, initiator string, errs fieldErrors) []contract.WitnessRef {
-	byID := map[string]store.Witness{}
-	for _, w := range known {
-		byID[w.ID] = w
-	}
-	var out []contract.WitnessRef
-	for _, id := range slices.Sorted(maps.Keys(f.Witnesses)) {
-		w, ok := byID[id]
-		role := f.Witnesses[id]
-		switch {
-		case !ok:
-			errs["witnesses"] = "Pick witnesses from the list."
-		case role != "" && !slices.Contains(w.Roles, role):
-			errs["witnesses"] = w.DisplayName + " does not hold the role " + role + "."
-		case id == initiator:
-			errs["witnesses"] = "You are the initiator; the initiator never counts as a witness, so leave yourself out."
-		default:
-			out = append(out, contract.WitnessRef{ID: id, Role: role})
-		}
-	}
-	if len(out) == 0 && errs["witnesses"] == "" {
-		errs["witnesses"] = "Pick at least one witness."
-	}
-	return out
 }
 
 // generatedName derives a ceremony name, with a random tail, from its title,
@@ -314,7 +314,7 @@ func generatedName(title, artifact string) string {
 }
 
 // formField maps a rules field ("artifact.digest", "quorum.roles[security]") to
-// the composer's input it is about.
+// the composer's input it is about; the template's part is the form's.
 func formField(field string) string {
 	switch {
 	case field == "id":
@@ -323,18 +323,10 @@ func formField(field string) string {
 		return "artifact_name"
 	case strings.HasPrefix(field, "artifact."):
 		return strings.TrimPrefix(field, "artifact.")
-	case strings.HasPrefix(field, "witnesses"):
-		return "witnesses"
-	case strings.HasPrefix(field, "quorum.roles["):
-		return "min:" + strings.TrimSuffix(strings.TrimPrefix(field, "quorum.roles["), "]")
-	case strings.HasPrefix(field, "quorum.veto"):
-		return "veto"
-	case strings.HasPrefix(field, "quorum"):
-		return "threshold"
-	case field == "initiator":
-		return "form"
+	case field == "title" || field == "description" || field == "deadline":
+		return field
 	}
-	return field
+	return "form"
 }
 
 // sentence makes a rules message read as a sentence on a form.
@@ -345,14 +337,25 @@ func sentence(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:] + "."
 }
 
-func (f composeForm) hasWitness(id string) bool { _, ok := f.Witnesses[id]; return ok }
-
-// roleOf selects the submitted role, or the witness's first role on a fresh form.
-func (f composeForm) roleOf(id, role string, i int) bool {
-	if r, ok := f.Witnesses[id]; ok {
-		return r == role
+// assuranceHint says what a minimum assurance asks of a witness.
+func assuranceHint(a contract.Assurance) string {
+	switch a {
+	case contract.AssuranceKey:
+		return ": with a registered passkey or ed25519 key"
+	case contract.AssuranceSession:
+		return ": in a web login"
 	}
-	return i == 0
+	return ""
 }
 
-func (f composeForm) isVeto(role string) bool { return slices.Contains(f.Veto, role) }
+// peopleHint names the people a template lists by name, if any.
+func peopleHint(t rules.Template) string {
+	if len(t.Witnesses.People) == 0 {
+		return ""
+	}
+	ids := make([]string, len(t.Witnesses.People))
+	for i, p := range t.Witnesses.People {
+		ids[i] = p.ID
+	}
+	return ", and " + andList(ids)
+}

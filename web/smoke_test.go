@@ -8,10 +8,13 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
 )
@@ -28,6 +31,18 @@ func seedWitnesses(t testing.TB, st *store.Store) {
 			t.Fatal(err)
 		}
 	}
+	if _, _, err := st.ApplyTemplate(context.Background(), releaseTemplate(2), "test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// releaseTemplate is the template the web tests open ceremonies from: Bob
+// (release) and Carol (security) witness, threshold approvals; Ivy may open it.
+func releaseTemplate(threshold int) rules.Template {
+	return rules.Template{Name: "release", Kind: contract.KindRelease,
+		Witnesses: rules.TemplateWitnesses{People: []contract.WitnessRef{{ID: "bob@example.org", Role: "release"}, {ID: "carol@example.org", Role: "security"}}},
+		Quorum:    contract.Quorum{Threshold: threshold},
+		OpenedBy:  []string{"ivy@example.org"}}
 }
 
 type harness struct {
@@ -109,9 +124,8 @@ const testDigest = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 
 func composeValues(name string) url.Values {
 	return url.Values{
-		"kind": {"release"}, "name": {name}, "artifact_name": {"app"}, "digest": {testDigest},
-		"witness": {"bob@example.org", "carol@example.org"}, "role:bob@example.org": {"release"}, "role:carol@example.org": {"security"},
-		"threshold": {"2"}, "deadline": {time.Now().UTC().Add(48 * time.Hour).Format("2006-01-02T15:04")},
+		"template": {"release"}, "version": {"1"}, "name": {name}, "title": {"Release app"}, "artifact_name": {"app"}, "digest": {testDigest},
+		"deadline": {time.Now().UTC().Add(48 * time.Hour).Format("2006-01-02T15:04")},
 	}
 }
 
@@ -188,4 +202,21 @@ func (h *harness) signSession(c *http.Client, id, decision, comment string) *htt
 		h.t.Fatalf("no confirm form on the review page:\n%s", body)
 	}
 	return h.post(c, "/ceremonies/"+id+"/sign", url.Values{"ticket": {ticket}})
+}
+
+// template applies a template like releaseTemplate under another name, with
+// its policy changed by edit, and returns composer values for it.
+func (h *harness) template(name string, edit func(*rules.Template), ceremony string) url.Values {
+	h.t.Helper()
+	t := releaseTemplate(2)
+	t.Name = name
+	edit(&t)
+	v, _, err := h.st.ApplyTemplate(context.Background(), t, "test")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	form := composeValues(ceremony)
+	form.Set("template", name)
+	form.Set("version", strconv.Itoa(v))
+	return form
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
 )
@@ -35,8 +36,7 @@ func TestClosedCeremonyHasNoPendingNorCountdown(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		h := newHarness(t, st)
 		ivy := h.client("ivy@example.org")
-		form := composeValues("one-of-two")
-		form.Set("threshold", "1")
+		form := h.template("one-of-two", func(t *rules.Template) { t.Quorum.Threshold = 1 }, "one-of-two")
 		if resp := h.post(ivy, "/ceremonies/new", form); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("compose: %d", resp.StatusCode)
 		}
@@ -115,10 +115,9 @@ func TestPolicyInWordsAndRoleProgress(t *testing.T) {
 		t.Error("a role table without role minimums")
 	}
 
-	form := composeValues("with-roles")
-	form.Set("min:security", "1")
-	form.Set("min:release", "1")
-	form.Add("veto", "security")
+	form := h.template("with-roles", func(t *rules.Template) {
+		t.Quorum.Roles, t.Quorum.Veto = map[string]int{"security": 1, "release": 1}, []string{"security"}
+	}, "with-roles")
 	if resp := h.post(ivy, "/ceremonies/new", form); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("compose: %d %s", resp.StatusCode, readAll(t, resp))
 	}

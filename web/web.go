@@ -30,6 +30,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -59,6 +60,9 @@ type Store interface {
 	CeremoniesOfArtifact(ctx context.Context, digest string, limit int) ([]store.Ceremony, error)
 	CeremoniesOpenedSince(ctx context.Context, since time.Time, limit int) ([]store.Ceremony, error)
 	QuorumTimes(ctx context.Context, since time.Time, limit int) ([]store.QuorumTime, error)
+	ListTemplates(ctx context.Context) ([]store.TemplateRow, error)
+	GetTemplate(ctx context.Context, name string, version int) (store.TemplateRow, error)
+	Directory(ctx context.Context) ([]rules.Person, error)
 }
 
 // Ceremonies is the workflow side: *ceremonyclient.Client satisfies it.

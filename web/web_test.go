@@ -296,7 +296,7 @@ func TestReviewShowsStatementAndSessionSignCarriesNone(t *testing.T) {
 		t.Fatalf("readable statement %q is not the exact one %q, indented (%v)", js[1], exact[1], err)
 	}
 	// The page names the ceremony and puts the decision first.
-	if !strings.Contains(body, `<a href="/ceremonies/`+id+`">release of app</a>`) || !regexp.MustCompile(`id="review-decision">\s*You <strong>reject</strong>`).MatchString(body) {
+	if !strings.Contains(body, `<a href="/ceremonies/`+id+`">Release app</a>`) || !regexp.MustCompile(`id="review-decision">\s*You <strong>reject</strong>`).MatchString(body) {
 		t.Error("the review page lacks the ceremony's title or the emphasised decision")
 	}
 	if resp := h.post(bob, "/ceremonies/"+id+"/sign", url.Values{"ticket": {between(body, `name="ticket" value="`)}}); resp.StatusCode != http.StatusSeeOther {
@@ -342,27 +342,17 @@ func TestComposerValidation(t *testing.T) {
 	ivy := h.client("ivy@example.org")
 	bad := composeValues("Bad Name!")
 	bad.Set("digest", "sha256:XYZ")
-	bad.Set("threshold", "5")
 	bad.Set("deadline", "2001-01-01T00:00")
 	bad.Set("artifact_name", "")
-	bad.Set("kind", "coronation")
-	bad.Set("min:security", "3")
+	bad.Set("title", "")
 	resp := h.post(ivy, "/ceremonies/new", bad)
 	page := readAll(t, resp)
 	if resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("invalid form: %d", resp.StatusCode)
 	}
-	for _, id := range []string{"err-name", "err-digest", "err-threshold", "err-deadline", "err-artifact_name", "err-kind"} {
-		if !strings.Contains(page, `id="`+id+`"`) {
-			t.Errorf("no field error %s", id)
-		}
-	}
-	if !strings.Contains(page, "Role security needs 3 approvals, at most 1 reachable") {
-		t.Error("no role minimum error")
-	}
 	// Errors are tied to their fields for assistive technology, and the summary
 	// at the top (which takes the focus) links to each field.
-	for _, f := range []string{"name", "digest", "threshold", "deadline", "artifact_name", "kind", "min-security"} {
+	for _, f := range []string{"name", "digest", "deadline", "artifact_name", "title"} {
 		tag := regexp.MustCompile(`<(input|select)[^>]* id="` + f + `"[^>]*>`).FindString(page)
 		if !strings.Contains(tag, `aria-invalid="true"`) || !strings.Contains(tag, `aria-describedby="err-`+f+`"`) || !strings.Contains(page, `id="err-`+f+`"`) {
 			t.Errorf("field %s is not marked invalid and tied to its error", f)
@@ -376,16 +366,6 @@ func TestComposerValidation(t *testing.T) {
 	}
 	if !strings.Contains(page, `value="sha256:XYZ"`) {
 		t.Error("the form was not shown back as typed")
-	}
-	none := composeValues("nobody")
-	none.Del("witness")
-	if page := readAll(t, h.post(ivy, "/ceremonies/new", none)); !strings.Contains(page, "Pick at least one witness") {
-		t.Error("no error for an empty witness set")
-	}
-	self := composeValues("self")
-	self.Add("witness", "ivy@example.org")
-	if page := readAll(t, h.post(ivy, "/ceremonies/new", self)); !strings.Contains(page, "initiator never counts") {
-		t.Error("initiator accepted as a witness")
 	}
 	// A name in use is a field error, not a crash.
 	openCeremony(t, h, "taken")
@@ -401,16 +381,57 @@ func TestComposerValidation(t *testing.T) {
 		!regexp.MustCompile(`^/ceremonies/web/release-app-v2-0-to-production-[0-9a-f]{6}\?opened=1$`).MatchString(loc) {
 		t.Errorf("ceremony opened without a name went to %d %q", resp.StatusCode, loc)
 	}
-	// Role minimums and veto reach the spec.
-	ok := composeValues("policy")
-	ok.Set("min:release", "1")
-	ok.Add("veto", "security")
-	if resp := h.post(ivy, "/ceremonies/new", ok); resp.StatusCode != http.StatusSeeOther {
+}
+
+// The template decides the witnesses and the policy: the spec records it and
+// its version, and its witnesses are the directory's people with its roles now.
+func TestComposerFromTemplate(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	ivy, bob := h.client("ivy@example.org"), h.client("bob@example.org")
+	_, picker := h.get(ivy, "/ceremonies/new")
+	if !strings.Contains(picker, `id="template-release"`) {
+		t.Fatalf("the picker does not offer the release template:\n%s", picker)
+	}
+	_, form := h.get(ivy, "/ceremonies/new?template=release")
+	if !strings.Contains(htmlUnescape(form), "Needs 2 approvals from Bob (release) and Carol (security)") {
+		t.Errorf("the form does not show the resolved policy:\n%s", form)
+	}
+	if resp := h.post(ivy, "/ceremonies/new", composeValues("from-template")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("valid form: %d %s", resp.StatusCode, readAll(t, resp))
 	}
-	spec := mustState(t, h, "web/policy").Spec
-	if spec.Quorum.Roles["release"] != 1 || len(spec.Quorum.Veto) != 1 || spec.Initiator != "ivy@example.org" || spec.Source != "web" {
+	spec := mustState(t, h, "web/from-template").Spec
+	if spec.Template == nil || spec.Template.Name != "release" || spec.Template.Version != 1 || spec.Initiator != "ivy@example.org" ||
+		spec.Source != "web" || spec.Quorum.Threshold != 2 || len(spec.Witnesses) != 2 {
 		t.Fatalf("spec = %+v", spec)
+	}
+	// Bob may not open from it (it lets initiators open), on the page and by post.
+	if resp, page := h.get(bob, "/ceremonies/new?template=release"); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "you are not one of them") {
+		t.Errorf("bob on the form: %d", resp.StatusCode)
+	}
+	if resp := h.post(bob, "/ceremonies/new", composeValues("by-bob")); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bob's post: %d", resp.StatusCode)
+	}
+	if _, err := h.st.GetCeremony(context.Background(), "web/by-bob"); err == nil {
+		t.Error("a refused post opened a ceremony")
+	}
+	// The template changed while the form was open: what was shown is not what
+	// would open, so it is shown again.
+	if _, _, err := h.st.ApplyTemplate(context.Background(), releaseTemplate(3), "test"); err != nil {
+		t.Fatal(err)
+	}
+	resp, page := h.post(ivy, "/ceremonies/new", composeValues("stale")), ""
+	if page = readAll(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "now version 2") {
+		t.Errorf("stale form: %d", resp.StatusCode)
+	}
+	// A policy the directory cannot meet now is said at the top.
+	if _, _, err := h.st.ApplyTemplate(context.Background(), releaseTemplate(9), "test"); err != nil {
+		t.Fatal(err)
+	}
+	stale := composeValues("impossible")
+	stale.Set("version", "3")
+	resp = h.post(ivy, "/ceremonies/new", stale)
+	if page = readAll(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(htmlUnescape(page), "the policy cannot be met: 9 approvals needed, at most 2 reachable") {
+		t.Errorf("impossible policy: %d\n%s", resp.StatusCode, page)
 	}
 }
 

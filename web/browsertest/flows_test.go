@@ -174,16 +174,13 @@ func (u *user) signWithPasskey(id, decision, comment, shotName string) statement
 func openThroughComposer(t *testing.T, ivy *user, name string) string {
 	t.Helper()
 	ivy.open("/ceremonies/new")
+	ivy.do(chromedp.Click(chromedp.ID("template-release")), chromedp.WaitVisible(chromedp.ID("template-policy")))
 	ivy.do(
 		chromedp.SendKeys(chromedp.ID("title"), "Release guildhall "+name),
 		chromedp.SendKeys(chromedp.ID("name"), name),
 		chromedp.SendKeys(chromedp.ID("artifact_name"), "guildhall"),
 		chromedp.SendKeys(chromedp.ID("digest"), "sha256:"+strings.Repeat("5e", 32)),
 		chromedp.SendKeys(chromedp.ID("uri"), "oci://registry.guildhall.test/guildhall:"+name),
-		chromedp.Click(chromedp.CSS(`input[name="witness"][value="bob@guildhall.test"]`)),
-		chromedp.Click(chromedp.CSS(`input[name="witness"][value="carol@guildhall.test"]`)),
-		chromedp.SetValue(chromedp.CSS(`select[name="role:carol@guildhall.test"]`), "security"),
-		chromedp.SetValue(chromedp.ID("threshold"), "2"),
 	)
 	ivy.shot("03-composer")
 	ivy.do(chromedp.Click(chromedp.ID("open-ceremony")), chromedp.WaitVisible(chromedp.ID("ceremony-id")))

@@ -20,7 +20,9 @@ import (
 
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/testenv"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/web"
 	"github.com/guildhouse/guildhall/worker"
@@ -48,6 +50,17 @@ var witnesses = []store.Witness{
 	{ID: "erin@guildhall.test", DisplayName: "Erin Esterhuizen-Vandermeulen", Email: "erin@guildhall.test", Roles: []string{"security"}},
 	{ID: "finn@guildhall.test", DisplayName: "Finn Fairweather", Email: "finn@guildhall.test", Roles: []string{"release"}},
 	{ID: "gwen@guildhall.test", DisplayName: "Gwen Greenwood", Email: "gwen@guildhall.test", Roles: []string{"release"}},
+}
+
+// templates are the approval templates the browser tests open ceremonies from:
+// "release" names Bob (release) and Carol (security); initiators open it.
+var templates = []rules.Template{
+	{Name: "release", Description: "Release an artifact: Bob and Carol both approve.", Kind: contract.KindRelease,
+		Witnesses: rules.TemplateWitnesses{People: []contract.WitnessRef{{ID: "bob@guildhall.test", Role: "release"}, {ID: "carol@guildhall.test", Role: "security"}}},
+		Quorum:    contract.Quorum{Threshold: 2}, OpenedBy: []string{"initiator"}},
+	{Name: "accord", Description: "Ratify an accord: legal and security.", Kind: contract.KindRatification,
+		Witnesses: rules.TemplateWitnesses{Roles: []string{"legal", "security"}},
+		Quorum:    contract.Quorum{Threshold: 2, Roles: map[string]int{"legal": 1}}, OpenedBy: []string{"initiator"}},
 }
 
 // chromiumPath finds the system Chromium; the tests never download a browser.
@@ -101,6 +114,11 @@ func setup(m *testing.M) (int, error) {
 	}
 	for _, w := range witnesses {
 		if err := st.EnsureWitness(ctx, store.NewPerson{ID: w.ID, DisplayName: w.DisplayName, Email: w.Email, Roles: w.Roles}, "test"); err != nil {
+			return 0, err
+		}
+	}
+	for _, t := range templates {
+		if _, _, err := st.ApplyTemplate(ctx, t, "test"); err != nil {
 			return 0, err
 		}
 	}

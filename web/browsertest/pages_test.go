@@ -71,12 +71,13 @@ func appPages(f fixtures) []page {
 				chromedp.WaitVisible(chromedp.ID("confirm-sign")),
 			)
 		}},
-		{name: "composer", as: ivy, path: "/ceremonies/new"},
-		{name: "composer-errors", as: ivy, path: "/ceremonies/new", reach: func(u *user) {
+		{name: "composer-templates", as: ivy, path: "/ceremonies/new"},
+		{name: "composer", as: ivy, path: "/ceremonies/new?template=accord"},
+		{name: "composer-errors", as: ivy, path: "/ceremonies/new?template=release", reach: func(u *user) {
 			u.do(
 				chromedp.SendKeys(chromedp.ID("artifact_name"), "guildhall"),
 				chromedp.SendKeys(chromedp.ID("digest"), "sha256:not-a-digest"),
-				chromedp.SetValue(chromedp.ID("threshold"), "0"),
+				chromedp.SetValue(chromedp.ID("deadline"), "2001-01-01T00:00"),
 				chromedp.Click(chromedp.ID("open-ceremony")),
 				chromedp.WaitVisible(chromedp.ID("error-summary")),
 			)
