@@ -293,6 +293,8 @@ type Signature struct {
 	// recorded have neither.
 	Assurance       Assurance `json:"assurance,omitempty"`
 	AssuranceMethod string    `json:"assuranceMethod,omitempty"`
+	// Vouch is the web app's vouch a session or token assurance rests on.
+	Vouch *Vouch `json:"vouch,omitempty"`
 	// HeldRoles are the roles the signer held in the directory when they signed
 	// (Roles are those the ceremony lists them with).
 	HeldRoles []string `json:"heldRoles,omitempty"`

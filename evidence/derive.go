@@ -62,6 +62,12 @@ type signatureData struct {
 	Via       string          `json:"via"`
 	KeyID     string          `json:"keyId"`
 	PublicKey string          `json:"publicKey"`
+	// Recorded since assurance was (none of these in older links).
+	Assurance      string          `json:"assurance"`
+	HeldRoles      []string        `json:"heldRoles"`
+	Vouch          *contract.Vouch `json:"vouch"`
+	VouchPublicKey string          `json:"vouchPublicKey"`
+	MessageKey     string          `json:"messageKey"`
 }
 
 // deriveFrom reads the ceremony's events out of links (already verified as a
@@ -102,7 +108,14 @@ func deriveFrom(ceremonyID string, links []Link) (*derived, error) {
 				return nil, bad(err)
 			}
 			sig := Signature{CustodySeq: l.Seq, WitnessID: e.Actor, Decision: data.Decision, Comment: data.Comment,
-				Epoch: data.Epoch, SignedAt: e.OccurredAt, Via: data.Via, Statement: data.Statement, Proof: data.Proof}
+				Epoch: data.Epoch, SignedAt: e.OccurredAt, Via: data.Via, Statement: data.Statement, Proof: data.Proof,
+				Assurance: data.Assurance, HeldRoles: data.HeldRoles, Vouch: data.Vouch, VouchPublicKey: data.VouchPublicKey}
+			if len(sig.HeldRoles) == 0 {
+				sig.HeldRoles = nil
+			}
+			if data.Vouch != nil {
+				sig.MessageKey = data.MessageKey
+			}
 			if data.Statement != "" {
 				if st, err := statement.Parse([]byte(data.Statement)); err == nil {
 					sig.Words = st.ToWords("")

@@ -82,6 +82,16 @@ type Signature struct {
 	Words     string               `json:"words,omitempty"`
 	Proof     *contract.Proof      `json:"proof,omitempty"`
 	PublicKey *statement.PublicKey `json:"publicKey,omitempty"`
+	// Assurance says how the signer was authenticated, as the workflow recorded
+	// it ("key (passkey)", "session (oidc)", "operator"; absent for signatures
+	// from before it was recorded), with the roles they held then. A session or
+	// token assurance rests on the web app's Vouch, checked against the web key
+	// recorded with it (VouchPublicKey); MessageKey is the request it vouches for.
+	Assurance      string          `json:"assurance,omitempty"`
+	HeldRoles      []string        `json:"heldRoles,omitempty"`
+	Vouch          *contract.Vouch `json:"vouch,omitempty"`
+	VouchPublicKey string          `json:"vouchPublicKey,omitempty"`
+	MessageKey     string          `json:"messageKey,omitempty"`
 	// Voided is set when a later amendment voided the signature.
 	Voided bool `json:"voided,omitempty"`
 }

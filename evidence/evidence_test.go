@@ -82,6 +82,11 @@ func ceremony(t *testing.T, s *store.Store) {
 		if w.priv != nil {
 			st := statement.Build(spec, w.id, contract.Approve, sig.Comment, at).Canonical()
 			sig.Statement, sig.Proof = string(st), statement.Sign(w.priv, st)
+			sig.Assurance, sig.AssuranceMethod = contract.AssuranceKey, statement.MethodEd25519
+		} else {
+			// Without a key: the web app vouched for the login, as the workflow records it.
+			sig.Assurance, sig.AssuranceMethod = contract.AssuranceSession, statement.MethodOIDC
+			sig.Vouch = vouch(t, s, webSecret, cid, sig)
 		}
 		sig.Epoch = epoch
 		must(s.RecordSignature(ctx, cid, sig, store.Tally{Approvals: approvals}))
@@ -130,8 +135,14 @@ func TestExportVerifies(t *testing.T) {
 				voided++
 			case sg.KeyID == "":
 				unsigned++
+				if sg.Assurance != "session (oidc)" {
+					t.Errorf("the vouched signature reports %q", sg.Assurance)
+				}
 			default:
 				signed++
+				if sg.Assurance != "key (ed25519)" {
+					t.Errorf("the key signature reports %q", sg.Assurance)
+				}
 			}
 		}
 		if signed != 2 || voided != 1 || unsigned != 1 {
@@ -210,7 +221,8 @@ func TestAlterationsAreNamed(t *testing.T) {
 		{"policy hash", `"policyHash":"`, `"policyHash":"0`, "ceremony", "policyHash", false},
 		{"decision", `"decision":"approve","epoch":1,"proof"`, `"decision":"reject!","epoch":1,"proof"`, "signatures", "decision differs from custody link", false},
 		{"comment", `"comment":"checked <the> digest & SBOM","custodySeq"`, `"comment":"checked <thx> digest & SBOM","custodySeq"`, "signatures", "comment differs", false},
-		{"signature bytes", `"signature":"`, `"signature":"A`, "signatures", "proof differs from custody link", false},
+		{"signature bytes", `"keyId":"ed25519:`, `"keyId":"ed25519:0`, "signatures", "differs from custody link", false},
+		{"vouch bytes", `"signature":"`, `"signature":"A`, "signatures", "vouch differs from custody link", false},
 		{"public key", `"publicKey":{"keyId":"ed25519:`, `"publicKey":{"keyId":"ed25519:0`, "signatures", "not the signer's key", false},
 		{"event payload", `"data":{"reason":"3 approvals","status":"quorum_reached"}`, `"data":{"reason":"2 approvals","status":"quorum_reached"}`, "custody", "stored hash does not match", false},
 		{"link hash", `"hash":"`, `"hash":"f`, "custody", "link", false},
@@ -271,5 +283,50 @@ func TestHandlerServesADownload(t *testing.T) {
 	res, _ = http.Get(srv.URL + "/ceremonies/demo/nope/evidence")
 	if res.StatusCode != 404 {
 		t.Fatalf("unknown ceremony: %d", res.StatusCode)
+	}
+}
+
+const webSecret = "evidence-test-session-secret-0123456789"
+
+// vouch makes the web's vouch for sig with the key of secret, registering it.
+func vouch(t *testing.T, s *store.Store, secret, ceremonyID string, sig contract.Signature) *contract.Vouch {
+	t.Helper()
+	priv, err := statement.WebKey([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secret == webSecret {
+		pub := statement.WebPublicKey(priv.Public().(ed25519.PublicKey))
+		if err := s.RegisterWebKey(context.Background(), pub.KeyID, pub.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := contract.SignRequest{IdempotencyKey: sig.IdempotencyKey, WitnessID: sig.WitnessID, Decision: sig.Decision, Comment: sig.Comment}
+	v, err := statement.SignVouch(priv, ceremonyID, req, sig.Assurance, sig.AssuranceMethod, sig.SignedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// A chain that claims session assurance for a signature whose vouch is not by a
+// registered web key (written by someone with database access, say) is refused,
+// naming the signature.
+func TestUnprovenSessionClaimFails(t *testing.T) {
+	s := storetest.SQLite(t)
+	ctx := context.Background()
+	sp := demoSpec()
+	if err := s.RecordOpened(ctx, store.Opened{Spec: sp, WorkflowID: "ceremony/" + cid, OpenedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	sig := contract.Signature{WitnessID: "carol@guildhouse.dev", Decision: contract.Approve, SignedAt: time.Now().UTC(), IdempotencyKey: "k1",
+		Assurance: contract.AssuranceSession, AssuranceMethod: statement.MethodOIDC}
+	sig.Vouch = vouch(t, s, "not-the-web-app-secret-0123456789abcdef", cid, sig)
+	if err := s.RecordSignature(ctx, cid, sig, store.Tally{Approvals: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := evidence.Verify(export(t, s, evidence.Options{}))
+	if err == nil || !strings.Contains(err.Error(), "claims session assurance, but the web app's vouch does not check out") {
+		t.Fatalf("verify: %v", err)
 	}
 }

@@ -52,7 +52,11 @@ type SignatureReport struct {
 	WitnessID string
 	Decision  string
 	Words     string
-	KeyID     string // "" for an unsigned (session-authenticated) decision
+	KeyID     string // "" for a decision without a statement proof
+	// Assurance is how the signer was authenticated, checked as far as the
+	// bundle allows: "key" needs a verified proof, "session"/"token" a verified
+	// vouch; "not recorded" for signatures from before assurance was.
+	Assurance string
 	Voided    bool
 }
 
@@ -195,12 +199,19 @@ func (c *checker) signatures(b *Bundle, d *derived, r *Report) {
 			c.add(SecSignatures, "%s: %s differs from custody link %d", name, differingFields(got, want), want.CustodySeq)
 			continue
 		}
-		rep := SignatureReport{WitnessID: s.WitnessID, Decision: s.Decision, Words: s.Words, Voided: s.Voided}
+		rep := SignatureReport{WitnessID: s.WitnessID, Decision: s.Decision, Words: s.Words, Voided: s.Voided, Assurance: orNotRecorded(s.Assurance)}
+		if !c.vouch(b, s, name) {
+			continue
+		}
 		if s.Proof == nil {
 			if s.PublicKey != nil {
 				c.add(SecSignatures, "%s: has a public key but no proof", name)
 			}
-			rep.Words = "unsigned decision (session-authenticated): " + s.Decision
+			if strings.HasPrefix(s.Assurance, string(contract.AssuranceKey)) {
+				c.add(SecSignatures, "%s: claims key assurance but carries no proof", name)
+				continue
+			}
+			rep.Words = "decision without a statement proof: " + s.Decision
 			r.Signatures = append(r.Signatures, rep)
 			continue
 		}
@@ -298,4 +309,27 @@ func short(h string) string {
 		return h[:12] + "…"
 	}
 	return h
+}
+
+// vouch checks a session or token assurance: the web's vouch must verify for
+// exactly this signature against the web key recorded with it.
+func (c *checker) vouch(b *Bundle, s Signature, name string) bool {
+	level, _, _ := strings.Cut(s.Assurance, " ")
+	if level != string(contract.AssuranceSession) && level != string(contract.AssuranceToken) {
+		return true
+	}
+	sig := contract.Signature{WitnessID: s.WitnessID, Decision: contract.Decision(s.Decision), Comment: s.Comment,
+		IdempotencyKey: s.MessageKey, Vouch: s.Vouch}
+	if err := statement.VerifyVouch(b.Ceremony.ID, sig, s.VouchPublicKey); err != nil || s.Vouch.Level != contract.Assurance(level) {
+		c.add(SecSignatures, "%s: claims %s assurance, but the web app's vouch does not check out: %v", name, level, err)
+		return false
+	}
+	return true
+}
+
+func orNotRecorded(a string) string {
+	if a == "" {
+		return "not recorded"
+	}
+	return a
 }

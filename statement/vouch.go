@@ -85,6 +85,24 @@ func Assurance(ceremonyID string, req contract.SignRequest, keys []PublicKey) (l
 	return v.Level, v.Method, ""
 }
 
+// VerifyVouch checks, offline, that a recorded signature's vouch was made for it
+// by the web key whose public key (base64) is given.
+func VerifyVouch(ceremonyID string, s contract.Signature, publicKey string) error {
+	if s.Vouch == nil {
+		return fmt.Errorf("no vouch")
+	}
+	pub, err := base64.StdEncoding.DecodeString(publicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize || KeyID(pub) != s.Vouch.KeyID {
+		return fmt.Errorf("the web key given is not %s", s.Vouch.KeyID)
+	}
+	req := contract.SignRequest{IdempotencyKey: s.IdempotencyKey, WitnessID: s.WitnessID, Decision: s.Decision, Comment: s.Comment}
+	key := PublicKey{WitnessID: WebSigner, Type: KeyEd25519, KeyID: s.Vouch.KeyID, PublicKey: publicKey}
+	if why := checkVouch(ceremonyID, req, s.Vouch, []PublicKey{key}); why != "" {
+		return fmt.Errorf("%s", why)
+	}
+	return nil
+}
+
 func checkVouch(ceremonyID string, req contract.SignRequest, v *contract.Vouch, keys []PublicKey) string {
 	if v.Level != contract.AssuranceSession && v.Level != contract.AssuranceToken {
 		return fmt.Sprintf("a vouch may claim session or token, not %q", v.Level)

@@ -117,13 +117,25 @@ func (s *Store) RecordSignature(ctx context.Context, ceremonyID string, sig cont
 			Where("id = ?", ceremonyID).Exec(ctx); err != nil {
 			return fmt.Errorf("update counts of %s: %w", ceremonyID, err)
 		}
+		data := map[string]any{"epoch": sig.Epoch, "decision": sig.Decision, "comment": sig.Comment,
+			"statement": sig.Statement, "proof": sig.Proof, "via": sig.Via, "messageKey": sig.IdempotencyKey,
+			"keyId": row.KeyID, "publicKey": row.PublicKey, "assurance": assuranceWords(sig), "heldRoles": row.HeldRoles}
+		if sig.Vouch != nil {
+			// The vouch and the web key it verifies with, copied now, so evidence
+			// bundles can check it offline.
+			var wk []WebKey
+			if err := tx.NewSelect().Model(&wk).Where("key_id = ?", sig.Vouch.KeyID).Scan(ctx); err != nil {
+				return fmt.Errorf("read web key %s: %w", sig.Vouch.KeyID, err)
+			}
+			data["vouch"] = sig.Vouch
+			if len(wk) == 1 {
+				data["vouchPublicKey"] = wk[0].PublicKey
+			}
+		}
 		_, _, err := s.appendCustody(ctx, tx, NewEvent{
 			Type: custody.TypeSignatureAccepted, CeremonyID: ceremonyID, Actor: sig.WitnessID,
 			IdempotencyKey: fmt.Sprintf("signature/%s/%d/%s", ceremonyID, sig.Epoch, sig.WitnessID),
-			OccurredAt:     sig.SignedAt,
-			Data: map[string]any{"epoch": sig.Epoch, "decision": sig.Decision, "comment": sig.Comment,
-				"statement": sig.Statement, "proof": sig.Proof, "via": sig.Via, "messageKey": sig.IdempotencyKey,
-				"keyId": row.KeyID, "publicKey": row.PublicKey, "assurance": assuranceWords(sig), "heldRoles": row.HeldRoles},
+			OccurredAt:     sig.SignedAt, Data: data,
 		})
 		return err
 	})

@@ -35,6 +35,7 @@ func (a *App) apiRoutes(r chi.Router) {
 		r.Get("/ceremonies/{ns}/{name}/statement", a.apiStatement)
 		r.With(httprate.LimitBy(signLimit, limitWindow, keyByActor, httprate.WithLimitHandler(a.limited))).
 			Post("/ceremonies/{ns}/{name}/sign", a.apiSign)
+		r.Post("/ceremonies/{ns}/{name}/cancel", a.apiWithdraw)
 	})
 }
 

@@ -25,6 +25,7 @@ type fakeCeremonies struct {
 	// rejectWith, when set, refuses every sign update with this rejection.
 	rejectWith *contract.Rejection
 	lastReq    contract.SignRequest
+	signals    []string
 	now        func() time.Time
 }
 
@@ -113,6 +114,25 @@ func (f *fakeCeremonies) Sign(ctx context.Context, id string, req contract.SignR
 	}
 	f.keys[req.IdempotencyKey] = *s
 	return *s, nil
+}
+
+// Signal applies a cancel as the workflow would; other signals are recorded.
+func (f *fakeCeremonies) Signal(ctx context.Context, id, name string, payload any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.signals = append(f.signals, name)
+	s, ok := f.states[id]
+	if !ok {
+		return ceremonyclient.ErrNotFound
+	}
+	if c, ok := payload.(contract.Cancel); ok && name == contract.SignalCancel && !s.Status.Final() {
+		now := f.now().UTC()
+		s.Status, s.Reason, s.ClosedAt = contract.StatusCancelled, c.Reason, &now
+		if f.st != nil {
+			return f.st.RecordStatus(ctx, id, store.StatusChange{Status: s.Status, Reason: c.Reason, Actor: c.By, At: now, Seq: 1})
+		}
+	}
+	return nil
 }
 
 func (f *fakeCeremonies) Status(ctx context.Context, id string) (contract.State, error) {

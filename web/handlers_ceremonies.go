@@ -201,6 +201,14 @@ type detailView struct {
 	HasEvidence bool
 	// Opened confirms a ceremony the viewer just opened (?opened=1).
 	Opened bool
+	// CanWithdraw: the viewer may withdraw it (authz.go); WithdrawError and
+	// WithdrawReason show a refused withdraw form back; Withdrawn confirms one.
+	CanWithdraw bool
+	// NeedsKey: the viewer is asked to sign a ceremony demanding key assurance
+	// and has no passkey to sign with here.
+	NeedsKey                      bool
+	WithdrawError, WithdrawReason string
+	Withdrawn                     bool
 	// People names the witnesses; Progress explains the quorum's standing.
 	People   people
 	Progress progress
@@ -237,6 +245,7 @@ func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
 		v.Notice = signedNotice(v.MySig)
 	}
 	v.Opened = r.URL.Query().Get("opened") == "1" && v.IsInitiator
+	v.Withdrawn = r.URL.Query().Get("withdrawn") == "1" && v.State.Status == contract.StatusCancelled
 	if r.URL.Query().Get("fragment") == "live" {
 		v.present(a.people(r.Context()))
 		a.render(w, r, http.StatusOK, detailLive(v))
@@ -313,6 +322,8 @@ func (a *App) detailData(ctx context.Context, id string) (detailView, int, error
 		}
 	}
 	v.CanSign = v.Live && mayViewerSign(me, v.State) == nil
+	v.CanWithdraw = v.Live && me.mayWithdraw(v.State)
+	v.NeedsKey = v.CanSign && needsKey(v.State.Spec, me)
 	return v, http.StatusOK, nil
 }
 

@@ -80,6 +80,9 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 	case !validFormKey(key):
 		fail("The form was incomplete; reload the page and try again.")
 		return
+	case needsKey(v.State.Spec, me):
+		fail(needsKeyText)
+		return
 	}
 	st := statement.Build(v.State.Spec, me.ID, decision, comment, a.cfg.Now())
 	t := signTicket{CeremonyID: v.ID, WitnessID: me.ID, Decision: decision, Comment: comment,

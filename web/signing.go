@@ -125,3 +125,47 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any, what string) bool {
 	}
 	return true
 }
+
+// assuranceLevel is how a signature's signer was authenticated, for the page;
+// "not recorded" for signatures from before assurance was.
+func assuranceLevel(s contract.Signature) string {
+	if s.Assurance == "" {
+		return "not recorded"
+	}
+	return string(s.Assurance)
+}
+
+// assuranceWords says by what means, in words.
+func assuranceWords(s contract.Signature) string {
+	switch s.Assurance {
+	case contract.AssuranceKey:
+		if s.AssuranceMethod == "passkey" || (s.Proof != nil && s.Proof.Type == "webauthn") {
+			return "signed with a passkey"
+		}
+		return "signed with an ed25519 key"
+	case contract.AssuranceSession:
+		if s.AssuranceMethod == "dev-login" {
+			return "development login"
+		}
+		return "web login (" + s.AssuranceMethod + ")"
+	case contract.AssuranceToken:
+		return "API token"
+	case contract.AssuranceOperator:
+		return "sent to Temporal directly: Guildhall authenticated nobody"
+	}
+	if s.Proof != nil {
+		return keyKind(s.Proof.Type) + "; from before assurance was recorded"
+	}
+	return "from before assurance was recorded"
+}
+
+// needsKeyText tells a witness without a passkey what a ceremony that demands
+// key assurance needs from them.
+const needsKeyText = "This ceremony needs every signature made with a registered key, and a web login is not enough. " +
+	"Register a passkey on your Account page and sign here with it, or sign with your ed25519 key: guildhall sign."
+
+// needsKey: the ceremony demands key assurance and the viewer has no passkey,
+// so the web form could only make a session signature the workflow refuses.
+func needsKey(spec contract.Spec, me *viewer) bool {
+	return spec.Quorum.MinAssurance == contract.AssuranceKey && len(webauthnCredentials(me.Witness)) == 0
+}

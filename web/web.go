@@ -70,6 +70,7 @@ type Ceremonies interface {
 	Open(ctx context.Context, spec contract.Spec) (runID string, err error)
 	Sign(ctx context.Context, ceremonyID string, req contract.SignRequest) (contract.State, error)
 	Status(ctx context.Context, ceremonyID string) (contract.State, error)
+	Signal(ctx context.Context, ceremonyID, name string, payload any) error
 }
 
 // Config is the web app's configuration.
@@ -290,6 +291,7 @@ func (a *App) routes() http.Handler {
 				r.Post("/ceremonies/{ns}/{name}/sign", a.signConfirm)
 				r.Post("/ceremonies/{ns}/{name}/sign/passkey", a.signPasskey)
 			})
+			r.Post("/ceremonies/{ns}/{name}/withdraw", a.withdrawForm)
 			if a.evidence != nil {
 				r.Get("/ceremonies/{ns}/{name}/evidence", a.evidence.ServeHTTP)
 			}

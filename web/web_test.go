@@ -571,10 +571,9 @@ func (panicStore) ListCeremonies(context.Context, store.CeremonyFilter) ([]store
 	panic("boom")
 }
 
-func TestAPI(t *testing.T) {
-	h := newHarness(t, storetest.SQLite(t))
-	id := openCeremony(t, h, "api")
-	api := func(method, path, token string, body any) (*http.Response, map[string]any) {
+// apiClient calls the JSON API with a bearer token and decodes the answer.
+func (h *harness) apiClient(t *testing.T) func(method, path, token string, body any) (*http.Response, map[string]any) {
+	return func(method, path, token string, body any) (*http.Response, map[string]any) {
 		t.Helper()
 		var rd io.Reader
 		if body != nil {
@@ -594,6 +593,27 @@ func TestAPI(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		return resp, out
 	}
+}
+
+// token mints an API token for a witness.
+func (h *harness) token(t *testing.T, witness string) string {
+	t.Helper()
+	tok, _, err := h.app.issueToken(witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestAPI(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "api")
+	api := h.apiClient(t)
 	// No token, a bad token: problem documents.
 	for _, tok := range []string{"", "gh1.forged.token"} {
 		resp, p := api("GET", "/api/v1/ceremonies", tok, nil)

@@ -423,6 +423,9 @@ func (c *ceremony) sign(actx workflow.Context, req contract.SignRequest, via str
 		Proof: req.Proof, Via: req.Via, Epoch: c.st.Epoch,
 		Assurance: level, AssuranceMethod: method, HeldRoles: held,
 	}
+	if level == contract.AssuranceSession || level == contract.AssuranceToken {
+		sig.Vouch = req.Vouch
+	}
 	c.st.Signatures = append(c.st.Signatures, sig)
 	c.answers[req.IdempotencyKey] = Answer{}
 	res := c.tally()

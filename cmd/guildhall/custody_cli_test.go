@@ -100,7 +100,7 @@ func TestWitnessKeyToEvidence(t *testing.T) {
 	}
 	if err := s.RecordSignature(ctx, spec.ID, contract.Signature{WitnessID: req.WitnessID,
 		Decision: req.Decision, Comment: req.Comment, SignedAt: time.Now().UTC(), IdempotencyKey: req.IdempotencyKey,
-		Statement: req.Statement, Proof: req.Proof, Via: req.Via}, store.Tally{Approvals: 1}); err != nil {
+		Statement: req.Statement, Proof: req.Proof, Via: req.Via, Assurance: contract.AssuranceKey, AssuranceMethod: "ed25519"}, store.Tally{Approvals: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for i, st := range []contract.Status{contract.StatusQuorumReached, contract.StatusSealed} {
@@ -122,7 +122,7 @@ func TestWitnessKeyToEvidence(t *testing.T) {
 		t.Fatalf("export: %q %v", out, err)
 	}
 	out, _, err = runCLI(t, "", "evidence", "verify", bundle)
-	if err != nil || !strings.Contains(out, "evidence bundle OK: ceremony demo/rel-1, sealed") || !strings.Contains(out, "alice@guildhouse.dev approve (signed with ed25519:") {
+	if err != nil || !strings.Contains(out, "evidence bundle OK: ceremony demo/rel-1, sealed") || !strings.Contains(out, "alice@guildhouse.dev approve (assurance key (ed25519), signed with ed25519:") {
 		t.Fatalf("evidence verify: %q %v", out, err)
 	}
 	data, _ := os.ReadFile(bundle)

@@ -117,9 +117,9 @@ func printReport(w io.Writer, r *evidence.Report) {
 		r.Links, r.Anchor.Seq, r.Anchor.Hash, r.Head.Seq, r.Head.Hash)
 	fmt.Fprintln(w, "signatures:")
 	for _, s := range r.Signatures {
-		mark := "signed with " + s.KeyID
-		if s.KeyID == "" {
-			mark = "unsigned, session-authenticated"
+		mark := "assurance " + s.Assurance
+		if s.KeyID != "" {
+			mark += ", signed with " + s.KeyID
 		}
 		if s.Voided {
 			mark += ", VOIDED by a later amendment"

@@ -35,6 +35,8 @@ var stack struct {
 	store    *store.Store
 	cer      *ceremonyclient.Client
 	temporal client.Client
+	// temporalAddr is the dev server's frontend, for the temporal CLI.
+	temporalAddr string
 	app      *web.App        // LiveStreams: the server's count of open event streams
 	browser  context.Context // the allocated Chromium; tests derive contexts from it
 	outDir   string
@@ -154,6 +156,7 @@ func setup(m *testing.M) (int, error) {
 		_ = srv.Shutdown(sctx)
 	}()
 	stack.store, stack.cer, stack.temporal, stack.app = st, ceremonyclient.New(tc), tc, app
+	stack.temporalAddr = dev.Address
 
 	stack.outDir = os.Getenv("TEST_OUTPUT")
 	if stack.outDir == "" {
