@@ -57,15 +57,16 @@ func FreePort() (int, error) {
 
 // DevServer is a running `temporal server start-dev`.
 type DevServer struct {
-	Address string // host:port of the frontend
-	UIPort  int
-	DBFile  string // empty for in-memory
-	cmd     *exec.Cmd
-	args    []string
-	bin     string
-	log     *os.File
-	done    chan struct{}
-	mu      sync.Mutex
+	Address    string // host:port of the frontend
+	UIPort     int
+	DBFile     string // empty for in-memory
+	metricsURL string
+	cmd        *exec.Cmd
+	args       []string
+	bin        string
+	log        *os.File
+	done       chan struct{}
+	mu         sync.Mutex
 }
 
 // DevServerOptions tune StartDevServer.
@@ -76,6 +77,9 @@ type DevServerOptions struct {
 	LogPath string
 	// Port and UIPort fix the ports; zero picks free ones.
 	Port, UIPort int
+	// Metrics serves the server's Prometheus metrics on a free port
+	// (MetricsURL).
+	Metrics bool
 	// DynamicConfig sets server dynamic config values (--dynamic-config-value
 	// KEY=VALUE, VALUE in JSON), e.g. limit.historyCount.suggestContinueAsNew=40
 	// to make the server suggest continue-as-new early in tests.
@@ -120,6 +124,14 @@ func StartDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error)
 	}
 	s := &DevServer{Address: fmt.Sprintf("127.0.0.1:%d", port), UIPort: uiPort, DBFile: o.DBFile, bin: bin,
 		args: DevServerArgs(port, uiPort, o.DBFile)}
+	if o.Metrics {
+		mp, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		s.args = append(s.args, "--metrics-port", strconv.Itoa(mp))
+		s.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", mp)
+	}
 	keys := make([]string, 0, len(o.DynamicConfig))
 	for k := range o.DynamicConfig {
 		keys = append(keys, k)
@@ -214,6 +226,29 @@ func (s *DevServer) Kill() {
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	<-done
 }
+
+// HostPort is the frontend's address.
+func (s *DevServer) HostPort() string { return s.Address }
+
+// Kind names the server in test output.
+func (s *DevServer) Kind() string { return "dev" }
+
+// MetricsURL is the server's Prometheus endpoint (DevServerOptions.Metrics),
+// empty when it serves none.
+func (s *DevServer) MetricsURL() string { return s.metricsURL }
+
+// PID is the server process's id (0 when stopped).
+func (s *DevServer) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Close stops the server (the dev server keeps nothing outside its DBFile).
+func (s *DevServer) Close() { s.Stop() }
 
 // Restart stops and starts the server on the same ports and database file.
 func (s *DevServer) Restart(ctx context.Context) error {
