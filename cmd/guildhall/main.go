@@ -57,6 +57,7 @@ func newRootCmd() *cobra.Command {
 		newWitnessCmd(),
 		newSignCmd(),
 		newChronicleCmd(),
+		newTemporalCmd(),
 	)
 	return root
 }

@@ -87,6 +87,9 @@ func runWatcher(ctx context.Context, f watcherFlags) error {
 		return err
 	}
 	defer tc.Close()
+	if err := requireSearchAttributes(ctx, tc); err != nil {
+		return err
+	}
 	recorder, stopEvents := crd.NewEventRecorder(kube, "guildhall-watcher")
 	defer stopEvents()
 	if f.attestWorker {

@@ -46,6 +46,9 @@ func newWebCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			if err := requireSearchAttributes(ctx, c); err != nil {
+				return err
+			}
 			cfg := web.Config{
 				BaseURL: env("GUILDHALL_HOST", "http://localhost:4000"), SessionSecret: []byte(secret),
 				OIDC: oidcFromEnv(), IngestToken: os.Getenv("CHRONICLE_INGEST_TOKEN"),
