@@ -100,24 +100,14 @@ func childrenOf(pid int) []int {
 	return out
 }
 
-func (s *Stack) devServerPIDs() ([]int, error) {
-	_, port, _ := strings.Cut(s.Dev.Address, ":")
-	pids := pidsWhere(func(args []string) bool {
-		dev := false
-		for i, a := range args {
-			if a == "start-dev" {
-				dev = true
-			}
-			if dev && a == "--port" && i+1 < len(args) && args[i+1] == port {
-				return true
-			}
-		}
-		return false
-	})
-	if len(pids) == 0 {
-		return nil, errNoProc
+// temporalProc is the Temporal server's name in the CPU breakdown.
+const temporalProc = "temporal"
+
+func (s *Stack) temporalPIDs() ([]int, error) {
+	if pid := s.Server.PID(); pid > 0 {
+		return []int{pid}, nil
 	}
-	return pids, nil
+	return nil, errNoProc
 }
 
 func (s *Stack) postgresPIDs() ([]int, error) {

@@ -142,7 +142,7 @@ func (p Phase) cpuPer1000() string {
 		}
 		return fmt.Sprintf("%.1f", d.Seconds()*1000/float64(p.OK()))
 	}
-	return f("bench process") + " / " + f("temporal dev server") + " / " + f("postgres")
+	return f("bench process") + " / " + f(temporalProc) + " / " + f("postgres")
 }
 
 // Markdown renders the report as a BENCHMARKS.md section.
