@@ -22,6 +22,7 @@ import (
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/internal/devserver"
 	"github.com/guildhouse/guildhall/internal/pgtemp"
+	"github.com/guildhouse/guildhall/internal/temporalserver"
 	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/web"
@@ -42,6 +43,8 @@ type Target struct {
 	// ServerMetrics is the Temporal server's Prometheus endpoint; when set, the
 	// report counts the server's requests per signature (optional).
 	ServerMetrics string
+	// ServerName describes the Temporal server in the report (optional).
+	ServerName string
 }
 
 // StackOptions configure a self-contained stack.
@@ -168,7 +171,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.Server.Close)
-	s.ServerMetrics = s.Server.MetricsURL()
+	s.ServerMetrics, s.ServerName = s.Server.MetricsURL(), ServerName(kind)
 
 	open := func() (*store.Store, error) {
 		st, err := store.Open(ctx, store.Options{URL: dbURL, PoolSize: o.PoolSize})
@@ -319,3 +322,15 @@ func waitHTTP(ctx context.Context, url string) error {
 }
 
 var errNoProc = errors.New("process not found")
+
+// ServerName describes a Temporal server kind for reports.
+func ServerName(kind string) string {
+	switch kind {
+	case testenv.Postgres:
+		v, _ := temporalserver.Version()
+		return "go.temporal.io/server " + v + ", PostgreSQL persistence and SQL visibility (databases in the stack's throwaway Postgres)"
+	case testenv.Dev:
+		return "temporal CLI " + devserver.TemporalVersion + " dev server (SQLite in memory)"
+	}
+	return kind
+}

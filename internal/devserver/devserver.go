@@ -8,11 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,6 +87,19 @@ type DevServerOptions struct {
 	DynamicConfig map[string]string
 }
 
+// DefaultDynamicConfig are the dynamic config values Guildhall starts the dev
+// server with (DevServerOptions.DynamicConfig overrides them).
+//
+// The CLI turns system.forceSearchAttributesCacheRefreshOnRead on, so that
+// attributes created while it runs are usable at once; with it every
+// search-attribute lookup reads the cluster metadata and the namespace from its
+// database: each workflow task that upserts them, each visibility record and
+// each describe. That was the ~5 GetCurrentClusterMetadata and ~2 GetNamespace
+// reads per signature of BENCHMARKS.md §1 (0 on the PostgreSQL-backed server,
+// whose default is off). Guildhall's attributes are registered by flags before
+// the server serves, so the cache is safe to use.
+var DefaultDynamicConfig = map[string]string{"system.forceSearchAttributesCacheRefreshOnRead": "false"}
+
 // DevServerArgs returns the `temporal server start-dev` arguments Guildhall uses,
 // with the contract's search attributes registered.
 func DevServerArgs(port, uiPort int, dbFile string) []string {
@@ -132,13 +146,10 @@ func StartDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error)
 		s.args = append(s.args, "--metrics-port", strconv.Itoa(mp))
 		s.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", mp)
 	}
-	keys := make([]string, 0, len(o.DynamicConfig))
-	for k := range o.DynamicConfig {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		s.args = append(s.args, "--dynamic-config-value", k+"="+o.DynamicConfig[k])
+	dc := maps.Clone(DefaultDynamicConfig)
+	maps.Copy(dc, o.DynamicConfig)
+	for _, k := range slices.Sorted(maps.Keys(dc)) {
+		s.args = append(s.args, "--dynamic-config-value", k+"="+dc[k])
 	}
 	if o.LogPath == "" {
 		f, err := os.CreateTemp("", "temporal-dev-*.log")
