@@ -1,6 +1,7 @@
 package temporalserver
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -8,11 +9,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/template"
 
+	yaml "go.yaml.in/yaml/v3"
+
 	"github.com/guildhouse/guildhall/internal/devserver"
+	"github.com/guildhouse/guildhall/internal/toolcache"
 )
 
 // configTemplate is the server configuration: upstream's
@@ -124,7 +127,11 @@ func (s *Server) writeConfig(o Options) (string, error) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		return "", err
 	}
-	return path, os.WriteFile(data.DynamicConfigFile, []byte(DynamicConfigYAML(o.DynamicConfig)), 0o600)
+	dc, err := DynamicConfig(o.DynamicConfig)
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(data.DynamicConfigFile, dc, 0o600)
 }
 
 // membershipPort returns a free port below 32768: the server stores
@@ -142,17 +149,32 @@ func membershipPort() (int, error) {
 	return 0, errors.New("no free port between 20000 and 32000 for the server's membership")
 }
 
-// DynamicConfigYAML renders KEY → JSON values as a dynamic config file (JSON
-// is YAML), each value unconstrained.
-func DynamicConfigYAML(values map[string]string) string {
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
+// BaseDynamicConfig is the deployment's dynamic config file, relative to the
+// repository root: the tests' server starts from it, as docker-compose.yml and
+// the Helm values do.
+const BaseDynamicConfig = "deploy/temporal/dynamicconfig.yaml"
+
+// DynamicConfig is BaseDynamicConfig with values (KEY → VALUE in JSON) set
+// over it, each unconstrained.
+func DynamicConfig(values map[string]string) ([]byte, error) {
+	root, err := toolcache.ModuleRoot()
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s:\n  - value: %s\n    constraints: {}\n", k, values[k])
+	base, err := os.ReadFile(filepath.Join(root, BaseDynamicConfig))
+	if err != nil {
+		return nil, err
 	}
-	return b.String()
+	dc := map[string]any{}
+	if err := yaml.Unmarshal(base, &dc); err != nil {
+		return nil, fmt.Errorf("%s: %w", BaseDynamicConfig, err)
+	}
+	for k, v := range values {
+		var val any
+		if err := json.Unmarshal([]byte(v), &val); err != nil {
+			return nil, fmt.Errorf("dynamic config %s=%s: the value must be JSON: %w", k, v, err)
+		}
+		dc[k] = []map[string]any{{"value": val, "constraints": map[string]any{}}}
+	}
+	return yaml.Marshal(dc)
 }

@@ -74,6 +74,16 @@ func Binary() (string, error) {
 	return p, toolcache.Executable(p, "the temporal-server cache", BuildCommand)
 }
 
+// Version is the server version the binary reports (e.g. 1.32.0).
+func Version() (string, error) {
+	bin, err := Binary()
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(bin, "version").Output()
+	return strings.TrimSpace(string(out)), err
+}
+
 // Options configure Start.
 type Options struct {
 	// AdminURL is a Postgres URL whose user may create databases; the server's
