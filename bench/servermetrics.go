@@ -8,11 +8,18 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // The Temporal server's request counters the report breaks down per
 // signature: API calls each service served, and persistence operations.
-var serverCounters = map[string]string{"service_requests": "rpc", "persistence_requests": "persistence"}
+var serverCounters = map[string]string{"service_requests": "rpc", "persistence_requests": "persistence",
+	"visibility_persistence_requests": "visibility"}
+
+// serverFlush is how long the server takes to publish what it counted (its
+// metrics scope reports every second): the phase's counters are read that long
+// after it starts and ends, so a phase is not charged what came just before.
+const serverFlush = 1500 * time.Millisecond
 
 // ScrapeBy reads counters from a Prometheus text endpoint summed by the values
 // of some labels: "<name>/<value 1>/<value 2>…" → sum over the other labels.
@@ -61,6 +68,7 @@ func serverSnapshot(t *Target) map[string]float64 {
 	if t.ServerMetrics == "" {
 		return nil
 	}
+	time.Sleep(serverFlush)
 	names := make([]string, 0, len(serverCounters))
 	for n := range serverCounters {
 		names = append(names, n)

@@ -454,7 +454,8 @@ func parallel(ctx context.Context, conc, n int, fn func(context.Context, int) er
 func measure(ctx context.Context, t *Target, cfg Config, name string, items []item,
 	prepare func(context.Context, item) (func(context.Context) error, error), done func(item, error)) Phase {
 	ph := Phase{Sample: Sample{Name: name, ErrorKinds: map[string]int{}}, CPU: map[string]time.Duration{}}
-	cpu0, srv0 := cpuSnapshot(t), serverSnapshot(t)
+	srv0 := serverSnapshot(t)
+	cpu0 := cpuSnapshot(t)
 	pctx, cancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
 	defer cancel()
 	var (
