@@ -49,7 +49,7 @@ type Target struct {
 
 // StackOptions configure a self-contained stack.
 type StackOptions struct {
-	// Dir holds logs and the dev server's state; empty means a new temp folder.
+	// Dir holds logs and the Temporal server's state; empty means a new temp folder.
 	Dir string
 	// PoolSize is the Ops DB connection pool of the worker and the web app (POOL_SIZE).
 	PoolSize int

@@ -135,8 +135,8 @@ func TestPostgresOutage(t *testing.T) {
 	expectAllAccepted(t, s, cs, sg, done)
 }
 
-// TestTemporalRestart restarts the Temporal dev server (state in a file) while
-// witnesses sign, once gracefully and once after SIGKILL: the worker and the web
+// TestTemporalRestart restarts the Temporal server (the dev server with its
+// state in a file, or the PostgreSQL-backed one) while witnesses sign, once gracefully and once after SIGKILL: the worker and the web
 // app reconnect and every ceremony resumes and completes.
 func TestTemporalRestart(t *testing.T) {
 	s := startStack(t, bench.StackOptions{TemporalPersistent: true})

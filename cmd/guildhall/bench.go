@@ -55,7 +55,7 @@ baseline worker then runs in this process with the SDK's default options.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), o) },
 	}
 	f := cmd.PersistentFlags()
-	f.BoolVar(&o.selfContained, "self-contained", false, "start a throwaway Postgres, a dev server, the worker and the web app")
+	f.BoolVar(&o.selfContained, "self-contained", false, "start a throwaway Postgres, a Temporal server (--temporal), the worker and the web app")
 	f.StringVar(&o.url, "url", env("GUILDHALL_HOST", "http://127.0.0.1:4000"), "web app base URL (without --self-contained)")
 	f.IntVar(&o.poolSize, "pool-size", envInt("POOL_SIZE", 10), "Ops DB pool size of the worker and web app (self-contained)")
 	f.IntVar(&o.cacheSize, "workflow-cache", 0, "sticky workflow cache size (worker.SetStickyWorkflowCacheSize); 0 = SDK default")
