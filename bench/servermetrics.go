@@ -21,8 +21,9 @@ var serverCounters = map[string]string{"service_requests": "rpc", "persistence_r
 // after it starts and ends, so a phase is not charged what came just before.
 const serverFlush = 1500 * time.Millisecond
 
-// ScrapeBy reads counters from a Prometheus text endpoint summed by the values
-// of some labels: "<name>/<value 1>/<value 2>…" → sum over the other labels.
+// ScrapeBy reads metrics from a Prometheus text endpoint (the named ones, or
+// all when no name is given) summed by the values of some labels:
+// "<name>/<value 1>/<value 2>…" → sum over the other labels.
 func ScrapeBy(url string, labels []string, names ...string) (map[string]float64, error) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -35,15 +36,27 @@ func ScrapeBy(url string, labels []string, names ...string) (map[string]float64,
 	}
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(b), "\n") {
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok || !slices.Contains(names, name) {
+		if line == "" || line[0] == '#' {
 			continue
 		}
-		set, value, ok := strings.Cut(rest, "} ")
-		if !ok {
+		name, set, value := line, "", ""
+		if i := strings.IndexByte(line, '{'); i >= 0 {
+			j := strings.LastIndexByte(line, '}')
+			if j < i {
+				continue
+			}
+			name, set, value = line[:i], line[i+1:j], line[j+1:]
+		} else if f := strings.Fields(line); len(f) >= 2 {
+			name, value = f[0], f[1]
+		}
+		if len(names) > 0 && !slices.Contains(names, name) {
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
+		f := strings.Fields(value)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"os"
@@ -15,14 +16,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/procgroup"
 )
 
 // TemporalVersion is the temporal CLI version the project pins.
@@ -62,12 +62,10 @@ type DevServer struct {
 	UIPort     int
 	DBFile     string // empty for in-memory
 	metricsURL string
-	cmd        *exec.Cmd
 	args       []string
 	bin        string
 	log        *os.File
-	done       chan struct{}
-	mu         sync.Mutex
+	proc       procgroup.Process
 }
 
 // DevServerOptions tune StartDevServer.
@@ -170,27 +168,26 @@ func StartDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error)
 }
 
 func (s *DevServer) start(ctx context.Context) error {
-	s.mu.Lock()
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
-	// Own process group so Stop also ends the UI server the CLI forks.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		s.mu.Unlock()
+	// Its own process group, so Stop also ends the UI server the CLI forks.
+	done, err := s.proc.Start(cmd, nil)
+	if err != nil {
 		return fmt.Errorf("start temporal dev server: %w", err)
 	}
-	s.cmd = cmd
-	s.done = make(chan struct{})
-	done := s.done
-	go func() { _ = cmd.Wait(); close(done) }()
-	s.mu.Unlock()
-	return s.waitReady(ctx, done)
+	if err := WaitHealthy(ctx, s.Address, "", done, time.Minute); err != nil {
+		s.Stop()
+		return fmt.Errorf("temporal dev server: %w; see %s", err, s.log.Name())
+	}
+	return nil
 }
 
-func (s *DevServer) waitReady(ctx context.Context, done chan struct{}) error {
-	deadline := time.Now().Add(60 * time.Second)
+// WaitHealthy waits until the Temporal frontend at hostPort answers its health
+// check, the process whose exit closes done has exited, or timeout passes.
+func WaitHealthy(ctx context.Context, hostPort, namespace string, done <-chan struct{}, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
-		c, err := client.DialContext(ctx, client.Options{HostPort: s.Address, Logger: quietLogger{}})
+		c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Namespace: namespace, Logger: Quiet})
 		if err == nil {
 			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
 			c.Close()
@@ -200,43 +197,22 @@ func (s *DevServer) waitReady(ctx context.Context, done chan struct{}) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("temporal dev server exited during start-up; see %s", s.log.Name())
+			return errors.New("exited during start-up")
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.Stop()
-			return fmt.Errorf("temporal dev server not ready after 60s (last error: %v); see %s", err, s.log.Name())
+			return fmt.Errorf("not ready after %s (last error: %v)", timeout, err)
 		}
 	}
 }
 
-// Stop ends the server and waits for it to exit.
-func (s *DevServer) Stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-}
+// Stop ends the server (SIGTERM, SIGKILL after 10 s) and waits for it to exit.
+func (s *DevServer) Stop() { s.proc.Stop(10 * time.Second) }
 
 // Kill ends the server with SIGKILL (for chaos tests).
-func (s *DevServer) Kill() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
-}
+func (s *DevServer) Kill() { s.proc.Kill() }
 
 // HostPort is the frontend's address.
 func (s *DevServer) HostPort() string { return s.Address }
@@ -249,14 +225,7 @@ func (s *DevServer) Kind() string { return "dev" }
 func (s *DevServer) MetricsURL() string { return s.metricsURL }
 
 // PID is the server process's id (0 when stopped).
-func (s *DevServer) PID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.cmd.Process == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
-}
+func (s *DevServer) PID() int { return s.proc.PID() }
 
 // Close stops the server (the dev server keeps nothing outside its DBFile).
 func (s *DevServer) Close() { s.Stop() }
@@ -269,22 +238,11 @@ func (s *DevServer) Restart(ctx context.Context) error {
 
 // Client dials the server.
 func (s *DevServer) Client(ctx context.Context) (client.Client, error) {
-	return client.DialContext(ctx, client.Options{HostPort: s.Address, Logger: quietLogger{}})
+	return client.DialContext(ctx, client.Options{HostPort: s.Address, Logger: Quiet})
 }
 
 // LogTail returns the last bytes of the server log, for failure messages.
-func (s *DevServer) LogTail() string {
-	b, _ := os.ReadFile(s.log.Name())
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return strings.TrimSpace(string(b))
-}
+func (s *DevServer) LogTail() string { return procgroup.LogTail(s.log.Name()) }
 
-// quietLogger drops the SDK's client logs in tests; failures surface as errors.
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
+// Quiet drops the SDK's client logs in tests; failures surface as errors.
+var Quiet = tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))

@@ -16,23 +16,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/guildhouse/guildhall/internal/devserver"
+	"github.com/guildhouse/guildhall/internal/procgroup"
 	"github.com/guildhouse/guildhall/internal/toolcache"
 )
 
@@ -111,10 +109,7 @@ type Server struct {
 	dir, bin, admin, logPath string
 	metricsURL               string
 	log                      *os.File
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc                     procgroup.Process
 }
 
 // Start creates and migrates the databases, writes the configuration, starts
@@ -197,44 +192,18 @@ func (s *Server) createDatabase(ctx context.Context, name, schema string) error 
 }
 
 func (s *Server) start(ctx context.Context, cfg string) error {
-	s.mu.Lock()
 	cmd := exec.Command(s.bin, "start", "--config-file", cfg)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		s.mu.Unlock()
+	done, err := s.proc.Start(cmd, nil)
+	if err != nil {
 		return fmt.Errorf("start temporal-server: %w", err)
 	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	done := s.done
-	go func() { _ = cmd.Wait(); close(done) }()
-	s.mu.Unlock()
-	return s.waitReady(ctx, done)
-}
-
-// waitReady waits until the frontend answers its health check.
-func (s *Server) waitReady(ctx context.Context, done chan struct{}) error {
-	deadline := time.Now().Add(2 * time.Minute) // the four services start one after another
-	for {
-		c, err := client.DialContext(ctx, client.Options{HostPort: s.Address, Namespace: s.Namespace, Logger: quiet})
-		if err == nil {
-			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
-			c.Close()
-			if err == nil {
-				return nil
-			}
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("temporal-server exited during start-up; see %s:\n%s", s.logPath, s.LogTail())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("temporal-server not ready after 2 minutes (last error: %v); see %s", err, s.logPath)
-		}
+	// The four services start one after another.
+	if err := devserver.WaitHealthy(ctx, s.Address, s.Namespace, done, 2*time.Minute); err != nil {
+		s.Stop()
+		return fmt.Errorf("temporal-server: %w; see %s:\n%s", err, s.logPath, s.LogTail())
 	}
+	return nil
 }
 
 // registerNamespace registers the namespace (one day's retention) unless it
@@ -279,44 +248,18 @@ func (s *Server) Kind() string { return "postgres" }
 func (s *Server) MetricsURL() string { return s.metricsURL }
 
 // PID is the server process's id (0 when stopped).
-func (s *Server) PID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.cmd.Process == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
-}
+func (s *Server) PID() int { return s.proc.PID() }
 
 // Client dials the server's namespace.
 func (s *Server) Client(ctx context.Context) (client.Client, error) {
-	return client.DialContext(ctx, client.Options{HostPort: s.Address, Namespace: s.Namespace, Logger: quiet})
+	return client.DialContext(ctx, client.Options{HostPort: s.Address, Namespace: s.Namespace, Logger: devserver.Quiet})
 }
 
 // Stop ends the server with SIGTERM (SIGKILL after 30 s) and waits for it.
-func (s *Server) Stop() { s.signal(syscall.SIGTERM, 30*time.Second) }
+func (s *Server) Stop() { s.proc.Stop(30 * time.Second) }
 
 // Kill ends the server with SIGKILL, as a crashed pod (chaos tests).
-func (s *Server) Kill() { s.signal(syscall.SIGKILL, 0) }
-
-func (s *Server) signal(sig syscall.Signal, grace time.Duration) {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, sig)
-	if grace > 0 {
-		select {
-		case <-done:
-			return
-		case <-time.After(grace):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-	}
-	<-done
-}
+func (s *Server) Kill() { s.proc.Kill() }
 
 // Restart stops the server (if it runs) and starts it again on the same ports
 // and databases.
@@ -356,13 +299,4 @@ func dropDatabases(admin string, names []string) error {
 }
 
 // LogTail returns the end of the server's log, for failure messages.
-func (s *Server) LogTail() string {
-	b, _ := os.ReadFile(s.logPath)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// quiet drops the SDK's client logs; failures surface as errors.
-var quiet = tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+func (s *Server) LogTail() string { return procgroup.LogTail(s.logPath) }
