@@ -49,12 +49,25 @@ $(AXE_JS): $(AXE_PIN)
 testbin: ## Build kube-apiserver and etcd for the watcher tests (cached in ~/.cache/guildhall)
 	tools/k8s-testbin/build.sh >/dev/null
 
+.PHONY: temporal-server
+temporal-server: ## Build the Temporal server on PostgreSQL for the tests (go.temporal.io/server; cached in ~/.cache/guildhall)
+	tools/temporal-server/build.sh >/dev/null
+
+# The suites that run a second time on the PostgreSQL-backed Temporal server
+# (production's persistence and SQL visibility): the README's CLI block and
+# list filters, the ceremony lifecycle, the watcher end to end, and the chaos
+# tests for a server restart and a worker kill.
+POSTGRES_SUITES := ./worker ./watcher/integration ./e2e
+POSTGRES_CHAOS  := TestTemporalRestart|TestKillWorkerWhileSigning
+
 .PHONY: test
-test: tools testbin axe ## Run every test: unit, integration (dev server, Postgres, kube-apiserver), browser, chaos
+test: tools testbin axe temporal-server ## Run every test: unit, integration (dev server and PostgreSQL-backed server, Postgres, kube-apiserver), browser, chaos
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/chaos$$')
+	GUILDHALL_TEST_TEMPORAL=postgres go test $(GO_TEST_FLAGS) $(POSTGRES_SUITES)
 	@# The chaos tests load both cores on purpose (500 signers, outages); run them
 	@# alone so they do not starve the timing-sensitive browser flows.
 	go test $(GO_TEST_FLAGS) ./chaos
+	GUILDHALL_TEST_TEMPORAL=postgres go test $(GO_TEST_FLAGS) -run '$(POSTGRES_CHAOS)' ./chaos
 
 .PHONY: screenshots
 screenshots: tools axe ## Full-page screenshots of every page, desktop and phone width, into screenshots/ (not committed)
@@ -89,5 +102,5 @@ bench: tools build ## Benchmarks on a self-contained stack (see BENCHMARKS.md): 
 	./bin/guildhall-bench memory --guildhall bin/guildhall --markdown BENCHMARKS.md
 
 .PHONY: chaos
-chaos: tools ## Fault-injection and security tests on a real stack (see RELIABILITY.md; also part of make test)
+chaos: tools temporal-server ## Fault-injection and security tests on a real stack (see RELIABILITY.md; also part of make test)
 	go test $(GO_TEST_FLAGS) -count=1 -v ./chaos ./securitytest

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,24 +98,14 @@ func childrenOf(pid int) []int {
 	return out
 }
 
-func (s *Stack) devServerPIDs() ([]int, error) {
-	_, port, _ := strings.Cut(s.Dev.Address, ":")
-	pids := pidsWhere(func(args []string) bool {
-		dev := false
-		for i, a := range args {
-			if a == "start-dev" {
-				dev = true
-			}
-			if dev && a == "--port" && i+1 < len(args) && args[i+1] == port {
-				return true
-			}
-		}
-		return false
-	})
-	if len(pids) == 0 {
-		return nil, errNoProc
+// temporalProc is the Temporal server's name in the CPU breakdown.
+const temporalProc = "temporal"
+
+func (s *Stack) temporalPIDs() ([]int, error) {
+	if pid := s.Server.PID(); pid > 0 {
+		return []int{pid}, nil
 	}
-	return pids, nil
+	return nil, errNoProc
 }
 
 func (s *Stack) postgresPIDs() ([]int, error) {
@@ -164,35 +152,5 @@ func RSS(pid int) (int64, error) {
 // Scrape reads metrics from a Prometheus text endpoint, summed over labels:
 // the named ones, or all when no name is given.
 func Scrape(url string, names ...string) (map[string]float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, " ")
-		if i := strings.IndexByte(line, '{'); i >= 0 && i < len(name) {
-			name = line[:i]
-			_, rest, ok = strings.Cut(line[strings.IndexByte(line, '}')+1:], " ")
-		}
-		if !ok || (len(want) > 0 && !want[name]) {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64); err == nil {
-			out[name] += v
-		}
-	}
-	return out, nil
+	return ScrapeBy(url, nil, names...)
 }

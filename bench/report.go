@@ -79,7 +79,11 @@ func (r *Report) WriteText(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "\nSigning benchmark: %d ceremonies x %d witnesses = %d signatures per phase, %d clients, %d runs\n",
 		c.Ceremonies, c.Witnesses, c.Ceremonies*c.Witnesses, c.Clients, len(r.Runs))
-	fmt.Fprintf(w, "%s\n\n", r.Env)
+	fmt.Fprintf(w, "%s\n", r.Env)
+	if r.Server != "" {
+		fmt.Fprintf(w, "Temporal: %s\n", r.Server)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\tphase\tok\terrors\tsig/s\tp50 ms\tp95 ms\tp99 ms\tload\tCPU s/1000 sig (bench / temporal / postgres)\t")
 	for _, x := range r.Runs {
@@ -105,6 +109,7 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "  custody chain: %s\n", r.Chain)
+	r.serverTable(w, false)
 }
 
 func okText(ok bool) string {
@@ -142,7 +147,7 @@ func (p Phase) cpuPer1000() string {
 		}
 		return fmt.Sprintf("%.1f", d.Seconds()*1000/float64(p.OK()))
 	}
-	return f("bench process") + " / " + f("temporal dev server") + " / " + f("postgres")
+	return f("bench process") + " / " + f(temporalProc) + " / " + f("postgres")
 }
 
 // Markdown renders the report as a BENCHMARKS.md section.
@@ -152,7 +157,11 @@ func (r *Report) Markdown(command string) string {
 	fmt.Fprintf(&b, "### Signing, %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "`%s` — %d ceremonies × %d witnesses = %d signatures per phase, %d concurrent clients, %d runs.  \n",
 		command, c.Ceremonies, c.Witnesses, c.Ceremonies*c.Witnesses, c.Clients, len(r.Runs))
-	fmt.Fprintf(&b, "Machine: %s.\n\n", r.Env)
+	fmt.Fprintf(&b, "Machine: %s.", r.Env)
+	if r.Server != "" {
+		fmt.Fprintf(&b, "  \nTemporal: %s.", r.Server)
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| run | phase | ok | errors | sig/s | p50 ms | p95 ms | p99 ms | load | CPU s per 1000 sig (bench process / temporal / postgres) |\n")
 	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, x := range r.Runs {
@@ -173,6 +182,7 @@ func (r *Report) Markdown(command string) string {
 			x.Run, k.Accepted, k.Rows, k.Missing, k.Duplicates, k.Sampled-k.NotAtAnswer, k.Sampled, k.QuorumReached, c.Ceremonies)
 	}
 	fmt.Fprintf(&b, "Custody chain: %s. All checks: %s.\n\n", r.Chain, okText(all))
+	r.serverTable(&b, true)
 	return b.String()
 }
 

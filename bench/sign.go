@@ -70,6 +70,9 @@ type Phase struct {
 	// CPU is CPU time spent per process during the phase ("bench process" is
 	// this one: client, and in self-contained mode also the worker and web app).
 	CPU map[string]time.Duration
+	// Server counts the Temporal server's requests during the phase by
+	// operation (Target.ServerMetrics), e.g. "persistence GetNamespace".
+	Server map[string]float64
 }
 
 // Check is what the Ops DB holds after a Guildhall phase.
@@ -120,6 +123,7 @@ type Report struct {
 	Config  Config
 	Started time.Time
 	Env     Env
+	Server  string // the Temporal server, as Target.ServerName
 	Runs    []RunResult
 	Chain   string // custody chain verification result
 }
@@ -151,7 +155,7 @@ type item struct {
 // RunSign runs the signing benchmark against t.
 func RunSign(ctx context.Context, t *Target, cfg Config) (*Report, error) {
 	cfg.defaults()
-	rep := &Report{Config: cfg, Started: time.Now(), Env: CurrentEnv()}
+	rep := &Report{Config: cfg, Started: time.Now(), Env: CurrentEnv(), Server: t.ServerName}
 	api := NewAPIClient(t.BaseURL, cfg.Clients)
 	if cfg.Warmup {
 		w := cfg
@@ -450,6 +454,7 @@ func parallel(ctx context.Context, conc, n int, fn func(context.Context, int) er
 func measure(ctx context.Context, t *Target, cfg Config, name string, items []item,
 	prepare func(context.Context, item) (func(context.Context) error, error), done func(item, error)) Phase {
 	ph := Phase{Sample: Sample{Name: name, ErrorKinds: map[string]int{}}, CPU: map[string]time.Duration{}}
+	srv0 := serverSnapshot(t)
 	cpu0 := cpuSnapshot(t)
 	pctx, cancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
 	defer cancel()
@@ -507,6 +512,12 @@ func measure(ctx context.Context, t *Target, cfg Config, name string, items []it
 	cpu1 := cpuSnapshot(t)
 	for k, v := range cpu1 {
 		ph.CPU[k] = v - cpu0[k]
+	}
+	if srv1 := serverSnapshot(t); srv0 != nil && srv1 != nil {
+		ph.Server = map[string]float64{}
+		for k, v := range srv1 {
+			ph.Server[k] = v - srv0[k]
+		}
 	}
 	fmt.Fprintf(cfg.Progress, "  %s: %d signatures in %s\n", name, len(lats), ph.Wall.Round(time.Millisecond))
 	return ph

@@ -22,6 +22,8 @@ import (
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/internal/devserver"
 	"github.com/guildhouse/guildhall/internal/pgtemp"
+	"github.com/guildhouse/guildhall/internal/temporalserver"
+	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/web"
 	"github.com/guildhouse/guildhall/worker"
@@ -38,11 +40,16 @@ type Target struct {
 	Secret   []byte
 	// Procs names processes whose CPU time the report breaks down (optional).
 	Procs []Proc
+	// ServerMetrics is the Temporal server's Prometheus endpoint; when set, the
+	// report counts the server's requests per signature (optional).
+	ServerMetrics string
+	// ServerName describes the Temporal server in the report (optional).
+	ServerName string
 }
 
 // StackOptions configure a self-contained stack.
 type StackOptions struct {
-	// Dir holds logs and the dev server's state; empty means a new temp folder.
+	// Dir holds logs and the Temporal server's state; empty means a new temp folder.
 	Dir string
 	// PoolSize is the Ops DB connection pool of the worker and the web app (POOL_SIZE).
 	PoolSize int
@@ -54,13 +61,20 @@ type StackOptions struct {
 	// DBParams are added to the Ops DB URL's query (e.g.
 	// "default_query_exec_mode=simple_protocol"), for every component.
 	DBParams string
-	// TemporalDBFile persists the dev server's state (empty: in memory).
-	TemporalDBFile string
+	// Temporal is the server: testenv.Dev or testenv.Postgres (empty:
+	// $GUILDHALL_TEST_TEMPORAL, else the dev server). The PostgreSQL-backed
+	// server keeps its two databases in the stack's throwaway Postgres, next
+	// to the Ops DB, as docker-compose.yml does.
+	Temporal string
+	// TemporalPersistent keeps the dev server's state in a file (restart
+	// tests); the PostgreSQL-backed server always keeps it.
+	TemporalPersistent bool
 	// NoGzip turns off gRPC compression on every Temporal client of the stack
 	// (the SDK compresses by default).
 	NoGzip bool
-	// DevDynamicConfig are dev server dynamic config values (experiments).
-	DevDynamicConfig map[string]string
+	// DynamicConfig are the Temporal server's dynamic config values
+	// (KEY → JSON value; experiments).
+	DynamicConfig map[string]string
 	// NoBaselineWorker skips the baseline worker (chaos tests).
 	NoBaselineWorker bool
 	// LogLevel of the worker and web logs (written to Dir/guildhall.log).
@@ -82,14 +96,14 @@ type StackOptions struct {
 }
 
 // Stack is a self-contained Guildhall: a throwaway Postgres (initdb), a Temporal
-// dev server, and in this process the Guildhall worker, a baseline worker with
+// server (dev or PostgreSQL-backed), and in this process the Guildhall worker, a baseline worker with
 // the same options, and the web app on a loopback port.
 type Stack struct {
 	Target
-	Dir string
-	PG  *pgtemp.Server
-	Dev *devserver.DevServer
-	Web *web.App
+	Dir    string
+	PG     *pgtemp.Server
+	Server testenv.Temporal
+	Web    *web.App
 	// Worker is the child worker process (StackOptions.WorkerBinary), else nil;
 	// WorkerMetrics is its /metrics URL.
 	Worker        *Child
@@ -145,11 +159,16 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		dbURL += "&" + o.DBParams
 	}
 	s.DBURL = dbURL
-	if s.Dev, err = devserver.StartDevServer(ctx, devserver.DevServerOptions{
-		DBFile: o.TemporalDBFile, LogPath: filepath.Join(s.Dir, "temporal.log"), DynamicConfig: o.DevDynamicConfig}); err != nil {
+	kind := o.Temporal
+	if kind == "" {
+		kind = testenv.Kind()
+	}
+	if s.Server, err = testenv.StartTemporalKind(ctx, kind, testenv.TemporalOptions{Dir: s.Dir, Persistent: o.TemporalPersistent,
+		DynamicConfig: o.DynamicConfig, PostgresURL: s.PG.AdminURL(), Metrics: true, MaxConns: 15}); err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, s.Dev.Stop)
+	s.closers = append(s.closers, s.Server.Close)
+	s.ServerMetrics, s.ServerName = s.Server.MetricsURL(), ServerName(kind)
 
 	open := func() (*store.Store, error) {
 		st, err := store.Open(ctx, store.Options{URL: dbURL, PoolSize: o.PoolSize})
@@ -159,7 +178,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		return st, err
 	}
 	dial := func(identity string) (client.Client, error) {
-		co := client.Options{HostPort: s.Dev.Address, Identity: identity,
+		co := client.Options{HostPort: s.Server.HostPort(), Identity: identity,
 			Logger: tlog.NewStructuredLogger(log.With("component", identity))}
 		if o.NoGzip {
 			co.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
@@ -188,7 +207,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 			return nil, err
 		}
 		s.Worker = &Child{Path: o.WorkerBinary, Args: []string{"worker"}, LogPath: filepath.Join(s.Dir, "worker.log"),
-			Env: append([]string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + s.Dev.Address, "TEMPORAL_NAMESPACE=default",
+			Env: append([]string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + s.Server.HostPort(), "TEMPORAL_NAMESPACE=default",
 				fmt.Sprintf("POOL_SIZE=%d", o.PoolSize), fmt.Sprintf("METRICS_ADDR=127.0.0.1:%d", metricsPort),
 				"LOG_FORMAT=json"}, o.WorkerEnv...)}
 		s.WorkerMetrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
@@ -262,7 +281,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	if err := waitHTTP(ctx, s.BaseURL+"/health"); err != nil {
 		return nil, err
 	}
-	s.Procs = []Proc{{Name: "temporal dev server", Find: s.devServerPIDs}, {Name: "postgres", Find: s.postgresPIDs}}
+	s.Procs = []Proc{{Name: temporalProc, Find: s.temporalPIDs}, {Name: "postgres", Find: s.postgresPIDs}}
 	return s, nil
 }
 
@@ -299,3 +318,15 @@ func waitHTTP(ctx context.Context, url string) error {
 }
 
 var errNoProc = errors.New("process not found")
+
+// ServerName describes a Temporal server kind for reports.
+func ServerName(kind string) string {
+	switch kind {
+	case testenv.Postgres:
+		v, _ := temporalserver.Version()
+		return "go.temporal.io/server " + v + ", PostgreSQL persistence and SQL visibility (databases in the stack's throwaway Postgres)"
+	case testenv.Dev:
+		return "temporal CLI " + devserver.TemporalVersion + " dev server (SQLite in memory)"
+	}
+	return kind
+}

@@ -136,11 +136,11 @@ func TestPostgresOutage(t *testing.T) {
 	expectAllAccepted(t, s, cs, sg, done)
 }
 
-// TestTemporalRestart restarts the Temporal dev server (state in a file) while
-// witnesses sign, once gracefully and once after SIGKILL: the worker and the web
+// TestTemporalRestart restarts the Temporal server (the dev server with its
+// state in a file, or the PostgreSQL-backed one) while witnesses sign, once gracefully and once after SIGKILL: the worker and the web
 // app reconnect and every ceremony resumes and completes.
 func TestTemporalRestart(t *testing.T) {
-	s := startStack(t, bench.StackOptions{TemporalDBFile: filepath.Join(t.TempDir(), "temporal.db")})
+	s := startStack(t, bench.StackOptions{TemporalPersistent: true})
 	cs := openCeremonies(t, s, "restart", 20, 5)
 	jobs := jobsOf(cs)
 	sg := &signer{api: bench.NewAPIClient(s.BaseURL, 10), perTry: 45 * time.Second, deadline: time.Now().Add(4 * time.Minute)}
@@ -150,21 +150,21 @@ func TestTemporalRestart(t *testing.T) {
 	testenv.Eventually(t, 3*time.Minute, "a quarter of the signatures", func() bool { return sg.acceptedSoFar() >= len(jobs)/4 })
 	before := sg.acceptedSoFar()
 	t0 := time.Now()
-	if err := s.Dev.Restart(context.Background()); err != nil {
+	if err := s.Server.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("dev server stopped (SIGTERM) and started again in %s after %d of %d signatures were accepted",
-		time.Since(t0).Round(100*time.Millisecond), before, len(jobs))
+	t.Logf("%s server stopped (SIGTERM) and started again in %s after %d of %d signatures were accepted",
+		s.Server.Kind(), time.Since(t0).Round(100*time.Millisecond), before, len(jobs))
 	// Then the hard way: SIGKILL, no chance to flush or say goodbye.
 	testenv.Eventually(t, 3*time.Minute, "two thirds of the signatures", func() bool { return sg.acceptedSoFar() >= 2*len(jobs)/3 })
 	before = sg.acceptedSoFar()
 	t0 = time.Now()
-	s.Dev.Kill()
-	if err := s.Dev.Restart(context.Background()); err != nil {
+	s.Server.Kill()
+	if err := s.Server.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("dev server killed (SIGKILL) and started again in %s after %d of %d signatures were accepted",
-		time.Since(t0).Round(100*time.Millisecond), before, len(jobs))
+	t.Logf("%s server killed (SIGKILL) and started again in %s after %d of %d signatures were accepted",
+		s.Server.Kind(), time.Since(t0).Round(100*time.Millisecond), before, len(jobs))
 	expectAllAccepted(t, s, cs, sg, done)
 }
 

@@ -1,8 +1,9 @@
 // Package chaos holds fault-injection tests: the worker killed with SIGKILL while
 // signatures are in flight, the Ops DB's Postgres stopped for 20 s, the Temporal
-// dev server restarted mid-ceremony, and 500 concurrent signers. Each runs a
-// whole stack on loopback (its own throwaway Postgres, a dev server, the real
-// `guildhall worker` binary as a child process, the web app), signs through the
+// server restarted mid-ceremony, and 500 concurrent signers. Each runs a whole
+// stack on loopback (its own throwaway Postgres; a Temporal server, the dev server
+// or under GUILDHALL_TEST_TEMPORAL=postgres the PostgreSQL-backed one; the real
+// `guildhall worker` binary as a child process; the web app), signs through the
 // JSON API like a careful client (same request again after an answer that is not
 // a refusal), and ends by comparing exact counts in the Ops DB and running
 // `guildhall verify` over the custody chain.

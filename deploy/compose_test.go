@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
-
-	"github.com/guildhouse/guildhall/contract"
 )
 
 // loadCompose loads docker-compose.yml with the compose-spec loader (schema
@@ -44,11 +41,11 @@ func loadComposeErr(src []byte, profiles ...string) (*types.Project, error) {
 
 func composeSrc(t *testing.T) []byte { return readRepoFile(t, "docker-compose.yml") }
 
-var guildhallServices = []string{"migrate", "worker", "web", "watcher"}
+var guildhallServices = []string{"migrate", "temporal-setup", "worker", "web", "watcher"}
 
 func TestComposeServices(t *testing.T) {
 	def := loadCompose(t, composeSrc(t))
-	want := []string{"postgres", "temporal", "temporal-setup", "temporal-ui", "migrate", "worker", "web"}
+	want := []string{"postgres", "temporal-schema", "temporal", "temporal-namespace", "temporal-setup", "temporal-ui", "migrate", "worker", "web"}
 	got := def.ServiceNames()
 	slices.Sort(got)
 	slices.Sort(want)
@@ -97,7 +94,8 @@ func TestComposeImages(t *testing.T) {
 	if !strings.HasPrefix(pg.Image, "postgres:16") {
 		t.Errorf("postgres image %s, want postgres:16", pg.Image)
 	}
-	for name, prefix := range map[string]string{"temporal": "temporalio/auto-setup:", "temporal-ui": "temporalio/ui:", "temporal-setup": "temporalio/admin-tools:"} {
+	for name, prefix := range map[string]string{"temporal": "temporalio/server:", "temporal-ui": "temporalio/ui:",
+		"temporal-schema": "temporalio/admin-tools:", "temporal-namespace": "temporalio/admin-tools:"} {
 		if s, _ := p.GetService(name); !strings.HasPrefix(s.Image, prefix) {
 			t.Errorf("%s image %s, want %s…", name, s.Image, prefix)
 		}
@@ -129,14 +127,18 @@ func TestComposeHealthAndOrder(t *testing.T) {
 			t.Errorf("%s: health check %v, want guildhall healthcheck --target %s", name, hc, want)
 		}
 	}
+	// The server image has no CLI for a health check: temporal-namespace waits
+	// for it and is the gate everything after it waits on.
 	wantDeps := map[string]map[string]string{
-		"temporal":       {"postgres": types.ServiceConditionHealthy},
-		"temporal-setup": {"temporal": types.ServiceConditionHealthy},
-		"temporal-ui":    {"temporal": types.ServiceConditionHealthy},
-		"migrate":        {"postgres": types.ServiceConditionHealthy},
-		"worker":         {"migrate": types.ServiceConditionCompletedSuccessfully, "temporal-setup": types.ServiceConditionCompletedSuccessfully, "temporal": types.ServiceConditionHealthy},
-		"web":            {"migrate": types.ServiceConditionCompletedSuccessfully, "temporal-setup": types.ServiceConditionCompletedSuccessfully, "temporal": types.ServiceConditionHealthy},
-		"watcher":        {"temporal-setup": types.ServiceConditionCompletedSuccessfully, "temporal": types.ServiceConditionHealthy},
+		"temporal-schema":    {"postgres": types.ServiceConditionHealthy},
+		"temporal":           {"temporal-schema": types.ServiceConditionCompletedSuccessfully},
+		"temporal-namespace": {"temporal": types.ServiceConditionStarted},
+		"temporal-setup":     {"temporal-namespace": types.ServiceConditionCompletedSuccessfully},
+		"temporal-ui":        {"temporal-namespace": types.ServiceConditionCompletedSuccessfully},
+		"migrate":            {"postgres": types.ServiceConditionHealthy},
+		"worker":             {"migrate": types.ServiceConditionCompletedSuccessfully, "temporal-setup": types.ServiceConditionCompletedSuccessfully},
+		"web":                {"migrate": types.ServiceConditionCompletedSuccessfully, "temporal-setup": types.ServiceConditionCompletedSuccessfully},
+		"watcher":            {"temporal-setup": types.ServiceConditionCompletedSuccessfully},
 	}
 	for name, deps := range wantDeps {
 		s := svc(name)
@@ -157,7 +159,7 @@ func TestComposeHealthAndOrder(t *testing.T) {
 			}
 		}
 	}
-	for _, oneShot := range []string{"migrate", "temporal-setup"} {
+	for _, oneShot := range []string{"migrate", "temporal-schema", "temporal-namespace", "temporal-setup"} {
 		if r := svc(oneShot).Restart; r != types.RestartPolicyNo {
 			t.Errorf("%s is one-shot; restart %q, want no", oneShot, r)
 		}
@@ -169,6 +171,9 @@ func TestComposeHealthAndOrder(t *testing.T) {
 		if got := svc(name).Command; !slices.Equal(got, types.ShellCommand{name}) {
 			t.Errorf("%s command %v, want [%s]", name, got, name)
 		}
+	}
+	if got := svc("temporal-setup").Command; !slices.Equal(got, types.ShellCommand{"temporal", "setup"}) {
+		t.Errorf("temporal-setup command %v, want [temporal setup] (guildhall temporal setup)", got)
 	}
 }
 
@@ -228,34 +233,26 @@ func TestComposeEnvironment(t *testing.T) {
 	}
 }
 
-// The one-shot setup registers exactly the search attributes the workflow contract
-// declares, with their types.
+// The search attributes are registered by `guildhall temporal setup` (the code
+// the worker, web and watcher check them with, from contract.SearchAttributeTypes)
+// in the namespace and on the server the Guildhall services use.
 func TestComposeSearchAttributes(t *testing.T) {
-	p := loadCompose(t, composeSrc(t))
-	s, err := p.GetService("temporal-setup")
+	p := loadCompose(t, composeSrc(t), "watcher")
+	setup, err := p.GetService("temporal-setup")
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := strings.Join(s.Command, "\n")
-	if !strings.Contains(script, "temporal operator search-attribute create") {
-		t.Fatalf("temporal-setup does not create search attributes:\n%s", script)
+	for _, name := range []string{"worker", "web", "watcher"} {
+		s, _ := p.GetService(name)
+		for _, k := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"} {
+			if setup.Environment[k] == nil || s.Environment[k] == nil || *setup.Environment[k] != *s.Environment[k] {
+				t.Errorf("temporal-setup and %s disagree on %s", name, k)
+			}
+		}
 	}
-	m := regexp.MustCompile(`for sa in ([^;]+);`).FindStringSubmatch(script)
-	if m == nil {
-		t.Fatalf("temporal-setup: no `for sa in NAME=TYPE ...;` loop:\n%s", script)
-	}
-	listed := strings.Fields(m[1])
-	var want []string
-	for _, sa := range contract.SearchAttributeTypes {
-		want = append(want, sa[0]+"="+sa[1])
-	}
-	slices.Sort(listed)
-	slices.Sort(want)
-	if !slices.Equal(listed, want) {
-		t.Errorf("search attributes %v, want %v (contract.SearchAttributeTypes)", listed, want)
-	}
-	if !strings.Contains(script, "$TEMPORAL_NAMESPACE") || s.Environment["TEMPORAL_NAMESPACE"] == nil {
-		t.Errorf("temporal-setup must register them in $TEMPORAL_NAMESPACE")
+	ns, _ := p.GetService("temporal-namespace")
+	if v := ns.Environment["TEMPORAL_NAMESPACE"]; v == nil || *v != *setup.Environment["TEMPORAL_NAMESPACE"] {
+		t.Errorf("temporal-namespace creates another namespace than the one temporal-setup sets up")
 	}
 }
 
@@ -264,7 +261,7 @@ func TestComposeChecksCatchMistakes(t *testing.T) {
 	good := string(composeSrc(t))
 	for name, bad := range map[string]string{
 		"unknown key":          strings.Replace(good, "    restart: unless-stopped\n", "    restart: unless-stopped\n    restartt: always\n", 1),
-		"undefined dependency": strings.Replace(good, "      postgres:\n        condition: service_healthy\n    environment:\n      DB:", "      postgresql:\n        condition: service_healthy\n    environment:\n      DB:", 1),
+		"undefined dependency": strings.Replace(good, "      postgres:\n        condition: service_healthy\n    environment:\n      SQL_PLUGIN:", "      postgresql:\n        condition: service_healthy\n    environment:\n      SQL_PLUGIN:", 1),
 		"bad condition":        strings.Replace(good, "condition: service_completed_successfully", "condition: service_finished", 1),
 	} {
 		if bad == good {

@@ -117,7 +117,7 @@ func TestRunbookSections(t *testing.T) {
 func TestRunbookFilesAndNames(t *testing.T) {
 	secs := loadRunbook(t)
 	text := string(readRepoFile(t, runbookFile))
-	for _, f := range regexp.MustCompile(`deploy/(?:k8s|crds|examples)/[A-Za-z0-9._-]+\.ya?ml(?:\.tmpl)?`).FindAllString(text, -1) {
+	for _, f := range regexp.MustCompile(`deploy/(?:k8s|crds|examples|temporal)/[A-Za-z0-9._-]+\.ya?ml(?:\.tmpl)?`).FindAllString(text, -1) {
 		if !exists(f) {
 			if f == watcherFile || f == watcherRBACFile {
 				t.Logf("%s is named but not written yet (the watcher's)", f)
@@ -329,31 +329,32 @@ func TestRunbookOperatorCommands(t *testing.T) {
 		t.Errorf("the manual intervention section has no commands")
 	}
 
-	// Search attributes created in phase 2 are exactly the contract's.
-	var created []string
-	for _, c := range allCommands(secs) {
-		if strings.HasPrefix(c, "temporal operator search-attribute create") {
-			args, _ := shellwords.Parse(c)
-			var name, typ string
-			for i := range args[:len(args)-1] {
-				switch args[i] {
-				case "--name":
-					name = args[i+1]
-				case "--type":
-					typ = args[i+1]
-				}
-			}
-			created = append(created, name+"="+typ)
+	// Phase 2 installs Temporal with the checked Helm values and registers the
+	// search attributes with `guildhall temporal setup` (the contract's, with
+	// the code the services check them with), before the rollout.
+	var prep, rollout []string
+	for _, s := range secs {
+		switch {
+		case strings.HasPrefix(s.Title, "Phase 2"):
+			prep = s.Commands
+		case strings.HasPrefix(s.Title, "Phase 5"):
+			rollout = s.Commands
 		}
 	}
-	var want []string
-	for _, sa := range contract.SearchAttributeTypes {
-		want = append(want, sa[0]+"="+sa[1])
+	if !slices.ContainsFunc(prep, func(c string) bool {
+		return strings.HasPrefix(c, "helm install temporal ") && strings.Contains(c, "--values "+helmValuesFile)
+	}) {
+		t.Errorf("phase 2 does not install Temporal with --values %s", helmValuesFile)
 	}
-	slices.Sort(created)
-	slices.Sort(want)
-	if !slices.Equal(created, want) {
-		t.Errorf("runbook creates search attributes %v, want %v", created, want)
+	if !slices.ContainsFunc(prep, func(c string) bool {
+		return strings.Contains(c, `"$IMAGE:$TAG" temporal setup`) && strings.Contains(c, `TEMPORAL_NAMESPACE="$TEMPORAL_NS"`)
+	}) {
+		t.Errorf("phase 2 does not run guildhall temporal setup in $TEMPORAL_NS with the release image")
+	}
+	for _, c := range append(prep, rollout...) {
+		if strings.HasPrefix(c, "temporal operator search-attribute create") {
+			t.Errorf("%q: register the attributes with guildhall temporal setup, which the services check against", c)
+		}
 	}
 }
 

@@ -45,11 +45,12 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kube.Stop()
-	dev, err := testenv.StartDevServer(ctx, testenv.DevServerOptions{})
+	dev, err := testenv.StartTemporal(ctx, testenv.TemporalOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dev.Stop()
+	defer dev.Close()
+	t.Logf("Temporal server: %s", dev.Kind())
 	tc, err := dev.Client(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -5,21 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"testing"
-	"time"
 )
-
-// waitUntil polls ok for up to 5 s.
-func waitUntil(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
@@ -947,7 +948,7 @@ func TestLiveStreamsCountedAndAged(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream outlived its maximum age")
 	}
-	waitUntil(t, "the stream to be uncounted", func() bool { return h.app.LiveStreams() == 0 })
+	testenv.Eventually(t, 10*time.Second, "the stream to be uncounted", func() bool { return h.app.LiveStreams() == 0 })
 	if g := gaugeValue(t, h.app.metrics, "guildhall_web_live_streams"); g != 0 {
 		t.Fatalf("guildhall_web_live_streams = %v after the stream ended", g)
 	}

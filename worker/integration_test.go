@@ -18,17 +18,20 @@ import (
 	"github.com/guildhouse/guildhall/worker"
 )
 
-var dev *testenv.DevServer
+// dev is the package's Temporal server: the dev server, or the
+// PostgreSQL-backed one under GUILDHALL_TEST_TEMPORAL=postgres.
+var dev testenv.Temporal
 
 func TestMain(m *testing.M) {
 	var err error
-	dev, err = testenv.StartDevServer(context.Background(), testenv.DevServerOptions{})
+	dev, err = testenv.StartTemporal(context.Background(), testenv.TemporalOptions{})
 	if err != nil {
-		println("integration tests need the Temporal dev server:", err.Error())
+		println("integration tests need a Temporal server:", err.Error())
 		os.Exit(1)
 	}
+	println("Temporal server:", dev.Kind(), dev.HostPort())
 	code := m.Run()
-	dev.Stop()
+	dev.Close()
 	os.Exit(code)
 }
 

@@ -30,7 +30,7 @@ type testStack struct {
 	tq string
 }
 
-func stackOn(t *testing.T, srv *testenv.DevServer, s *store.Store) *testStack {
+func stackOn(t *testing.T, srv testenv.Temporal, s *store.Store) *testStack {
 	t.Helper()
 	c, err := srv.Client(context.Background())
 	if err != nil {
@@ -46,11 +46,13 @@ func stackOn(t *testing.T, srv *testenv.DevServer, s *store.Store) *testStack {
 	return &testStack{c: c, cc: ceremonyclient.New(c), s: s, tq: tq}
 }
 
-func (ts *testStack) open(t *testing.T, spec contract.Spec) client.WorkflowRun {
+// open starts the ceremony on the stack's task queue; tuning, when given, is
+// the workflow's second argument (workflows.Continued with test timings).
+func (ts *testStack) open(t *testing.T, spec contract.Spec, tuning ...any) client.WorkflowRun {
 	t.Helper()
 	opts := ceremonyclient.StartOptions(spec)
 	opts.TaskQueue = ts.tq
-	run, err := ts.c.ExecuteWorkflow(context.Background(), opts, contract.WorkflowType, spec)
+	run, err := ts.c.ExecuteWorkflow(context.Background(), opts, contract.WorkflowType, append([]any{spec}, tuning...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,13 +192,13 @@ func TestGarbageSignalsThenCompletes(t *testing.T) {
 // suggests continue-as-new after 40 history events, sends a burst of signals
 // while runs hand over, and checks nothing was lost or counted twice.
 func TestContinueAsNewOnServerSuggestion(t *testing.T) {
-	srv, err := testenv.StartDevServer(context.Background(), testenv.DevServerOptions{
+	srv, err := testenv.StartTemporal(context.Background(), testenv.TemporalOptions{
 		DynamicConfig: map[string]string{"limit.historyCount.suggestContinueAsNew": "40"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
+	defer srv.Close()
 	ts := stackOn(t, srv, storetest.Postgres(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

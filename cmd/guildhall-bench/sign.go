@@ -33,7 +33,8 @@ type benchOptions struct {
 	keepDir       string
 	dbParams      string
 	noGzip        bool
-	devConfig     map[string]string
+	tconfig       map[string]string
+	temporal      string
 }
 
 func newSignCmd() *cobra.Command {
@@ -49,26 +50,28 @@ the same concurrency and the same worker options: the baseline. It prints
 throughput and p50/p95/p99 for both, the ratios (min/median/max over the runs),
 and checks the Ops DB: every accepted signature exactly once, none missing.
 
---self-contained starts its own throwaway Postgres (initdb), a Temporal dev
-server, the worker and the web app, all on loopback, and removes them after.
-Otherwise it drives a running stack with the web's configuration: --url
-(GUILDHALL_HOST), TEMPORAL_ADDRESS, DATABASE_URL and SESSION_SECRET (to mint API
-tokens for its witnesses); the baseline worker then runs in this process with the
-SDK's default options.
+--self-contained starts its own throwaway Postgres (initdb), a Temporal server
+(--temporal: the dev server, or the server on PostgreSQL with SQL visibility,
+its databases in the same throwaway Postgres), the worker and the web app, all
+on loopback, and removes them after. Otherwise it drives a running stack with
+the web's configuration: --url (GUILDHALL_HOST), TEMPORAL_ADDRESS, DATABASE_URL
+and SESSION_SECRET (to mint API tokens for its witnesses); the baseline worker
+then runs in this process with the SDK's default options.
 
 Subcommands: memory (worker RSS per open ceremony), verify (custody chain).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), o) },
 	}
 	f := cmd.PersistentFlags()
-	f.BoolVar(&o.selfContained, "self-contained", false, "start a throwaway Postgres, a dev server, the worker and the web app")
+	f.BoolVar(&o.selfContained, "self-contained", false, "start a throwaway Postgres, a Temporal server (--temporal), the worker and the web app")
 	f.StringVar(&o.url, "url", "", "web app base URL (without --self-contained; default GUILDHALL_HOST)")
 	f.IntVar(&o.poolSize, "pool-size", 10, "Ops DB pool size of the worker and web app (self-contained)")
 	f.IntVar(&o.cacheSize, "workflow-cache", 0, "sticky workflow cache size (worker.SetStickyWorkflowCacheSize); 0 = SDK default")
 	f.StringVar(&o.dbParams, "db-params", "", "extra Ops DB URL parameters for every component (self-contained), e.g. default_query_exec_mode=simple_protocol")
 	f.BoolVar(&o.noGzip, "no-gzip", false, "turn off gRPC compression on the stack's Temporal clients (self-contained, in-process components)")
 	f.StringVar(&o.keepDir, "dir", "", "folder for logs and state (self-contained; default a temp folder, removed)")
-	f.StringToStringVar(&o.devConfig, "dev-config", nil, "dev server dynamic config KEY=VALUE (self-contained; repeatable), e.g. system.forceSearchAttributesCacheRefreshOnRead=false")
+	f.StringToStringVar(&o.tconfig, "temporal-config", nil, "Temporal server dynamic config KEY=VALUE (self-contained; repeatable), e.g. system.forceSearchAttributesCacheRefreshOnRead=true")
+	f.StringVar(&o.temporal, "temporal", "", "Temporal server (self-contained): dev (temporal server start-dev) or postgres (go.temporal.io/server on PostgreSQL, SQL visibility); default $GUILDHALL_TEST_TEMPORAL, else dev")
 	cf := cmd.Flags()
 	cf.IntVarP(&o.n, "ceremonies", "n", 100, "ceremonies per run")
 	cf.IntVarP(&o.k, "witnesses", "k", 5, "witnesses per ceremony (all sign)")
@@ -87,13 +90,13 @@ func benchTarget(ctx context.Context, o *benchOptions, baselineWorker bool) (*be
 		sdkworker.SetStickyWorkflowCacheSize(o.cacheSize)
 	}
 	if o.selfContained {
-		fmt.Fprintln(os.Stderr, "starting a throwaway Postgres, a Temporal dev server, the worker and the web app ...")
+		fmt.Fprintln(os.Stderr, "starting a throwaway Postgres, a Temporal server, the worker and the web app ...")
 		st, err := bench.StartStack(ctx, bench.StackOptions{Dir: o.keepDir, PoolSize: o.poolSize,
-			SetDefaultLogger: true, DBParams: o.dbParams, NoGzip: o.noGzip, DevDynamicConfig: o.devConfig})
+			SetDefaultLogger: true, DBParams: o.dbParams, NoGzip: o.noGzip, DynamicConfig: o.tconfig, Temporal: o.temporal})
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		fmt.Fprintf(os.Stderr, "stack up: web %s, temporal %s, postgres port %d, logs %s\n", st.BaseURL, st.Dev.Address, st.PG.Port, st.LogFile)
+		fmt.Fprintf(os.Stderr, "stack up: web %s, temporal %s, postgres port %d, logs %s\n", st.BaseURL, st.Server.Kind()+" "+st.Server.HostPort(), st.PG.Port, st.LogFile)
 		return &st.Target, st, st.Close, nil
 	}
 	cfg, err := config.LoadWeb()

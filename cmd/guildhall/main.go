@@ -57,6 +57,7 @@ func newRootCmd() *cobra.Command {
 		newSignCmd(),
 		newChronicleCmd(),
 		newConfigCmd(),
+		newTemporalCmd(),
 	)
 	return root
 }

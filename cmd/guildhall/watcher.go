@@ -110,6 +110,9 @@ func runWatcher(ctx context.Context, f watcherFlags) error {
 		return err
 	}
 	defer tc.Close()
+	if err := requireSearchAttributes(ctx, tc, wc.Temporal.Namespace); err != nil {
+		return err
+	}
 	recorder, stopEvents := crd.NewEventRecorder(kube, "guildhall-watcher")
 	defer stopEvents()
 	if f.attestWorker {

@@ -42,6 +42,9 @@ func newWebCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			if err := requireSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
+				return err
+			}
 			wcfg := web.Config{
 				BaseURL: cfg.Host, SessionSecret: []byte(cfg.SessionSecret),
 				IngestToken: cfg.IngestToken, TrustedProxies: cfg.TrustedProxies,

@@ -43,6 +43,9 @@ func newWorkerCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			if err := requireSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
+				return err
+			}
 			return runWorker(ctx, log, worker.New(c, newActivities(s, cfg.Notify, cfg.Host, log), workerOptions()))
 		},
 	}

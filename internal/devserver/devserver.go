@@ -8,20 +8,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/procgroup"
 )
 
 // TemporalVersion is the temporal CLI version the project pins.
@@ -57,15 +58,14 @@ func FreePort() (int, error) {
 
 // DevServer is a running `temporal server start-dev`.
 type DevServer struct {
-	Address string // host:port of the frontend
-	UIPort  int
-	DBFile  string // empty for in-memory
-	cmd     *exec.Cmd
-	args    []string
-	bin     string
-	log     *os.File
-	done    chan struct{}
-	mu      sync.Mutex
+	Address    string // host:port of the frontend
+	UIPort     int
+	DBFile     string // empty for in-memory
+	metricsURL string
+	args       []string
+	bin        string
+	log        *os.File
+	proc       procgroup.Process
 }
 
 // DevServerOptions tune StartDevServer.
@@ -76,11 +76,27 @@ type DevServerOptions struct {
 	LogPath string
 	// Port and UIPort fix the ports; zero picks free ones.
 	Port, UIPort int
+	// Metrics serves the server's Prometheus metrics on a free port
+	// (MetricsURL).
+	Metrics bool
 	// DynamicConfig sets server dynamic config values (--dynamic-config-value
 	// KEY=VALUE, VALUE in JSON), e.g. limit.historyCount.suggestContinueAsNew=40
 	// to make the server suggest continue-as-new early in tests.
 	DynamicConfig map[string]string
 }
+
+// DefaultDynamicConfig are the dynamic config values Guildhall starts the dev
+// server with (DevServerOptions.DynamicConfig overrides them).
+//
+// The CLI turns system.forceSearchAttributesCacheRefreshOnRead on, so that
+// attributes created while it runs are usable at once; with it every
+// search-attribute lookup reads the cluster metadata and the namespace from its
+// database: each workflow task that upserts them, each visibility record and
+// each describe. That was the ~5 GetCurrentClusterMetadata and ~2 GetNamespace
+// reads per signature of BENCHMARKS.md §1 (0 on the PostgreSQL-backed server,
+// whose default is off). Guildhall's attributes are registered by flags before
+// the server serves, so the cache is safe to use.
+var DefaultDynamicConfig = map[string]string{"system.forceSearchAttributesCacheRefreshOnRead": "false"}
 
 // DevServerArgs returns the `temporal server start-dev` arguments Guildhall uses,
 // with the contract's search attributes registered.
@@ -120,13 +136,18 @@ func StartDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error)
 	}
 	s := &DevServer{Address: fmt.Sprintf("127.0.0.1:%d", port), UIPort: uiPort, DBFile: o.DBFile, bin: bin,
 		args: DevServerArgs(port, uiPort, o.DBFile)}
-	keys := make([]string, 0, len(o.DynamicConfig))
-	for k := range o.DynamicConfig {
-		keys = append(keys, k)
+	if o.Metrics {
+		mp, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		s.args = append(s.args, "--metrics-port", strconv.Itoa(mp))
+		s.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", mp)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		s.args = append(s.args, "--dynamic-config-value", k+"="+o.DynamicConfig[k])
+	dc := maps.Clone(DefaultDynamicConfig)
+	maps.Copy(dc, o.DynamicConfig)
+	for _, k := range slices.Sorted(maps.Keys(dc)) {
+		s.args = append(s.args, "--dynamic-config-value", k+"="+dc[k])
 	}
 	if o.LogPath == "" {
 		f, err := os.CreateTemp("", "temporal-dev-*.log")
@@ -147,27 +168,26 @@ func StartDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error)
 }
 
 func (s *DevServer) start(ctx context.Context) error {
-	s.mu.Lock()
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
-	// Own process group so Stop also ends the UI server the CLI forks.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		s.mu.Unlock()
+	// Its own process group, so Stop also ends the UI server the CLI forks.
+	done, err := s.proc.Start(cmd, nil)
+	if err != nil {
 		return fmt.Errorf("start temporal dev server: %w", err)
 	}
-	s.cmd = cmd
-	s.done = make(chan struct{})
-	done := s.done
-	go func() { _ = cmd.Wait(); close(done) }()
-	s.mu.Unlock()
-	return s.waitReady(ctx, done)
+	if err := WaitHealthy(ctx, s.Address, "", done, time.Minute); err != nil {
+		s.Stop()
+		return fmt.Errorf("temporal dev server: %w; see %s", err, s.log.Name())
+	}
+	return nil
 }
 
-func (s *DevServer) waitReady(ctx context.Context, done chan struct{}) error {
-	deadline := time.Now().Add(60 * time.Second)
+// WaitHealthy waits until the Temporal frontend at hostPort answers its health
+// check, the process whose exit closes done has exited, or timeout passes.
+func WaitHealthy(ctx context.Context, hostPort, namespace string, done <-chan struct{}, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
-		c, err := client.DialContext(ctx, client.Options{HostPort: s.Address, Logger: quietLogger{}})
+		c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Namespace: namespace, Logger: Quiet})
 		if err == nil {
 			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
 			c.Close()
@@ -177,43 +197,38 @@ func (s *DevServer) waitReady(ctx context.Context, done chan struct{}) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("temporal dev server exited during start-up; see %s", s.log.Name())
+			return errors.New("exited during start-up")
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.Stop()
-			return fmt.Errorf("temporal dev server not ready after 60s (last error: %v); see %s", err, s.log.Name())
+			return fmt.Errorf("not ready after %s (last error: %v)", timeout, err)
 		}
 	}
 }
 
-// Stop ends the server and waits for it to exit.
-func (s *DevServer) Stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-}
+// Stop ends the server (SIGTERM, SIGKILL after 10 s) and waits for it to exit.
+func (s *DevServer) Stop() { s.proc.Stop(10 * time.Second) }
 
 // Kill ends the server with SIGKILL (for chaos tests).
-func (s *DevServer) Kill() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
-}
+func (s *DevServer) Kill() { s.proc.Kill() }
+
+// HostPort is the frontend's address.
+func (s *DevServer) HostPort() string { return s.Address }
+
+// Kind names the server in test output.
+func (s *DevServer) Kind() string { return "dev" }
+
+// MetricsURL is the server's Prometheus endpoint (DevServerOptions.Metrics),
+// empty when it serves none.
+func (s *DevServer) MetricsURL() string { return s.metricsURL }
+
+// PID is the server process's id (0 when stopped).
+func (s *DevServer) PID() int { return s.proc.PID() }
+
+// Close stops the server (the dev server keeps nothing outside its DBFile).
+func (s *DevServer) Close() { s.Stop() }
 
 // Restart stops and starts the server on the same ports and database file.
 func (s *DevServer) Restart(ctx context.Context) error {
@@ -223,22 +238,11 @@ func (s *DevServer) Restart(ctx context.Context) error {
 
 // Client dials the server.
 func (s *DevServer) Client(ctx context.Context) (client.Client, error) {
-	return client.DialContext(ctx, client.Options{HostPort: s.Address, Logger: quietLogger{}})
+	return client.DialContext(ctx, client.Options{HostPort: s.Address, Logger: Quiet})
 }
 
 // LogTail returns the last bytes of the server log, for failure messages.
-func (s *DevServer) LogTail() string {
-	b, _ := os.ReadFile(s.log.Name())
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return strings.TrimSpace(string(b))
-}
+func (s *DevServer) LogTail() string { return procgroup.LogTail(s.log.Name()) }
 
-// quietLogger drops the SDK's client logs in tests; failures surface as errors.
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
+// Quiet drops the SDK's client logs in tests; failures surface as errors.
+var Quiet = tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))

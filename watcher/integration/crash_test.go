@@ -76,7 +76,7 @@ func startChild(t *testing.T, id, ns string) *exec.Cmd {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childIDEnv+"="+id, childNSEnv+"="+ns,
-		childAddrEnv+"="+dev.Address, "KUBECONFIG="+kubeconfig)
+		childAddrEnv+"="+dev.HostPort(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

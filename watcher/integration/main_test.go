@@ -1,6 +1,7 @@
 // Package integration_test runs the watcher against a real kube-apiserver + etcd
-// (internal/kubetest, CRDs from deploy/crds, RBAC on) and a real Temporal dev server,
-// with the watcher's clients impersonating its ServiceAccount from
+// (internal/kubetest, CRDs from deploy/crds, RBAC on) and a real Temporal server
+// (testenv.StartTemporal: the dev server, or the PostgreSQL-backed one), with the
+// watcher's clients impersonating its ServiceAccount from
 // deploy/k8s/60-watcher-rbac.yaml. A small recording workflow stands in for the
 // Ceremony workflow under its contract name, so these tests depend only on the
 // contract. Nothing is skipped: missing binaries fail with the command that builds
@@ -31,7 +32,7 @@ import (
 
 var (
 	kube  *kubetest.Server
-	dev   *testenv.DevServer
+	dev   testenv.Temporal // GUILDHALL_TEST_TEMPORAL selects which
 	tc    client.Client
 	saCfg *rest.Config // the watcher's ServiceAccount, by impersonation
 	stats = &measurements{}
@@ -62,11 +63,11 @@ func run(m *testing.M) int {
 	}
 	defer kube.Stop()
 	apiReady := time.Since(began)
-	if dev, err = testenv.StartDevServer(ctx, testenv.DevServerOptions{}); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: start Temporal dev server:", err)
+	if dev, err = testenv.StartTemporal(ctx, testenv.TemporalOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: start Temporal server:", err)
 		return 1
 	}
-	defer dev.Stop()
+	defer dev.Close()
 	if tc, err = dev.Client(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: dial Temporal:", err)
 		return 1
@@ -80,8 +81,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer w.Stop()
-	fmt.Printf("environment: kube-apiserver+etcd+CRDs+RBAC ready in %s, Temporal dev server in %s\n",
-		apiReady.Round(time.Millisecond), (time.Since(began) - apiReady).Round(time.Millisecond))
+	fmt.Printf("environment: kube-apiserver+etcd+CRDs+RBAC ready in %s, Temporal %s server in %s\n",
+		apiReady.Round(time.Millisecond), dev.Kind(), (time.Since(began) - apiReady).Round(time.Millisecond))
 	code := m.Run()
 	stats.report()
 	return code
