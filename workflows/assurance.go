@@ -27,10 +27,7 @@ const assuranceChange = "directory-assurance"
 // assuranceEnabled reports whether this run takes the assuranceChange path,
 // recording the marker the first time it is asked.
 func (c *ceremony) assuranceEnabled(ctx workflow.Context) bool {
-	if !c.assuranceOn && workflow.GetVersion(ctx, assuranceChange, workflow.DefaultVersion, 1) >= 1 {
-		c.assuranceOn = true
-	}
-	return c.assuranceOn
+	return changed(ctx, assuranceChange, &c.assuranceOn)
 }
 
 // keyOwners are the ids whose keys the ceremony holds: its members, and on the

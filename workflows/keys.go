@@ -23,11 +23,17 @@ type WitnessKeys []statement.PublicKey
 // keysEnabled reports whether this run verifies statements. It records the
 // version marker the first time it is asked outside a replay; the validator,
 // which may not record anything, reads c.keysOn instead.
-func (c *ceremony) keysEnabled(ctx workflow.Context) bool {
-	if !c.keysOn && workflow.GetVersion(ctx, keysChange, workflow.DefaultVersion, 1) >= 1 {
-		c.keysOn = true
+func (c *ceremony) keysEnabled(ctx workflow.Context) bool { return changed(ctx, keysChange, &c.keysOn) }
+
+// changed reports whether this run takes a change's path (workflow.GetVersion,
+// version 1), recording the marker the first time it is asked outside a replay;
+// *on remembers the answer. Never call it from an update validator or a query
+// (they may not record anything): they read the flag.
+func changed(ctx workflow.Context, change string, on *bool) bool {
+	if !*on && workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) >= 1 {
+		*on = true
 	}
-	return c.keysOn
+	return *on
 }
 
 // loadKeys replaces the cached keys of ids with what the Ops DB has now.
