@@ -66,23 +66,20 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 
 	// The watcher process: the watcher plus the attestation activities, both with
 	// the watcher ServiceAccount's rights only.
-	writer, stopEvents, err := attest.NewWriter(sa)
+	writer, err := attest.NewWriter(sa)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stopEvents()
 	aw := sdkworker.New(tc, attest.TaskQueue, sdkworker.Options{})
 	(&attest.Activities{W: writer}).Register(aw)
 	if err := aw.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer aw.Stop()
-	rec, stopRec := crd.NewEventRecorder(kubernetes.NewForConfigOrDie(sa), "guildhall-watcher")
-	defer stopRec()
 	wctx, stopWatcher := context.WithCancel(ctx)
 	defer stopWatcher()
 	wat := watcher.New(watcher.Config{Logger: log}, dynamic.NewForConfigOrDie(sa), kubernetes.NewForConfigOrDie(sa),
-		&watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, rec)
+		&watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, writer)
 	go func() { _ = wat.Run(wctx) }()
 
 	// The substrate (or a person) creates a Ceremony.

@@ -34,7 +34,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/guildhouse/guildhall/watcher/crd"
@@ -115,16 +114,16 @@ type Watcher struct {
 	synced bool
 }
 
-// New builds a watcher. kube is used for the lease only; events go through
-// recorder (see crd.NewEventRecorder).
-func New(cfg Config, dyn dynamic.Interface, kube kubernetes.Interface, wf Workflows, recorder record.EventRecorder) *Watcher {
+// New builds a watcher. kube is used for the lease only; Events and refusals go
+// through notes (an attest.Writer).
+func New(cfg Config, dyn dynamic.Interface, kube kubernetes.Interface, wf Workflows, notes Notes) *Watcher {
 	cfg.defaults()
 	w := &Watcher{cfg: cfg, kube: kube, informers: map[string]cache.SharedIndexInformer{}, log: cfg.Logger,
 		watchdog: leaderelection.NewLeaderHealthzAdaptor(cfg.LeaseDuration)}
 	w.queue = workqueue.NewTypedRateLimitingQueueWithConfig(rateLimiter(),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "ceremonies"})
 	w.metrics = NewMetrics(func() float64 { return float64(w.queue.Len()) })
-	w.syncer = newSyncer(wf, recorder, w.metrics, w.log, cfg.Now, w.get)
+	w.syncer = newSyncer(wf, notes, w.metrics, w.log, cfg.Now, w.get)
 	namespaces := cfg.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}

@@ -19,6 +19,7 @@ import (
 	"github.com/guildhouse/guildhall/internal/kubetest"
 	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/watcher"
+	"github.com/guildhouse/guildhall/watcher/attest"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
 
@@ -56,11 +57,14 @@ func runChild() int {
 		log.Error("temporal", "err", err)
 		return 2
 	}
-	kc := kubernetes.NewForConfigOrDie(cfg)
-	rec, _ := crd.NewEventRecorder(kc, "guildhall-watcher")
+	writer, err := attest.NewWriter(cfg)
+	if err != nil {
+		log.Error("attestation writer", "err", err)
+		return 2
+	}
 	wcfg := crashConfig(os.Getenv(childIDEnv), os.Getenv(childNSEnv))
 	wcfg.Logger = log
-	w := watcher.New(wcfg, dynamic.NewForConfigOrDie(cfg), kc, &watcher.TemporalWorkflows{C: ceremonyclient.New(c)}, rec)
+	w := watcher.New(wcfg, dynamic.NewForConfigOrDie(cfg), kubernetes.NewForConfigOrDie(cfg), &watcher.TemporalWorkflows{C: ceremonyclient.New(c)}, writer)
 	if err := w.Run(ctx); err != nil {
 		log.Error("watcher stopped", "err", err)
 		return 1

@@ -144,13 +144,11 @@ func startWatcher(t *testing.T, cfg watcher.Config) *watcherRun {
 	}
 	dyn := dynamic.NewForConfigOrDie(saCfg)
 	kc := kubernetes.NewForConfigOrDie(saCfg)
-	rec, stopEvents := crd.NewEventRecorder(kc, "guildhall-watcher")
-	w := watcher.New(cfg, dyn, kc, &watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, rec)
+	w := watcher.New(cfg, dyn, kc, &watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, newWriter(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &watcherRun{W: w, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		defer stopEvents()
 		r.err = w.Run(ctx)
 	}()
 	t.Cleanup(func() { r.stop(t) })
