@@ -379,7 +379,6 @@ const (
 	EventCeremonyOpened  = "CeremonyOpened"   // Normal: the workflow opened the ceremony
 	EventSpecAccepted    = "SpecAccepted"     // Normal: the workflow applied a new generation
 	EventSpecRefused     = "SpecRefused"      // Warning: a generation was refused (by the watcher or the workflow)
-	EventQuorumLost      = "QuorumLost"       // Warning: an amendment undid the quorum; collecting again
 	EventAttested        = "Attested"         // Normal: quorum reached or sealed
 	EventAttestedNoGo    = "AttestedNoQuorum" // Warning: rejected, expired or cancelled
 	EventAttentionNeeded = "AttentionNeeded"  // Warning: the ceremony waits for an operator

@@ -36,13 +36,14 @@ var update = flag.Bool("update", false, "capture the replay histories in testdat
 var replayPaths = []string{
 	"quorum-sealed", "veto", "impossible", "expiry-with-reminders", "amendments",
 	"cancel", "temporal-cancel", "substrate-timeout", "continue-as-new-run1", "continue-as-new-run2",
-	"signed-statement",
+	"signed-statement", "cluster",
 }
 
 // Histories recorded by earlier versions of the workflow are kept as
 // testdata/history-v<N>-<path>.json for as long as the code keeps their
 // GetVersion branches; they are replayed too. v0 predates "witness-keys", v1
-// predates "local-activities", v2 predates "one-rule-set".
+// predates "local-activities", v2 predates "one-rule-set", v3 predates
+// "live-attestation" (which reaches only the cluster path, so only it has a v3).
 
 // TestReplayHistories replays every captured history against the current
 // workflow code. A failure means the change would break ceremonies that are
@@ -273,6 +274,8 @@ func captureHistories(t *testing.T) {
 	if err := s.SetCredentials(context.Background(), "alice", []store.Credential{}); err != nil {
 		t.Fatal(err)
 	}
+
+	captureCluster(cp)
 
 	// Continue-as-new after three messages (the test hook), then finish in run 2.
 	spec, run = cp.open("continue-as-new", nil, &workflows.Continued{Tuning: workflows.Tuning{ContinueAsNewAfter: 3}})
