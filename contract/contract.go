@@ -349,6 +349,19 @@ type Attestation struct {
 	Attention string    `json:",omitempty"`
 	// Events to record on the Ceremony, each once (see ResourceEvent).
 	Events []ResourceEvent `json:",omitempty"`
+	// Refused is the newest generation the workflow refused, while it is newer
+	// than Generation.
+	Refused *Refusal `json:",omitempty"`
+}
+
+// Refusal is a generation of a Ceremony that Guildhall did not apply, and why:
+// the CeremonyAttestation's spec.refused (kubectl get cerat, column REFUSED).
+type Refusal struct {
+	Generation int64 `json:"generation"`
+	// Reason is the Event reason: EventSpecRefused, EventSpecIgnored or
+	// EventWorkflowIDInUse.
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
 }
 
 // AttestationResult is what WriteCeremonyAttestation did. Gone means the Ceremony

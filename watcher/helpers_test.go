@@ -66,7 +66,7 @@ func newFakeNotes() *fakeNotes {
 	return &fakeNotes{refusals: map[string]attest.Refusal{}, keys: map[string]bool{}}
 }
 
-func (n *fakeNotes) Refuse(ctx context.Context, cer *unstructured.Unstructured, r attest.Refusal) (bool, error) {
+func (n *fakeNotes) Refuse(ctx context.Context, cer *unstructured.Unstructured, r attest.Refusal, _ bool) (bool, error) {
 	n.mu.Lock()
 	got, ok := n.refusals[string(cer.GetUID())]
 	n.mu.Unlock()

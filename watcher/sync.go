@@ -256,7 +256,7 @@ func (s *syncer) sent(key, kind, msgKey string) {
 // attestation remembers). opened says whether the Ceremony has a workflow.
 func (s *syncer) refuse(ctx context.Context, obj *unstructured.Unstructured, reason string, opened bool, msg string) error {
 	uid, gen := string(obj.GetUID()), obj.GetGeneration()
-	announced, err := s.notes.Refuse(ctx, obj, attest.Refusal{Generation: gen, Reason: reason, Message: msg, Opened: opened})
+	announced, err := s.notes.Refuse(ctx, obj, attest.Refusal{Generation: gen, Reason: reason, Message: msg}, opened)
 	if err != nil {
 		s.metrics.Errors.WithLabelValues("record").Inc()
 		return fmt.Errorf("record that generation %d of %s is refused: %w", gen, crd.CeremonyID(obj.GetNamespace(), obj.GetName()), err)

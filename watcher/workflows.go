@@ -36,7 +36,8 @@ type Workflows interface {
 type Notes interface {
 	// Refuse records that a generation of cer was not forwarded; it reports
 	// false, and does nothing, when that refusal is already recorded.
-	Refuse(ctx context.Context, cer *unstructured.Unstructured, r attest.Refusal) (announced bool, err error)
+	// opened says the Ceremony has a workflow.
+	Refuse(ctx context.Context, cer *unstructured.Unstructured, r attest.Refusal, opened bool) (announced bool, err error)
 	// Announce records one Event about a Ceremony (which may be deleted) once
 	// per key.
 	Announce(ctx context.Context, ref corev1.ObjectReference, ev contract.ResourceEvent) error

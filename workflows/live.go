@@ -34,6 +34,9 @@ type liveView struct {
 	// result is set when a status change to a result is waiting to be written;
 	// its write is then recorded on the custody chain (attestation.written).
 	result bool
+	// refused is the newest generation the workflow refused, until a newer one
+	// is accepted (the attestation's spec.refused).
+	refused *contract.Refusal
 }
 
 // startLive decides, at the start of a run, whether this run keeps the live
@@ -81,6 +84,7 @@ func (c *ceremony) writeLive(gctx workflow.Context, events []contract.ResourceEv
 		Approvals: st.Approvals, Rejections: st.Rejections, AttestedAt: workflow.Now(gctx),
 		Live: true, ResourceUID: resourceUID(gctx), Needed: st.Spec.Quorum.Threshold,
 		Pending: append([]string(nil), st.Pending...), Deadline: st.Spec.Deadline, Attention: st.Attention, Events: events,
+		Refused: c.live.refused,
 	}
 	actx := workflow.WithActivityOptions(gctx, activityOptions)
 	if st.Status.Result() {
@@ -152,20 +156,34 @@ func (c *ceremony) liveResult(ctx workflow.Context) {
 	c.showLive(ctx, c.statusEvent())
 }
 
-func amendedEvent(am contract.Amendment, before contract.Status, after quorum.Result) contract.ResourceEvent {
+// liveAmended announces an accepted amendment.
+func (c *ceremony) liveAmended(ctx workflow.Context, am contract.Amendment, after quorum.Result) {
 	msg := fmt.Sprintf("Generation %d accepted: %s", am.Generation, strings.Join(am.Changes, "; "))
 	if am.Voided > 0 {
 		msg += fmt.Sprintf("; %d signature(s) voided, signing starts again for them", am.Voided)
 	}
-	if before == contract.StatusQuorumReached && after.Verdict != quorum.Met {
+	if c.st.Status == contract.StatusQuorumReached && after.Verdict != quorum.Met {
 		msg += "; the quorum is no longer met: collecting again"
 	}
-	return contract.ResourceEvent{Key: fmt.Sprintf("spec/%d", am.Generation), Reason: contract.EventSpecAccepted, Message: msg}
+	if c.live.refused != nil && c.live.refused.Generation <= am.Generation {
+		c.live.refused = nil
+	}
+	c.showLive(ctx, contract.ResourceEvent{Key: fmt.Sprintf("spec/%d", am.Generation), Reason: contract.EventSpecAccepted, Message: msg})
 }
 
-func (c *ceremony) specRefusedEvent(gen int64, err error) contract.ResourceEvent {
-	return contract.ResourceEvent{Key: fmt.Sprintf("refused-message/%d", c.seqs.Reject), Warning: true, Reason: contract.EventSpecRefused,
-		Message: fmt.Sprintf("Generation %d refused by the workflow: %s; it keeps generation %d", gen, answerOf(err).Reason, c.st.Spec.Generation)}
+// liveRefused announces an amendment the workflow refused, and shows it on
+// the attestation while it is the newest generation.
+func (c *ceremony) liveRefused(ctx workflow.Context, gen int64, err error) {
+	ans := answerOf(err)
+	r := contract.Refusal{Generation: gen, Reason: contract.EventSpecRefused,
+		Message: fmt.Sprintf("Generation %d refused by the workflow: %s; it keeps generation %d", gen, ans.Reason, c.st.Spec.Generation)}
+	if ans.Code == "closed" {
+		r.Reason = contract.EventSpecIgnored
+	}
+	if c.live.on && gen > c.st.Spec.Generation && (c.live.refused == nil || gen > c.live.refused.Generation) {
+		c.live.refused = &r
+	}
+	c.showLive(ctx, contract.ResourceEvent{Key: fmt.Sprintf("refused-message/%d", c.seqs.Reject), Warning: true, Reason: r.Reason, Message: r.Message})
 }
 
 func (c *ceremony) attentionEvent(detail string) contract.ResourceEvent {

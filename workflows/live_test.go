@@ -86,6 +86,10 @@ func TestLiveAttestation(t *testing.T) {
 	if last.Outcome != contract.StatusSealed || last.Generation != 2 || last.Approvals != 2 || last.ChainHead == "" || len(last.Signatures) != 2 {
 		t.Fatalf("last write = %+v", last)
 	}
+	// The refused generation stays on the resource while it is the newest.
+	if r := last.Refused; r == nil || r.Generation != 3 || r.Reason != contract.EventSpecRefused || !strings.Contains(r.Message, "in the past") {
+		t.Fatalf("last write's refusal = %+v", r)
+	}
 	// Writes follow the ceremony: generations and approvals never go back.
 	for i := 1; i < len(att.writes); i++ {
 		p, w := att.writes[i-1], att.writes[i]

@@ -180,7 +180,8 @@ func (w *Writer) upsert(ctx context.Context, cer *unstructured.Unstructured, in 
 		if g, _, _ := unstructured.NestedInt64(cur.Object, "spec", "ceremonyGeneration"); g > in.Generation {
 			return res, fmt.Errorf("%w: %s/%s holds generation %d, input is %d", ErrStale, res.Namespace, res.Name, g, in.Generation)
 		}
-		if r, ok := refusedOf(cur); ok && r.Generation > in.Generation {
+		mine, _ := refusedOf(desired)
+		if r, ok := refusedOf(cur); ok && r.Generation > in.Generation && r.Generation > mine.Generation {
 			_ = unstructured.SetNestedField(desired.Object, cur.Object["spec"].(map[string]any)["refused"], "spec", "refused")
 		}
 	}
@@ -309,6 +310,11 @@ func fromInput(cer *unstructured.Unstructured, in Input) spec {
 	}
 	if !in.Live || in.ChainHead != "" {
 		s.Custody = &custody{Head: in.ChainHead, Length: in.ChainLength}
+	}
+	if in.Refused != nil && in.Refused.Generation > in.Generation {
+		r := *in.Refused
+		r.Message = clip(r.Message, maxMessage)
+		s.Refused = &r
 	}
 	if in.Live {
 		n := len(in.Pending)

@@ -162,14 +162,14 @@ func TestRefuse(t *testing.T) {
 	ctx := context.Background()
 	cer := ceremony("uid-1", 3)
 	r := Refusal{Generation: 3, Reason: contract.EventSpecRefused, Message: "deadline is in the past"}
-	if ok, err := w.Refuse(ctx, cer, r); err != nil || !ok {
+	if ok, err := w.Refuse(ctx, cer, r, false); err != nil || !ok {
 		t.Fatalf("first refusal: %v %v", ok, err)
 	}
 	spec := attestation(t, dyn)
 	if spec["state"] != "refused" || spec["refused"].(map[string]any)["generation"] != int64(3) || spec["ceremonyGeneration"] != nil {
 		t.Fatalf("refused spec = %v", spec)
 	}
-	if ok, err := w.Refuse(ctx, cer, r); err != nil || ok {
+	if ok, err := w.Refuse(ctx, cer, r, false); err != nil || ok {
 		t.Fatalf("second refusal announced again: %v %v", ok, err)
 	}
 	if evs := events(t, kube); len(evs) != 1 || evs[0] != "Warning SpecRefused deadline is in the past" {
@@ -193,7 +193,7 @@ func TestRefuse(t *testing.T) {
 
 	// A new Ceremony of the same name takes the attestation over.
 	other := ceremony("uid-2", 1)
-	if ok, err := w.Refuse(ctx, other, Refusal{Generation: 1, Reason: contract.EventWorkflowIDInUse, Message: "in use"}); err != nil || !ok {
+	if ok, err := w.Refuse(ctx, other, Refusal{Generation: 1, Reason: contract.EventWorkflowIDInUse, Message: "in use"}, false); err != nil || !ok {
 		t.Fatalf("refusal for a new UID: %v %v", ok, err)
 	}
 	got, _ := dyn.Resource(crd.AttestationGVR).Namespace("ns").Get(ctx, "rel", metav1.GetOptions{})

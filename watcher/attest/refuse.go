@@ -18,24 +18,16 @@ import (
 // Refusal is a generation of a Ceremony that Guildhall did not apply, and why:
 // the attestation's spec.refused, shown by `kubectl get cerat` (column REFUSED)
 // and `kubectl describe`.
-type Refusal struct {
-	Generation int64 `json:"generation"`
-	// Reason is the Event reason: contract.EventSpecRefused, EventSpecIgnored or
-	// EventWorkflowIDInUse.
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
-	// Opened says the Ceremony has a workflow. Where it has no attestation yet
-	// (the workflow's first write is still on its way, or it was opened before
-	// the live view), one is created with the refusal alone, no state.
-	Opened bool `json:"-"`
-}
+type Refusal = contract.Refusal
 
 // Refuse records that the watcher did not forward generation r.Generation of
-// cer: a Warning Event and the attestation's spec.refused (creating the
-// attestation, state refused, when the Ceremony never opened a ceremony). The
-// attestation is where a restarted watcher, or another replica, finds that the
-// refusal was already announced: then Refuse does nothing and reports false.
-func (w *Writer) Refuse(ctx context.Context, cer *unstructured.Unstructured, r Refusal) (announced bool, err error) {
+// cer: a Warning Event and the attestation's spec.refused. Where cer has no
+// attestation yet, one is created: state refused when the Ceremony never opened
+// a ceremony, no state when it has a workflow (opened) whose first write is
+// still on its way or which was opened before the live view. The attestation is
+// where a restarted watcher, or another replica, finds that the refusal was
+// already announced: then Refuse does nothing and reports false.
+func (w *Writer) Refuse(ctx context.Context, cer *unstructured.Unstructured, r Refusal, opened bool) (announced bool, err error) {
 	r.Message = clip(r.Message, maxMessage)
 	client := w.Dynamic.Resource(crd.AttestationGVR).Namespace(cer.GetNamespace())
 	cur, err := client.Get(ctx, cer.GetName(), metav1.GetOptions{})
@@ -56,11 +48,11 @@ func (w *Writer) Refuse(ctx context.Context, cer *unstructured.Unstructured, r R
 	if err := w.Announce(ctx, RefOf(cer), ev); err != nil {
 		return false, err
 	}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error { return w.writeRefusal(ctx, cer, r) })
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error { return w.writeRefusal(ctx, cer, r, opened) })
 	return err == nil, err
 }
 
-func (w *Writer) writeRefusal(ctx context.Context, cer *unstructured.Unstructured, r Refusal) error {
+func (w *Writer) writeRefusal(ctx context.Context, cer *unstructured.Unstructured, r Refusal, opened bool) error {
 	client := w.Dynamic.Resource(crd.AttestationGVR).Namespace(cer.GetNamespace())
 	res := Result{Namespace: cer.GetNamespace(), Name: cer.GetName()}
 	refused, err := toMap(&r)
@@ -84,7 +76,7 @@ func (w *Writer) writeRefusal(ctx context.Context, cer *unstructured.Unstructure
 		CeremonyID:  crd.CeremonyID(cer.GetNamespace(), cer.GetName()),
 		Signatures:  []signature{}, Refused: &r, AttestedAt: w.now().UTC().Format(time.RFC3339),
 	}
-	if !r.Opened {
+	if !opened {
 		s.State = stateRefused
 	}
 	desired, err := build(cer, s)
