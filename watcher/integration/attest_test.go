@@ -19,7 +19,7 @@ import (
 )
 
 // newWriter is the attestation writer under the watcher's ServiceAccount.
-func newWriter(t *testing.T) *attest.Writer {
+func newWriter(t testing.TB) *attest.Writer {
 	t.Helper()
 	return &attest.Writer{Dynamic: dynamic.NewForConfigOrDie(saCfg), Events: kubernetes.NewForConfigOrDie(saCfg).CoreV1(), Now: time.Now}
 }
