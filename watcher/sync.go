@@ -126,6 +126,9 @@ func (s *syncer) syncSpec(ctx context.Context, key string, obj *unstructured.Uns
 	if led.has(k) || s.wasRefused(uid, gen) {
 		return nil
 	}
+	if led.Exists && !led.Running {
+		return s.ignore(ctx, key, obj, led)
+	}
 	spec, problems := Validate(obj, s.now())
 	if len(problems) > 0 {
 		msg := fmt.Sprintf("Generation %d not sent to Guildhall: %s. ", gen, strings.Join(problems, "; "))
@@ -140,21 +143,24 @@ func (s *syncer) syncSpec(ctx context.Context, key string, obj *unstructured.Uns
 	if !led.Exists {
 		return s.start(ctx, key, obj, led, msg)
 	}
-	if led.Running {
-		// The workflow announces whether it accepted the generation (SpecAccepted
-		// or SpecRefused).
-		if err := s.send(ctx, key, KindSpec, k, msg, led); err != nil || led.Running {
-			return err
-		}
+	// The workflow announces whether it accepted the generation (SpecAccepted
+	// or SpecRefused), unless it had ended before the message arrived.
+	if err := s.send(ctx, key, KindSpec, k, msg, led); err != nil || led.Running {
+		return err
 	}
-	// Ended before (or while) it was sent.
+	return s.ignore(ctx, key, obj, led)
+}
+
+// ignore records that a generation arrived after the ceremony ended.
+func (s *syncer) ignore(ctx context.Context, key string, obj *unstructured.Unstructured, led *Ledger) error {
+	gen := obj.GetGeneration()
 	if err := s.refuse(ctx, obj, contract.EventSpecIgnored, true, fmt.Sprintf(
 		"Generation %d not applied: the ceremony (workflow %s) has ended, and an ended ceremony cannot be amended. "+
 			"Its workflow id is never reused: for a new decision create a Ceremony under another name.",
 		gen, contract.WorkflowID(key))); err != nil {
 		return err
 	}
-	led.mark(k)
+	led.mark(SpecKey(string(obj.GetUID()), gen))
 	return nil
 }
 
