@@ -100,6 +100,7 @@ func TestWhatKubectlShows(t *testing.T) {
 	}
 
 	// Applied: the at-a-glance view, and the Ceremony's own columns no longer lie.
+	applied := time.Now()
 	rel := create("rel", spec())
 	tab := env.table(t, ns, "ceremonyattestations")
 	var cols []string
@@ -113,6 +114,7 @@ func TestWhatKubectlShows(t *testing.T) {
 		t.Fatalf("attestation columns %v", cols)
 	}
 	got := view("rel", map[string]any{"State": "collecting", "Gen": 1, "Approvals": 0, "Needed": 2, "Pending": 3, "Deadline": deadline, "Refused": nil})
+	t.Logf("apply to `kubectl get cerat` showing the open ceremony: %s", time.Since(applied).Round(time.Millisecond))
 	if w := fmt.Sprint(got["Waiting For"]); !strings.Contains(w, "alice@guildhouse.dev") || !strings.Contains(w, "carol@guildhouse.dev") {
 		t.Errorf("Waiting For = %q", w)
 	}
@@ -122,8 +124,10 @@ func TestWhatKubectlShows(t *testing.T) {
 
 	// Signed, amended, a refused amendment (the resource now differs from what
 	// the workflow runs, and says so), fixed, quorum, sealed.
+	signed := time.Now()
 	sign("alice@guildhouse.dev")
 	view("rel", map[string]any{"Approvals": 1, "Pending": 2})
+	t.Logf("signature to `kubectl get cerat` showing it: %s", time.Since(signed).Round(time.Millisecond))
 	edit("rel", func(s map[string]any) {
 		s["witnesses"] = append(s["witnesses"].([]any), map[string]any{"id": "erin@guildhouse.dev", "role": "maintainer"})
 	})
@@ -162,8 +166,10 @@ func TestWhatKubectlShows(t *testing.T) {
 
 	// Deleted while collecting: cancelled for good, one Event, no ERROR logged;
 	// re-created under the same name: refused, the id is never reused.
+	applied = time.Now()
 	gone := create("gone", spec())
 	view("gone", map[string]any{"State": "collecting"})
+	t.Logf("apply to `kubectl get cerat` showing the open ceremony (warm): %s", time.Since(applied).Round(time.Millisecond))
 	if err := cers.Delete(ctx, "gone", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
