@@ -37,6 +37,10 @@ type Config struct {
 	// OnPhase is called around each Guildhall phase (e.g. to profile); run 0 is
 	// the warm-up.
 	OnPhase func(run int, start bool)
+	// Source is the ceremonies' Spec.Source: "" is "bench"; contract.SourceCluster
+	// makes them cluster ceremonies, whose CeremonyAttestation the workflow keeps
+	// current (answered by StartAttestationStub or a running watcher).
+	Source string
 }
 
 func (c *Config) defaults() {
@@ -366,6 +370,11 @@ func provision(ctx context.Context, t *Target, cfg Config, tag string) ([]item, 
 	cs, err := NewCeremonies(t.Secret, tag, cfg.Ceremonies, cfg.Witnesses)
 	if err != nil {
 		return nil, nil, err
+	}
+	for i := range cs {
+		if cfg.Source != "" {
+			cs[i].Spec.Source = cfg.Source
+		}
 	}
 	if err := RegisterWitnesses(ctx, t.Store, cs); err != nil {
 		return nil, nil, err

@@ -9,6 +9,7 @@ package contract
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -95,6 +96,13 @@ func (s Status) Open() bool { return s == StatusCollecting }
 func (s Status) Final() bool {
 	return s == StatusSealed || s == StatusRejected || s == StatusExpired || s == StatusCancelled
 }
+
+// Result reports whether the status is a result the substrate acts on: quorum
+// reached, or final.
+func (s Status) Result() bool { return s == StatusQuorumReached || s.Final() }
+
+// Known reports whether s is one of Statuses.
+func (s Status) Known() bool { return slices.Contains(Statuses, s) }
 
 // Decision is a witness's answer.
 type Decision string
@@ -384,18 +392,25 @@ func (r *Rejection) Error() string { return fmt.Sprintf("%s: %s", r.Code, r.Reas
 const (
 	AttestationTaskQueue     = "guildhall-cluster"
 	ActivityWriteAttestation = "WriteCeremonyAttestation"
-	ActivityRecordSpecEvent  = "RecordCeremonySpecEvent"
 	SourceCluster            = "cluster"
 )
 
-// Attestation is the input of the WriteCeremonyAttestation activity: the result
-// of one ceremony generation, handed to the substrate as a CeremonyAttestation.
+// MemoResourceUID is the memo key the watcher starts a cluster ceremony with: the
+// UID of the Ceremony resource it was opened from, so a later resource of the
+// same name is told apart from it.
+const MemoResourceUID = "k8sUID"
+
+// Attestation is the input of the WriteCeremonyAttestation activity. Written with
+// Live unset (ceremonies opened before change id live-attestation) it is the
+// result of one generation: Outcome is quorum_reached or final. Written with Live
+// set it is the ceremony's current state, written at opening and after every
+// change, and Outcome is the current status (collecting too).
 type Attestation struct {
 	CeremonyID string // "<namespace>/<name>", Spec.ID
 	// Generation the result is for (Spec.Generation); 0 means the Ceremony's
 	// current generation.
 	Generation int64
-	// Outcome: quorum_reached, sealed, rejected, expired or cancelled.
+	// Outcome: the status (see above).
 	Outcome    Status
 	Reason     string
 	Artifact   Artifact
@@ -403,19 +418,77 @@ type Attestation struct {
 	Approvals  int
 	Rejections int
 	// ChainHead is the hash of the ceremony's newest custody event and
-	// ChainLength the number of custody events the ceremony has.
+	// ChainLength the number of custody events the ceremony has (set when
+	// Outcome is a result).
 	ChainHead   string
 	ChainLength int64
 	// AttestedAt defaults to now.
 	AttestedAt time.Time
+
+	Live bool `json:",omitempty"`
+	// ResourceUID is the UID of the Ceremony the workflow was opened from
+	// (MemoResourceUID); a resource of the same name with another UID is not
+	// this ceremony's and is left alone.
+	ResourceUID string `json:",omitempty"`
+	// Needed is the quorum threshold, Pending the witnesses who have not signed,
+	// Deadline the current deadline, Attention the state's Attention.
+	Needed    int       `json:",omitempty"`
+	Pending   []string  `json:",omitempty"`
+	Deadline  time.Time `json:",omitzero"`
+	Attention string    `json:",omitempty"`
+	// Events to record on the Ceremony, each once (see ResourceEvent).
+	Events []ResourceEvent `json:",omitempty"`
+	// Refused is the newest generation the workflow refused, while it is newer
+	// than Generation.
+	Refused *Refusal `json:",omitempty"`
 }
 
-// AttestationResult is what WriteCeremonyAttestation did.
+// Refusal is a generation of a Ceremony that Guildhall did not apply, and why:
+// the CeremonyAttestation's spec.refused (kubectl get cerat, column REFUSED).
+type Refusal struct {
+	Generation int64 `json:"generation"`
+	// Reason is the Event reason: EventSpecRefused, EventSpecIgnored or
+	// EventWorkflowIDInUse.
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// AttestationResult is what WriteCeremonyAttestation did. Gone means the Ceremony
+// the ceremony was opened from no longer exists (deleted, or replaced by another
+// of the same name): nothing was written, and that is not a failure.
 type AttestationResult struct {
 	Namespace, Name string
 	Created         bool
 	ResourceVersion string
+	Gone            bool `json:",omitempty"`
 }
+
+// ResourceEvent is one Kubernetes Event about a Ceremony: one per outcome the
+// watcher or the workflow reaches about the resource. Key names the outcome
+// (e.g. "spec/3"); the Event's name is derived from the resource's UID and Key,
+// so recording it again, after a retry or a restart, finds it already there.
+type ResourceEvent struct {
+	Key     string
+	Warning bool `json:",omitempty"`
+	Reason  string
+	Message string
+}
+
+// Reasons of the Events Guildhall records on Ceremonies. Operators grep for them
+// (`kubectl get events --field-selector reason=SpecRefused`); keep them.
+const (
+	// From the workflow (through the write-back activity).
+	EventCeremonyOpened  = "CeremonyOpened"   // Normal: the workflow opened the ceremony
+	EventSpecAccepted    = "SpecAccepted"     // Normal: the workflow applied a new generation
+	EventSpecRefused     = "SpecRefused"      // Warning: a generation was refused (by the watcher or the workflow)
+	EventAttested        = "Attested"         // Normal: quorum reached or sealed
+	EventAttestedNoGo    = "AttestedNoQuorum" // Warning: rejected, expired or cancelled
+	EventAttentionNeeded = "AttentionNeeded"  // Warning: the ceremony waits for an operator
+	// From the watcher.
+	EventSpecIgnored       = "SpecIgnored"       // Warning: a generation arrived after the ceremony ended
+	EventWorkflowIDInUse   = "WorkflowIDInUse"   // Warning: the workflow id belongs to another ceremony
+	EventCeremonyCancelled = "CeremonyCancelled" // Normal: the resource was deleted; its ceremony is cancelled for good
+)
 
 // ErrCeremonyExists means the ceremony id is taken: a ceremony with it is open,
 // ended earlier (ids are never reused), or its Ceremony resource exists. Both the

@@ -7,87 +7,27 @@ package e2e_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	sdkworker "go.temporal.io/sdk/worker"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
 
-	"github.com/guildhouse/guildhall/activities"
-	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/kubetest"
 	"github.com/guildhouse/guildhall/internal/testenv"
-	"github.com/guildhouse/guildhall/store/storetest"
-	"github.com/guildhouse/guildhall/watcher"
-	"github.com/guildhouse/guildhall/watcher/attest"
 	"github.com/guildhouse/guildhall/watcher/crd"
-	"github.com/guildhouse/guildhall/worker"
 )
 
 const digest = "sha256:9b2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7"
 
 func TestClusterCeremonyToAttestation(t *testing.T) {
-	klog.SetLogger(logr.Discard())
+	env := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-	kube, sa, err := kubetest.StartAs(ctx, "60-watcher-rbac.yaml", "guildhall", "guildhall-watcher")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kube.Stop()
-	dev, err := testenv.StartTemporal(ctx, testenv.TemporalOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	t.Logf("Temporal server: %s", dev.Kind())
-	tc, err := dev.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-
-	// The worker, as in the worker pods.
-	s := storetest.Postgres(t)
-	w := worker.New(tc, &activities.Activities{Store: s}, worker.Options{})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-
-	// The watcher process: the watcher plus the attestation activities, both with
-	// the watcher ServiceAccount's rights only.
-	writer, stopEvents, err := attest.NewWriter(sa)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopEvents()
-	aw := sdkworker.New(tc, attest.TaskQueue, sdkworker.Options{})
-	(&attest.Activities{W: writer}).Register(aw)
-	if err := aw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer aw.Stop()
-	rec, stopRec := crd.NewEventRecorder(kubernetes.NewForConfigOrDie(sa), "guildhall-watcher")
-	defer stopRec()
-	wctx, stopWatcher := context.WithCancel(ctx)
-	defer stopWatcher()
-	wat := watcher.New(watcher.Config{Logger: log}, dynamic.NewForConfigOrDie(sa), kubernetes.NewForConfigOrDie(sa),
-		&watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, rec)
-	go func() { _ = wat.Run(wctx) }()
+	admin, cc, s := env.admin, env.cc, env.store
 
 	// The substrate (or a person) creates a Ceremony.
-	admin := dynamic.NewForConfigOrDie(kube.Config)
 	if err := kubetest.EnsureNamespace(ctx, admin, "releases"); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +48,6 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cc := ceremonyclient.New(tc)
 	const id = "releases/web-v2"
 	testenv.Eventually(t, time.Minute, "the watcher starts the ceremony workflow", func() bool {
 		st, err := cc.Status(ctx, id)
@@ -121,9 +60,11 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 	}
 
 	var att *unstructured.Unstructured
-	testenv.Eventually(t, time.Minute, "the CeremonyAttestation is written", func() bool {
+	testenv.Eventually(t, time.Minute, "the CeremonyAttestation says quorum_reached", func() bool {
+		var err error
 		att, err = admin.Resource(crd.AttestationGVR).Namespace("releases").Get(ctx, "web-v2", metav1.GetOptions{})
-		return err == nil
+		o, _, _ := unstructured.NestedString(att.Object, "spec", "outcome")
+		return err == nil && o == string(contract.StatusQuorumReached)
 	})
 	outcome, _, _ := unstructured.NestedString(att.Object, "spec", "outcome")
 	head, _, _ := unstructured.NestedString(att.Object, "spec", "custody", "head")

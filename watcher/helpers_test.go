@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,6 +19,8 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
+	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/watcher/attest"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
 
@@ -49,31 +52,56 @@ func ceremonyObj(ns, name, uid string, gen int64, spec map[string]any) *unstruct
 	return u
 }
 
-// recorder collects Events as "Type Reason Message" lines.
-type recorder struct {
-	mu     sync.Mutex
-	events []string
+// fakeNotes is an in-memory cluster for what the watcher records: refusals by
+// Ceremony UID (the attestation's spec.refused) and Events, once per UID and key,
+// as "Type Reason Message" lines. Share one between watchers to model a restart.
+type fakeNotes struct {
+	mu       sync.Mutex
+	refusals map[string]attest.Refusal // UID → the recorded refusal
+	keys     map[string]bool           // UID/key of every Event
+	events   []string
 }
 
-func (r *recorder) Event(_ runtime.Object, typ, reason, msg string) {
-	r.mu.Lock()
-	r.events = append(r.events, typ+" "+reason+" "+msg)
-	r.mu.Unlock()
+func newFakeNotes() *fakeNotes {
+	return &fakeNotes{refusals: map[string]attest.Refusal{}, keys: map[string]bool{}}
 }
 
-func (r *recorder) Eventf(o runtime.Object, typ, reason, format string, args ...any) {
-	r.Event(o, typ, reason, fmt.Sprintf(format, args...))
+func (n *fakeNotes) Refuse(ctx context.Context, cer *unstructured.Unstructured, r attest.Refusal, _ bool) (bool, error) {
+	n.mu.Lock()
+	got, ok := n.refusals[string(cer.GetUID())]
+	n.mu.Unlock()
+	if ok && got.Generation == r.Generation && got.Reason == r.Reason {
+		return false, nil
+	}
+	ev := contract.ResourceEvent{Key: fmt.Sprintf("refused/%d", r.Generation), Warning: true, Reason: r.Reason, Message: r.Message}
+	if err := n.Announce(ctx, attest.RefOf(cer), ev); err != nil {
+		return false, err
+	}
+	n.mu.Lock()
+	n.refusals[string(cer.GetUID())] = r
+	n.mu.Unlock()
+	return true, nil
 }
 
-func (r *recorder) AnnotatedEventf(o runtime.Object, _ map[string]string, typ, reason, format string, args ...any) {
-	r.Eventf(o, typ, reason, format, args...)
+func (n *fakeNotes) Announce(_ context.Context, ref corev1.ObjectReference, ev contract.ResourceEvent) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if k := string(ref.UID) + "/" + ev.Key; !n.keys[k] {
+		n.keys[k] = true
+		typ := "Normal"
+		if ev.Warning {
+			typ = "Warning"
+		}
+		n.events = append(n.events, typ+" "+ev.Reason+" "+ev.Message)
+	}
+	return nil
 }
 
-func (r *recorder) matching(prefix string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (n *fakeNotes) matching(prefix string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var out []string
-	for _, e := range r.events {
+	for _, e := range n.events {
 		if strings.HasPrefix(e, prefix) {
 			out = append(out, e)
 		}
@@ -89,7 +117,7 @@ func newDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 // running is a watcher under test.
 type running struct {
 	w      *Watcher
-	rec    *recorder
+	notes  *fakeNotes
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned; err is then set
 	err    error
@@ -118,15 +146,17 @@ func startWatcher(t *testing.T, cfg Config, dyn *dynamicfake.FakeDynamicClient, 
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
-	return startWatcherKube(t, cfg, dyn, kubefake.NewClientset(), wf)
+	return startWatcherWith(t, cfg, dyn, kubefake.NewClientset(), wf, newFakeNotes())
 }
 
-func startWatcherKube(t *testing.T, cfg Config, dyn *dynamicfake.FakeDynamicClient, kube *kubefake.Clientset, wf Workflows) *running {
+func startWatcherWith(t *testing.T, cfg Config, dyn *dynamicfake.FakeDynamicClient, kube *kubefake.Clientset, wf Workflows, notes *fakeNotes) *running {
 	t.Helper()
-	rec := &recorder{}
-	w := New(cfg, dyn, kube, wf, rec)
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	w := New(cfg, dyn, kube, wf, notes)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{w: w, rec: rec, cancel: cancel, done: make(chan struct{})}
+	r := &running{w: w, notes: notes, cancel: cancel, done: make(chan struct{})}
 	go func() { r.err = w.Run(ctx); close(r.done) }()
 	t.Cleanup(func() {
 		cancel()

@@ -14,9 +14,11 @@ type Metrics struct {
 	// MessagesSent counts messages Temporal accepted, by kind: start, spec-changed,
 	// substrate-decision, cancel.
 	MessagesSent *prometheus.CounterVec
-	// Errors counts failures by stage: lookup, start, signal, sweep, sync.
+	// Errors counts failures by stage: lookup, start, signal, record (an Event or
+	// the attestation's spec.refused), sweep, sync.
 	Errors *prometheus.CounterVec
-	// Refused counts Ceremony generations refused (Warning Event, no message).
+	// Refused counts Ceremony generations not forwarded (Warning Event and the
+	// attestation's spec.refused, no message), once each.
 	Refused prometheus.Counter
 	// Leader is 1 while this replica holds the lease.
 	Leader prometheus.Gauge
@@ -37,7 +39,7 @@ func NewMetrics(queueDepth func() float64) *Metrics {
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "errors_total", Help: "Failures by stage."}, []string{"stage"}),
 		Refused: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "specs_refused_total", Help: "Ceremony generations refused as invalid."}),
+			Name: "specs_refused_total", Help: "Ceremony generations not forwarded: invalid, arrived after the ceremony ended, or workflow id in use."}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "leader", Help: "1 while this replica holds the leader lease."}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,

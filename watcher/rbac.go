@@ -21,10 +21,9 @@ type Rule struct {
 
 // Rules are exactly the API calls the watcher makes.
 var Rules = []Rule{
-	// Dynamic informers list and watch Ceremonies; they never write them.
+	// Dynamic informers list and watch Ceremonies; they never write them. Events
+	// and refusals go through attest.Writer (attest.Rules).
 	{Group: crd.Group, Resource: "ceremonies", Verbs: []string{"list", "watch"}},
-	// record.EventRecorder creates Events and patches them when one repeats.
-	{Group: "", Resource: "events", Verbs: []string{"create", "patch"}},
 	// LeaseLock creates the Lease once; create cannot be limited by name.
 	{Namespaced: true, Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"create"}},
 	// ... and reads and renews only its own Lease afterwards.

@@ -9,12 +9,12 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/watcher/attest"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
 
@@ -26,23 +26,23 @@ var errRequeue = errors.New("requeue")
 // workflow. The work queue never hands one key to two workers at once, so a
 // key's ledger is only touched by one goroutine at a time; the lock guards the maps.
 type syncer struct {
-	wf       Workflows
-	recorder record.EventRecorder
-	metrics  *Metrics
-	log      *slog.Logger
-	now      func() time.Time
-	get      func(key string) (*unstructured.Unstructured, bool, error)
+	wf      Workflows
+	notes   Notes
+	metrics *Metrics
+	log     *slog.Logger
+	now     func() time.Time
+	get     func(key string) (*unstructured.Unstructured, bool, error)
 
 	mu      sync.Mutex
 	ledgers map[string]*Ledger   // ceremony id → what its workflow has received
 	tombs   map[string]string    // ceremony id → UID of a deleted Ceremony owed a cancel
-	refused map[string]int64     // UID → generation already refused (warned once)
+	refused map[string]int64     // UID → generation whose refusal is recorded (saves re-reading it)
 	seen    map[string]time.Time // ceremony id → first unsynced event, for latency
 }
 
-func newSyncer(wf Workflows, rec record.EventRecorder, m *Metrics, log *slog.Logger, now func() time.Time,
+func newSyncer(wf Workflows, notes Notes, m *Metrics, log *slog.Logger, now func() time.Time,
 	get func(string) (*unstructured.Unstructured, bool, error)) *syncer {
-	return &syncer{wf: wf, recorder: rec, metrics: m, log: log, now: now, get: get,
+	return &syncer{wf: wf, notes: notes, metrics: m, log: log, now: now, get: get,
 		ledgers: map[string]*Ledger{}, tombs: map[string]string{}, refused: map[string]int64{}, seen: map[string]time.Time{}}
 }
 
@@ -71,8 +71,7 @@ func (s *syncer) syncDeleted(ctx context.Context, key, uid string) error {
 		return err
 	}
 	if led.Exists && led.UID == uid && led.Running && !led.has(CancelKey(uid)) {
-		msg := contract.Cancel{IdempotencyKey: CancelKey(uid), By: "watcher", Reason: CancelReasonDeleted}
-		if err := s.send(ctx, key, KindCancel, msg.IdempotencyKey, msg, led); err != nil {
+		if err := s.cancel(ctx, key, uid, led); err != nil {
 			return err
 		}
 	}
@@ -91,9 +90,9 @@ func (s *syncer) syncPresent(ctx context.Context, key string, obj *unstructured.
 	}
 	switch {
 	case led.Exists && led.UID == "" && led.Running:
-		s.refuse(obj, crd.ReasonWorkflowIDUsed, []string{fmt.Sprintf(
-			"workflow %s is running and was not opened from this cluster; rename the Ceremony", contract.WorkflowID(key))})
-		return nil
+		return s.refuse(ctx, obj, contract.EventWorkflowIDInUse, false, fmt.Sprintf(
+			"Generation %d not sent: workflow %s is running and was not opened from this cluster; rename the Ceremony",
+			obj.GetGeneration(), contract.WorkflowID(key)))
 	case led.Exists && led.UID != uid && led.Running:
 		return s.replace(ctx, key, led)
 	case led.Exists && led.UID != uid:
@@ -113,8 +112,7 @@ func (s *syncer) syncPresent(ctx context.Context, key string, obj *unstructured.
 func (s *syncer) replace(ctx context.Context, key string, led *Ledger) error {
 	old := led.UID
 	if !led.has(CancelKey(old)) {
-		msg := contract.Cancel{IdempotencyKey: CancelKey(old), By: "watcher", Reason: CancelReasonDeleted}
-		if err := s.send(ctx, key, KindCancel, msg.IdempotencyKey, msg, led); err != nil {
+		if err := s.cancel(ctx, key, old, led); err != nil {
 			return err
 		}
 	}
@@ -128,27 +126,41 @@ func (s *syncer) syncSpec(ctx context.Context, key string, obj *unstructured.Uns
 	if led.has(k) || s.wasRefused(uid, gen) {
 		return nil
 	}
+	if led.Exists && !led.Running {
+		return s.ignore(ctx, key, obj, led)
+	}
 	spec, problems := Validate(obj, s.now())
 	if len(problems) > 0 {
-		s.refuse(obj, crd.ReasonSpecRefused, problems)
-		return nil
+		msg := fmt.Sprintf("Generation %d not sent to Guildhall: %s. ", gen, strings.Join(problems, "; "))
+		if led.Exists {
+			msg += "The ceremony keeps its last accepted generation; fix the spec to amend it."
+		} else {
+			msg += "No ceremony was opened; fix the spec to open one."
+		}
+		return s.refuse(ctx, obj, contract.EventSpecRefused, led.Exists, msg)
 	}
 	msg := contract.SpecChanged{IdempotencyKey: k, Generation: gen, Spec: spec}
-	switch {
-	case !led.Exists:
+	if !led.Exists {
 		return s.start(ctx, key, obj, led, msg)
-	case !led.Running:
-		s.log.Info("ceremony already closed; spec change not forwarded", "ceremony", key, "generation", gen)
-		led.mark(k)
-		return nil
 	}
-	if err := s.send(ctx, key, KindSpec, k, msg, led); err != nil {
+	// The workflow announces whether it accepted the generation (SpecAccepted
+	// or SpecRefused), unless it had ended before the message arrived.
+	if err := s.send(ctx, key, KindSpec, k, msg, led); err != nil || led.Running {
 		return err
 	}
-	if led.Running {
-		s.recorder.Eventf(obj, corev1.EventTypeNormal, crd.ReasonSpecForwarded,
-			"Generation %d sent to workflow %s as %s", gen, contract.WorkflowID(key), contract.SignalSpecChanged)
+	return s.ignore(ctx, key, obj, led)
+}
+
+// ignore records that a generation arrived after the ceremony ended.
+func (s *syncer) ignore(ctx context.Context, key string, obj *unstructured.Unstructured, led *Ledger) error {
+	gen := obj.GetGeneration()
+	if err := s.refuse(ctx, obj, contract.EventSpecIgnored, true, fmt.Sprintf(
+		"Generation %d not applied: the ceremony (workflow %s) has ended, and an ended ceremony cannot be amended. "+
+			"Its workflow id is never reused: for a new decision create a Ceremony under another name.",
+		gen, contract.WorkflowID(key))); err != nil {
+		return err
 	}
+	led.mark(SpecKey(string(obj.GetUID()), gen))
 	return nil
 }
 
@@ -156,21 +168,37 @@ func (s *syncer) start(ctx context.Context, key string, obj *unstructured.Unstru
 	uid := string(obj.GetUID())
 	err := s.wf.SignalWithStart(ctx, msg.Spec, uid, msg)
 	if errors.Is(err, ErrIDTaken) {
-		s.refuse(obj, crd.ReasonWorkflowIDUsed, []string{fmt.Sprintf(
-			"workflow %s already ran for an earlier Ceremony of this name and ids are never reused; rename the Ceremony", contract.WorkflowID(key))})
-		return nil
+		return s.refuse(ctx, obj, contract.EventWorkflowIDInUse, false, fmt.Sprintf(
+			"Generation %d not sent: workflow %s already ran for an earlier Ceremony of this name (deleting a Ceremony cancels it for good) "+
+				"and ids are never reused; rename the Ceremony", msg.Generation, contract.WorkflowID(key)))
 	}
 	if err != nil {
 		s.forgetLedger(key)
 		s.metrics.Errors.WithLabelValues("start").Inc()
 		return fmt.Errorf("start workflow for %s generation %d: %w", key, msg.Generation, err)
 	}
+	// The workflow announces the opening (CeremonyOpened) once it has opened.
 	led.Exists, led.Running, led.UID = true, true, uid
 	led.mark(msg.IdempotencyKey)
 	s.sent(key, KindStart, msg.IdempotencyKey)
-	s.recorder.Eventf(obj, corev1.EventTypeNormal, crd.ReasonCeremonyOpened,
-		"Workflow %s started for generation %d", contract.WorkflowID(key), msg.Generation)
 	return nil
+}
+
+// cancel tells the workflow of a deleted Ceremony (uid) that it is cancelled.
+// The Event goes first, under a name fixed by the UID: if the signal then fails,
+// or the watcher dies before sending it, the retry (or the next leader's sweep)
+// finds the Event there and announces nothing twice.
+func (s *syncer) cancel(ctx context.Context, key, uid string, led *Ledger) error {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	ev := contract.ResourceEvent{Key: "cancel", Reason: contract.EventCeremonyCancelled, Message: fmt.Sprintf(
+		"Ceremony deleted: workflow %s is cancelled for good (%s). Its id is never reused: "+
+			"a Ceremony created again under this name will not open.", contract.WorkflowID(key), CancelReasonDeleted)}
+	if err := s.notes.Announce(ctx, attest.CeremonyRef(ns, name, types.UID(uid)), ev); err != nil {
+		s.metrics.Errors.WithLabelValues("record").Inc()
+		return err
+	}
+	msg := contract.Cancel{IdempotencyKey: CancelKey(uid), By: "watcher", Reason: CancelReasonDeleted}
+	return s.send(ctx, key, KindCancel, msg.IdempotencyKey, msg, led)
 }
 
 func (s *syncer) syncPhase(ctx context.Context, key string, obj *unstructured.Unstructured, led *Ledger) error {
@@ -228,22 +256,26 @@ func (s *syncer) sent(key, kind, msgKey string) {
 	s.log.Info("message sent", "ceremony", key, "kind", kind, "key", msgKey)
 }
 
-// refuse records a Warning Event and a log line once per resource generation, so
-// resyncs and restarts of the same bad spec do not flood the Event stream.
-func (s *syncer) refuse(obj *unstructured.Unstructured, reason string, problems []string) {
+// refuse records that obj's generation is not forwarded and why: a Warning
+// Event and the attestation's spec.refused, once per generation however often
+// the resource is synced, by however many watchers and restarts (the
+// attestation remembers). opened says whether the Ceremony has a workflow.
+func (s *syncer) refuse(ctx context.Context, obj *unstructured.Unstructured, reason string, opened bool, msg string) error {
 	uid, gen := string(obj.GetUID()), obj.GetGeneration()
+	announced, err := s.notes.Refuse(ctx, obj, attest.Refusal{Generation: gen, Reason: reason, Message: msg}, opened)
+	if err != nil {
+		s.metrics.Errors.WithLabelValues("record").Inc()
+		return fmt.Errorf("record that generation %d of %s is refused: %w", gen, crd.CeremonyID(obj.GetNamespace(), obj.GetName()), err)
+	}
 	s.mu.Lock()
-	warned := s.refused[uid] == gen
 	s.refused[uid] = gen
 	s.mu.Unlock()
-	if warned {
-		return
+	if announced {
+		s.metrics.Refused.Inc()
+		s.log.Warn("ceremony generation not forwarded", "ceremony", crd.CeremonyID(obj.GetNamespace(), obj.GetName()),
+			"uid", uid, "generation", gen, "reason", reason, "message", msg)
 	}
-	msg := strings.Join(problems, "; ")
-	s.metrics.Refused.Inc()
-	s.log.Warn("ceremony refused; no message sent", "ceremony", crd.CeremonyID(obj.GetNamespace(), obj.GetName()),
-		"uid", uid, "generation", gen, "reason", reason, "problems", msg)
-	s.recorder.Eventf(obj, corev1.EventTypeWarning, reason, "Generation %d not sent to Guildhall: %s", gen, msg)
+	return nil
 }
 
 func (s *syncer) wasRefused(uid string, gen int64) bool {

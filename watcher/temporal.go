@@ -14,7 +14,7 @@ import (
 // to one Ceremony resource, so a re-created resource of the same name is told
 // apart from the one the workflow was opened for.
 const (
-	MemoUID    = "k8sUID"
+	MemoUID    = contract.MemoResourceUID
 	MemoSource = "source"
 )
 

@@ -11,6 +11,13 @@
 // handovers without writing to the substrate's resources and without needing a
 // worker to answer a query. Resyncs and relists then find every key delivered and
 // send nothing.
+//
+// What the watcher itself decides about a resource — a generation it does not
+// forward (invalid, after the ceremony ended, or a workflow id already used) and
+// a deletion — is announced once through Notes (attest.Writer): one Event under
+// a name derived from the outcome, and refusals also in the CeremonyAttestation's
+// spec.refused, which a restarted watcher reads before announcing again. The
+// workflow announces its own outcomes (opened, amended, closed) with its write-back.
 package watcher
 
 import (
@@ -34,7 +41,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/guildhouse/guildhall/watcher/crd"
@@ -58,7 +64,8 @@ type Config struct {
 	LeaseNamespace, LeaseName string
 	// Identity of this replica in the lease (default: the host name).
 	Identity string
-	// Leader election timing (defaults 15s, 10s, 2s — client-go's usual values).
+	// Leader election timing (defaults DefaultLeaseDuration, DefaultRenewDeadline,
+	// DefaultRetryPeriod; FailoverBound says what they promise).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// SyncTimeout bounds one key's sync (its Temporal calls). An in-flight sync
 	// is allowed to finish after leadership ends rather than being cut off
@@ -84,7 +91,7 @@ func (c *Config) defaults() {
 		c.LeaseNamespace = "default"
 	}
 	if c.LeaseDuration == 0 {
-		c.LeaseDuration, c.RenewDeadline, c.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
+		c.LeaseDuration, c.RenewDeadline, c.RetryPeriod = DefaultLeaseDuration, DefaultRenewDeadline, DefaultRetryPeriod
 	}
 	if c.SyncTimeout == 0 {
 		c.SyncTimeout = max(c.LeaseDuration-c.RenewDeadline, time.Second)
@@ -95,6 +102,31 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+}
+
+// The lease timing. With these a standby leads at most FailoverBound (14.4 s)
+// after the leader died; client-go's usual 15 s / 10 s / 2 s would allow 23.8 s
+// (BenchmarkLeaderFailover measured 14.6–18.3 s with them). The price: the
+// leader renews once a second instead of every two (one small write to the API
+// server), gives up leading after 7 s without reaching the API server (then
+// exits and is restarted), and a sync in flight at a handover has 3 s to finish.
+const (
+	DefaultLeaseDuration = 10 * time.Second
+	DefaultRenewDeadline = 7 * time.Second
+	DefaultRetryPeriod   = time.Second
+)
+
+// FailoverBound is the longest a warm standby takes to lead after the leader
+// died without releasing the lease (its node failed, it was SIGKILLed): the
+// promise 61-watcher.yaml and the runbook make. client-go's elector counts a
+// lease as expired LeaseDuration after it last saw the holder renew it, and
+// looks every RetryPeriod stretched by up to leaderelection.JitterFactor (120%):
+// it may see the last renewal up to one stretched period late and try again up
+// to one stretched period after the expiry. A graceful stop releases the lease
+// and is over in about one RetryPeriod.
+func FailoverBound(c Config) time.Duration {
+	c.defaults()
+	return c.LeaseDuration + 2*time.Duration(float64(c.RetryPeriod)*(1+leaderelection.JitterFactor))
 }
 
 // Watcher watches Ceremonies and syncs their workflows. Every replica keeps its
@@ -115,16 +147,16 @@ type Watcher struct {
 	synced bool
 }
 
-// New builds a watcher. kube is used for the lease only; events go through
-// recorder (see crd.NewEventRecorder).
-func New(cfg Config, dyn dynamic.Interface, kube kubernetes.Interface, wf Workflows, recorder record.EventRecorder) *Watcher {
+// New builds a watcher. kube is used for the lease only; Events and refusals go
+// through notes (an attest.Writer).
+func New(cfg Config, dyn dynamic.Interface, kube kubernetes.Interface, wf Workflows, notes Notes) *Watcher {
 	cfg.defaults()
 	w := &Watcher{cfg: cfg, kube: kube, informers: map[string]cache.SharedIndexInformer{}, log: cfg.Logger,
 		watchdog: leaderelection.NewLeaderHealthzAdaptor(cfg.LeaseDuration)}
 	w.queue = workqueue.NewTypedRateLimitingQueueWithConfig(rateLimiter(),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "ceremonies"})
 	w.metrics = NewMetrics(func() float64 { return float64(w.queue.Len()) })
-	w.syncer = newSyncer(wf, recorder, w.metrics, w.log, cfg.Now, w.get)
+	w.syncer = newSyncer(wf, notes, w.metrics, w.log, cfg.Now, w.get)
 	namespaces := cfg.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
@@ -336,7 +368,7 @@ func (w *Watcher) lead(ctx context.Context) {
 	w.metrics.Leader.Set(1)
 	defer w.metrics.Leader.Set(0)
 	w.log.Info("leading: syncing ceremonies", "identity", w.cfg.Identity, "workers", w.cfg.Workers)
-	if err := w.syncer.sweep(ctx, w.inScope, w.queue.Add); err != nil {
+	if err := w.syncer.sweep(ctx, w.inScope, w.queue.Add); err != nil && ctx.Err() == nil {
 		// Not fatal: live events still flow; only cancels for resources deleted
 		// while no watcher led would wait for the next leader.
 		w.log.Error("orphan sweep failed", "err", err)

@@ -73,11 +73,10 @@ func TestLifecycle(t *testing.T) {
 	if got := strings.Join(wf.kinds(), ","); got != "start,spec-changed,substrate-decision,substrate-decision,cancel" {
 		t.Fatalf("messages = %s", got)
 	}
-	if n := len(r.rec.matching("Normal " + crd.ReasonCeremonyOpened)); n != 1 {
-		t.Errorf("%d CeremonyOpened events", n)
-	}
-	if n := len(r.rec.matching("Normal " + crd.ReasonSpecForwarded)); n != 1 {
-		t.Errorf("%d SpecForwarded events", n)
+	// Opening and amendments are the workflow's to announce; the deletion is the
+	// watcher's, once.
+	if ev := r.notes.matching(""); len(ev) != 1 || !strings.HasPrefix(ev[0], "Normal "+contract.EventCeremonyCancelled+" Ceremony deleted: workflow ceremony/default/rel is cancelled for good") {
+		t.Errorf("events = %q", ev)
 	}
 	if got := counter(t, r.w.Metrics(), "guildhall_watcher_messages_sent_total", "kind", KindDecision); got != 2 {
 		t.Errorf("messages_sent_total{kind=substrate-decision} = %v", got)
@@ -137,19 +136,19 @@ func TestInvalidResources(t *testing.T) {
 	}
 	create(t, dyn, ceremonyObj("default", "good", "uid-good", 1, validSpec()))
 	testenv.Eventually(t, 10*time.Second, "valid one started", func() bool { return len(wf.messages()) == 1 })
-	testenv.Eventually(t, 10*time.Second, "warnings", func() bool { return len(r.rec.matching("Warning "+crd.ReasonSpecRefused)) == len(bad) })
+	testenv.Eventually(t, 10*time.Second, "warnings", func() bool { return len(r.notes.matching("Warning "+contract.EventSpecRefused)) == len(bad) })
 	testenv.Eventually(t, 10*time.Second, "resyncs", func() bool {
 		return counter(t, r.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 2*float64(len(bad)+1)
 	})
-	if n := len(r.rec.matching("Warning " + crd.ReasonSpecRefused)); n != len(bad) {
+	if n := len(r.notes.matching("Warning " + contract.EventSpecRefused)); n != len(bad) {
 		t.Fatalf("%d warnings after resyncs, want %d (one each)", n, len(bad))
 	}
 	if m := wf.messages(); len(m) != 1 || m[0].ceremony != "default/good" {
 		t.Fatalf("messages = %+v", m)
 	}
 	for _, want := range []string{"9 approvals needed", `"auditor", which no witness holds`, "artifact.digest", "in the past", "wrong shape"} {
-		if len(r.rec.matching("Warning "+crd.ReasonSpecRefused+" Generation 1 not sent to Guildhall: ")) == 0 ||
-			!strings.Contains(strings.Join(r.rec.matching("Warning"), "\n"), want) {
+		if len(r.notes.matching("Warning "+contract.EventSpecRefused+" Generation 1 not sent to Guildhall: ")) == 0 ||
+			!strings.Contains(strings.Join(r.notes.matching("Warning"), "\n"), want) {
 			t.Errorf("no warning mentions %q", want)
 		}
 	}
@@ -178,7 +177,7 @@ func TestInvalidEditKeepsCeremony(t *testing.T) {
 	if got := strings.Join(wf.kinds(), ","); got != "start,substrate-decision" {
 		t.Fatalf("messages = %s", got)
 	}
-	if n := len(r.rec.matching("Warning " + crd.ReasonSpecRefused + " Generation 2")); n != 1 {
+	if n := len(r.notes.matching("Warning " + contract.EventSpecRefused + " Generation 2")); n != 1 {
 		t.Fatalf("%d warnings for generation 2", n)
 	}
 }
@@ -242,7 +241,7 @@ func TestReplacedResource(t *testing.T) {
 	dyn, wf := newDynamic(ceremonyObj("default", "x", "uid-new", 1, validSpec())), newFakeWorkflows()
 	wf.runs["default/x"] = &fakeRun{uid: "uid-old", running: true, keys: map[string]bool{SpecKey("uid-old", 1): true}}
 	r := startWatcher(t, Config{}, dyn, wf)
-	testenv.Eventually(t, 10*time.Second, "warning", func() bool { return len(r.rec.matching("Warning "+crd.ReasonWorkflowIDUsed)) == 1 })
+	testenv.Eventually(t, 10*time.Second, "warning", func() bool { return len(r.notes.matching("Warning "+contract.EventWorkflowIDInUse)) == 1 })
 	settle()
 	m := wf.messages()
 	if len(m) != 1 || m[0].kind != KindCancel || m[0].key != CancelKey("uid-old") {
@@ -256,29 +255,66 @@ func TestForeignWorkflowIsLeftAlone(t *testing.T) {
 	dyn, wf := newDynamic(ceremonyObj("default", "w", "uid-w", 1, validSpec())), newFakeWorkflows()
 	wf.runs["default/w"] = &fakeRun{running: true, keys: map[string]bool{}}
 	r := startWatcher(t, Config{}, dyn, wf)
-	testenv.Eventually(t, 10*time.Second, "warning", func() bool { return len(r.rec.matching("Warning "+crd.ReasonWorkflowIDUsed)) == 1 })
+	testenv.Eventually(t, 10*time.Second, "warning", func() bool { return len(r.notes.matching("Warning "+contract.EventWorkflowIDInUse)) == 1 })
 	settle()
 	if m := wf.messages(); len(m) != 0 {
 		t.Fatalf("messages = %+v", m)
 	}
 }
 
-// TestClosedWorkflow: after the ceremony ended, edits and phases go nowhere and
-// cause neither errors nor retries.
+// TestClosedWorkflow: after the ceremony ended, an edit goes nowhere and causes
+// neither errors nor retries, but one Warning says it was not applied — also
+// after a restart (the refusal is recorded where the next watcher reads it).
 func TestClosedWorkflow(t *testing.T) {
 	obj := ceremonyObj("default", "z", "uid-z", 1, validSpec())
-	dyn, wf := newDynamic(obj), newFakeWorkflows()
+	dyn, wf, notes := newDynamic(obj), newFakeWorkflows(), newFakeNotes()
 	wf.runs["default/z"] = &fakeRun{uid: "uid-z", running: false, keys: map[string]bool{SpecKey("uid-z", 1): true}}
-	r := startWatcher(t, Config{}, dyn, wf)
+	r := startWatcherWith(t, Config{Resync: time.Second}, dyn, kubefake.NewClientset(), wf, notes)
 	obj.SetGeneration(2)
 	_ = unstructured.SetNestedField(obj.Object, "Sealed", "status", "phase")
 	update(t, dyn, obj)
-	settle()
+	testenv.Eventually(t, 10*time.Second, "SpecIgnored", func() bool { return len(notes.matching("Warning "+contract.EventSpecIgnored)) == 1 })
+	testenv.Eventually(t, 10*time.Second, "a resync", func() bool {
+		return counter(t, r.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 1
+	})
+	r.stop(t)
+	r2 := startWatcherWith(t, Config{Resync: time.Second}, dyn, kubefake.NewClientset(), wf, notes)
+	testenv.Eventually(t, 10*time.Second, "a resync after the restart", func() bool {
+		return counter(t, r2.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 1
+	})
 	if m := wf.messages(); len(m) != 0 {
 		t.Fatalf("messages = %+v", m)
 	}
-	if got := counter(t, r.w.Metrics(), "guildhall_watcher_errors_total", "stage", "sync"); got != 0 {
+	if ev := notes.matching(""); len(ev) != 1 || !strings.Contains(ev[0], "Generation 2 not applied: the ceremony (workflow ceremony/default/z) has ended") {
+		t.Fatalf("events = %q", ev)
+	}
+	if got := counter(t, r.w.Metrics(), "guildhall_watcher_errors_total", "stage", "sync") + counter(t, r2.w.Metrics(), "guildhall_watcher_errors_total", "stage", "sync"); got != 0 {
 		t.Fatalf("errors_total{sync} = %v", got)
+	}
+}
+
+// TestRefusalsSurviveRestart: a watcher restarted over invalid and refused
+// Ceremonies announces none of them again.
+func TestRefusalsSurviveRestart(t *testing.T) {
+	past := validSpec()
+	past["deadline"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	dyn := newDynamic(ceremonyObj("default", "past", "uid-p", 1, past), ceremonyObj("default", "reused", "uid-r2", 1, validSpec()))
+	wf, notes := newFakeWorkflows(), newFakeNotes()
+	wf.runs["default/reused"] = &fakeRun{uid: "uid-r1", running: false, keys: map[string]bool{SpecKey("uid-r1", 1): true}}
+	for i := range 3 {
+		r := startWatcherWith(t, Config{Resync: time.Second}, dyn, kubefake.NewClientset(), wf, notes)
+		testenv.Eventually(t, 10*time.Second, "both refused", func() bool { return len(notes.matching("Warning")) == 2 })
+		testenv.Eventually(t, 10*time.Second, "resyncs", func() bool {
+			return counter(t, r.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 2
+		})
+		if got, want := counter(t, r.w.Metrics(), "guildhall_watcher_specs_refused_total"), map[bool]float64{true: 2, false: 0}[i == 0]; got != want {
+			t.Errorf("run %d: specs_refused_total = %v, want %v", i, got, want)
+		}
+		r.stop(t)
+	}
+	ev := strings.Join(notes.matching(""), "\n")
+	if len(notes.matching("")) != 2 || !strings.Contains(ev, "Warning "+contract.EventSpecRefused) || !strings.Contains(ev, "Warning "+contract.EventWorkflowIDInUse) {
+		t.Fatalf("events after three watchers = %q", ev)
 	}
 }
 
@@ -306,9 +342,9 @@ func TestLeaderElection(t *testing.T) {
 		return Config{LeaseName: DefaultLeaseName, LeaseNamespace: "guildhall", Identity: id, Logger: quietLogger(),
 			Resync: time.Second, LeaseDuration: time.Second, RenewDeadline: 500 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}
 	}
-	a := startWatcherKube(t, cfg("a"), dyn, kube, wf)
+	a := startWatcherWith(t, cfg("a"), dyn, kube, wf, newFakeNotes())
 	testenv.Eventually(t, 10*time.Second, "a leads", func() bool { return counter(t, a.w.Metrics(), "guildhall_watcher_leader") == 1 })
-	b := startWatcherKube(t, cfg("b"), dyn, kube, wf)
+	b := startWatcherWith(t, cfg("b"), dyn, kube, wf, newFakeNotes())
 	create(t, dyn, ceremonyObj("default", "one", "uid-1", 1, validSpec()))
 	testenv.Eventually(t, 10*time.Second, "start", func() bool { return len(wf.messages()) == 1 })
 	settle()

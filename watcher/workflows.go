@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/watcher/attest"
 )
 
 // Workflows is what the watcher needs from Temporal. TemporalWorkflows implements it
@@ -23,6 +27,20 @@ type Workflows interface {
 	Signal(ctx context.Context, ceremonyID, name string, payload any) error
 	// ListOpen lists running workflows that the watcher opened (they carry a UID).
 	ListOpen(ctx context.Context) ([]OpenCeremony, error)
+}
+
+// Notes is where the watcher records, on the cluster, what it decided about a
+// Ceremony: each outcome one Event, and refusals also in the CeremonyAttestation,
+// where a restarted watcher or another replica finds them already announced.
+// attest.Writer implements it; unit tests use an in-memory fake.
+type Notes interface {
+	// Refuse records that a generation of cer was not forwarded; it reports
+	// false, and does nothing, when that refusal is already recorded.
+	// opened says the Ceremony has a workflow.
+	Refuse(ctx context.Context, cer *unstructured.Unstructured, r attest.Refusal, opened bool) (announced bool, err error)
+	// Announce records one Event about a Ceremony (which may be deleted) once
+	// per key.
+	Announce(ctx context.Context, ref corev1.ObjectReference, ev contract.ResourceEvent) error
 }
 
 // ErrClosed says the ceremony's workflow has ended, so a signal has nowhere to go.

@@ -44,6 +44,7 @@ func (c *ceremony) onSpecChanged(actx workflow.Context, raw []byte, perr error) 
 	}
 	if err != nil {
 		c.reject(actx, contract.SignalSpecChanged, msg.IdempotencyKey, "", err)
+		c.liveRefused(actx, msg.Generation, err)
 		return
 	}
 	c.answers[msg.IdempotencyKey] = Answer{}
@@ -108,6 +109,7 @@ func (c *ceremony) amend(actx workflow.Context, key string, spec contract.Spec) 
 		c.loadKeys(actx, c.keyOwners(actx))
 	}
 	c.upsertMemo(actx)
+	c.liveAmended(actx, am, res)
 	if c.st.Status == contract.StatusQuorumReached && res.Verdict != quorum.Met {
 		c.st.QuorumReachedAt = nil
 		c.setStatus(actx, contract.StatusCollecting, "amended: the quorum is no longer met", "cluster")

@@ -170,6 +170,8 @@ type ceremony struct {
 	attentionSA bool   // CeremonyAttention has been set in this or an earlier run
 	lastTitle   string
 	badSpec     bool // the start spec is invalid: only CeremonyStatus is set
+
+	live liveView // the CeremonyAttestation kept current (see liveChange)
 }
 
 // signal channels, in the order a continued run processes carried messages.
@@ -185,6 +187,7 @@ func Ceremony(ctx workflow.Context, spec contract.Spec, carried *Continued) (con
 	if carried != nil {
 		c.tuning = carried.Tuning
 	}
+	c.startLive(ctx, spec)
 	if carried != nil && carried.State.CeremonyID != "" {
 		c.resume(carried)
 		if err := c.registerHandlers(ctx); err != nil {
@@ -192,6 +195,7 @@ func Ceremony(ctx workflow.Context, spec contract.Spec, carried *Continued) (con
 		}
 		c.upsertSearchAttributes(ctx)
 		c.upsertMemo(ctx)
+		c.showLive(ctx)
 		for _, m := range carried.Inbox {
 			c.onSignal(actx, m)
 		}
@@ -246,6 +250,7 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 	c.skipPastReminders(now)
 	c.notifyOpened(actx)
 	c.evaluate(actx)
+	c.showLive(actx, c.openedEvent())
 	return nil
 }
 
@@ -486,6 +491,7 @@ func (c *ceremony) tally() quorum.Result {
 func (c *ceremony) evaluate(actx workflow.Context) {
 	res := c.tally()
 	c.upsertSearchAttributes(actx)
+	defer c.showLive(actx)
 	if c.st.Status != contract.StatusCollecting {
 		return
 	}

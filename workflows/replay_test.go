@@ -37,14 +37,15 @@ var update = flag.Bool("update", false, "capture the replay histories in testdat
 var replayPaths = []string{
 	"quorum-sealed", "veto", "impossible", "expiry-with-reminders", "amendments",
 	"cancel", "temporal-cancel", "substrate-timeout", "continue-as-new-run1", "continue-as-new-run2",
-	"signed-statement", "directory-template",
+	"signed-statement", "directory-template", "cluster",
 }
 
 // Histories recorded by earlier versions of the workflow are kept as
 // testdata/history-v<N>-<path>.json for as long as the code keeps their
 // GetVersion branches; they are replayed too. v0 predates "witness-keys", v1
 // predates "local-activities", v2 predates "one-rule-set", v3 predates
-// "directory-assurance".
+// "directory-assurance", and "live-attestation" (which reaches only the cluster
+// path, so only it has a v3 of its own).
 
 // TestReplayHistories replays every captured history against the current
 // workflow code. A failure means the change would break ceremonies that are
@@ -306,6 +307,8 @@ func captureHistories(t *testing.T) {
 	cp.signal(spec, contract.SignalDirectoryChanged, contract.DirectoryChanged{IdempotencyKey: "dc2", WitnessID: "carol", Deactivated: false, By: "ada"})
 	cp.signal(spec, contract.SignalCancel, contract.Cancel{IdempotencyKey: "c1", By: "ivy", Reason: "capture done"})
 	cp.save("directory-template", run, "", contract.StatusCancelled)
+
+	captureCluster(cp)
 
 	// Continue-as-new after three messages (the test hook), then finish in run 2.
 	spec, run = cp.open("continue-as-new", nil, &workflows.Continued{Tuning: workflows.Tuning{ContinueAsNewAfter: 3}})

@@ -111,6 +111,7 @@ func (c *ceremony) flagAttention(actx workflow.Context, reason, detail string) {
 	}).Get(actx, nil); err != nil {
 		workflow.GetLogger(actx).Error("record attention failed", "error", err)
 	}
+	c.showLive(actx, c.attentionEvent(detail))
 	c.notifyAttention(actx, detail)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/guildhouse/guildhall/bench"
 	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/store"
 )
@@ -35,6 +36,7 @@ type benchOptions struct {
 	noGzip        bool
 	tconfig       map[string]string
 	temporal      string
+	source        string
 }
 
 func newSignCmd() *cobra.Command {
@@ -80,6 +82,7 @@ Subcommands: memory (worker RSS per open ceremony), verify (custody chain).`,
 	cf.BoolVar(&o.warmup, "warmup", true, "one small unrecorded round first")
 	cf.StringVar(&o.markdown, "markdown", "", "append the results as a section to this file (e.g. BENCHMARKS.md)")
 	cf.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the Guildhall phases")
+	cf.StringVar(&o.source, "source", "bench", `the ceremonies' source; "cluster" keeps each one's CeremonyAttestation current, as for a Ceremony resource (self-contained: answered by a stub on task queue guildhall-cluster; else by the running watcher)`)
 	benchOpts = &o
 	return cmd
 }
@@ -137,7 +140,14 @@ func runBench(ctx context.Context, o benchOptions) error {
 		return err
 	}
 	defer done()
-	cfg := bench.Config{Ceremonies: o.n, Witnesses: o.k, Clients: o.c, Runs: o.runs, Warmup: o.warmup, Progress: os.Stderr}
+	cfg := bench.Config{Ceremonies: o.n, Witnesses: o.k, Clients: o.c, Runs: o.runs, Warmup: o.warmup, Progress: os.Stderr, Source: o.source}
+	var stub *bench.AttestationStub
+	if o.source == contract.SourceCluster && o.selfContained {
+		if stub, err = bench.StartAttestationStub(t.Temporal); err != nil {
+			return fmt.Errorf("attestation stub: %w", err)
+		}
+		defer stub.Stop()
+	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
@@ -161,6 +171,9 @@ func runBench(ctx context.Context, o benchOptions) error {
 		return err
 	}
 	rep.WriteText(os.Stdout)
+	if stub != nil {
+		fmt.Printf("\nCeremonyAttestation writes (stub): %d\n", stub.Writes())
+	}
 	fmt.Printf("\n(%s)\n", time.Since(t0).Round(time.Second))
 	if o.markdown != "" {
 		if err := bench.AppendMarkdown(o.markdown, rep.Markdown(commandLine())); err != nil {

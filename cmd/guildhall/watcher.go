@@ -16,13 +16,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/watcher"
 	"github.com/guildhouse/guildhall/watcher/attest"
-	"github.com/guildhouse/guildhall/watcher/crd"
 )
 
 // watcherFlags are the watcher's settings; each defaults from the environment so the
@@ -113,10 +111,9 @@ func runWatcher(ctx context.Context, f watcherFlags) error {
 	if err := requireSearchAttributes(ctx, tc, wc.Temporal.Namespace); err != nil {
 		return err
 	}
-	recorder, stopEvents := crd.NewEventRecorder(kube, "guildhall-watcher")
-	defer stopEvents()
+	writer := &attest.Writer{Dynamic: dyn, Events: kube.CoreV1(), Now: time.Now}
 	if f.attestWorker {
-		stop, err := startAttestWorker(tc, dyn, recorder, log)
+		stop, err := startAttestWorker(tc, writer, log)
 		if err != nil {
 			return err
 		}
@@ -126,7 +123,7 @@ func runWatcher(ctx context.Context, f watcherFlags) error {
 		Namespaces: config.SplitList(f.namespaces), Resync: f.resync, Workers: f.workers,
 		LeaseNamespace: f.leaseNamespace, LeaseName: f.leaseName, Identity: f.identity,
 		MetricsAddr: f.metricsAddr, Logger: log,
-	}, dyn, kube, &watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, recorder)
+	}, dyn, kube, &watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, writer)
 	log.Info("watcher starting", "identity", f.identity, "namespaces", f.namespaces, "lease", f.leaseNamespace+"/"+f.leaseName, "metrics", f.metricsAddr)
 	err = w.Run(ctx)
 	if errors.Is(err, watcher.ErrLostLeadership) {
@@ -136,8 +133,8 @@ func runWatcher(ctx context.Context, f watcherFlags) error {
 }
 
 // startAttestWorker runs the write-back activities on their own task queue.
-func startAttestWorker(tc client.Client, dyn dynamic.Interface, rec record.EventRecorder, log *slog.Logger) (func(), error) {
-	acts := &attest.Activities{W: &attest.Writer{Dynamic: dyn, Recorder: rec, Now: time.Now}}
+func startAttestWorker(tc client.Client, writer *attest.Writer, log *slog.Logger) (func(), error) {
+	acts := &attest.Activities{W: writer}
 	w := sdkworker.New(tc, attest.TaskQueue, sdkworker.Options{})
 	acts.Register(w)
 	if err := w.Start(); err != nil {

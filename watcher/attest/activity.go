@@ -17,19 +17,10 @@ import (
 const (
 	TaskQueue           = contract.AttestationTaskQueue
 	ActivityWrite       = contract.ActivityWriteAttestation
-	ActivityRecordSpec  = contract.ActivityRecordSpecEvent
 	ErrTypeCeremonyGone = "CeremonyGone"
 	ErrTypeStale        = "StaleAttestation"
 	ErrTypeInvalid      = "InvalidAttestation"
 )
-
-// SpecEvent is the input of ActivityRecordSpec.
-type SpecEvent struct {
-	CeremonyID string `json:"ceremonyId"`
-	Generation int64  `json:"generation"`
-	Accepted   bool   `json:"accepted"`
-	Message    string `json:"message"`
-}
 
 // Activities adapts a Writer to Temporal: errors retrying cannot fix become
 // non-retryable application errors with a stable type.
@@ -40,18 +31,14 @@ type Activities struct {
 // Register registers the activities under their contract names.
 func (a *Activities) Register(r worker.ActivityRegistry) {
 	r.RegisterActivityWithOptions(a.WriteCeremonyAttestation, activity.RegisterOptions{Name: ActivityWrite})
-	r.RegisterActivityWithOptions(a.RecordCeremonySpecEvent, activity.RegisterOptions{Name: ActivityRecordSpec})
 }
 
-// WriteCeremonyAttestation creates or updates the attestation.
+// WriteCeremonyAttestation creates or updates the attestation and records the
+// input's Events. A Ceremony that is gone answers Result.Gone, not an error:
+// deleting a Ceremony is the normal way to cancel it.
 func (a *Activities) WriteCeremonyAttestation(ctx context.Context, in Input) (Result, error) {
 	res, err := a.W.Write(ctx, in)
 	return res, classify(err)
-}
-
-// RecordCeremonySpecEvent records SpecAccepted / SpecRefused on the Ceremony.
-func (a *Activities) RecordCeremonySpecEvent(ctx context.Context, e SpecEvent) error {
-	return classify(a.W.RecordSpec(ctx, e.CeremonyID, e.Generation, e.Accepted, e.Message))
 }
 
 func classify(err error) error {

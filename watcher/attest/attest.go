@@ -1,10 +1,12 @@
-// Package attest hands Guildhall's result back to the cluster: it creates or
-// updates the CeremonyAttestation of a Ceremony (owned by it, so it goes when the
-// Ceremony goes) and records Events on the Ceremony. Activities call it; its input
-// is a plain struct built from contract types, so no workflow code needs client-go.
+// Package attest hands Guildhall's view of a ceremony back to the cluster: it
+// creates or updates the CeremonyAttestation of a Ceremony (owned by it, so it
+// goes when the Ceremony goes) and records Events on the Ceremony, one per
+// outcome. Activities call it for the workflow, and the watcher for what it
+// refuses; its input is a plain struct built from contract types, so no workflow
+// code needs client-go.
 //
 // Only ceremonies opened from the cluster (contract.Spec.Source == "cluster") have
-// a Ceremony resource to attest to; for others Write returns ErrCeremonyGone.
+// a Ceremony resource to attest to.
 package attest
 
 import (
@@ -13,16 +15,15 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/guildhouse/guildhall/contract"
@@ -32,63 +33,59 @@ import (
 // Errors a caller should not retry (wrap them as non-retryable in an activity).
 var (
 	// ErrCeremonyGone: the Ceremony resource does not exist (deleted, or the
-	// ceremony was never opened from the cluster).
+	// ceremony was never opened from the cluster). Only results written without
+	// Live get it; a live write answers Result.Gone instead.
 	ErrCeremonyGone = errors.New("ceremony resource not found")
 	// ErrStale: the existing attestation is for a newer generation than the input.
 	ErrStale = errors.New("attestation for a newer generation exists")
-	// ErrInvalid: the input cannot be attested (an open status, a bad id).
+	// ErrInvalid: the input cannot be attested (an unknown status, a bad id).
 	ErrInvalid = errors.New("invalid attestation input")
 )
 
-// Input is the result of one ceremony generation; the workflow sends it as
-// contract.Attestation.
+// Input is what the workflow sends (see contract.Attestation).
 type Input = contract.Attestation
-
-// FromState builds an Input from the workflow's state and its custody chain head.
-func FromState(st contract.State, chainHead string, chainLength int64) Input {
-	return Input{
-		CeremonyID: st.Spec.ID, Generation: st.Spec.Generation, Outcome: st.Status, Reason: st.Reason,
-		Artifact: st.Spec.Artifact, Signatures: st.Signatures, Approvals: st.Approvals, Rejections: st.Rejections,
-		ChainHead: chainHead, ChainLength: chainLength,
-	}
-}
 
 // Result says what Write did.
 type Result = contract.AttestationResult
 
 // Writer writes attestations and Events. Its RBAC needs are in Rules.
 type Writer struct {
-	Dynamic  dynamic.Interface
-	Recorder record.EventRecorder
-	Now      func() time.Time
+	Dynamic dynamic.Interface
+	Events  typedcorev1.EventsGetter
+	Now     func() time.Time
 }
 
 // Component is the Event source of the attestation writer.
-const Component = "guildhall-attest"
+const Component = "guildhall"
 
-// NewWriter builds a Writer from a rest config; call the returned function on
-// shutdown to flush pending Events.
-func NewWriter(cfg *rest.Config) (*Writer, func(), error) {
+// NewWriter builds a Writer from a rest config.
+func NewWriter(cfg *rest.Config) (*Writer, error) {
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dynamic client: %w", err)
+		return nil, fmt.Errorf("dynamic client: %w", err)
 	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	rec, stop := crd.NewEventRecorder(kube, Component)
-	return &Writer{Dynamic: dyn, Recorder: rec, Now: time.Now}, stop, nil
+	return &Writer{Dynamic: dyn, Events: kube.CoreV1(), Now: time.Now}, nil
 }
 
-// Write creates the Ceremony's attestation or updates it, and records an Event on
-// the Ceremony. Calling it again with the same input changes nothing but the
-// Event count, so activity retries are safe.
+// Write creates the Ceremony's attestation or updates it, and records the
+// input's Events on the Ceremony (for a result written without Live, one Event
+// for the result). Calling it again with the same input changes nothing, so
+// activity retries are safe.
 func (w *Writer) Write(ctx context.Context, in Input) (Result, error) {
-	if !in.Outcome.Final() && in.Outcome != contract.StatusQuorumReached {
-		return Result{}, fmt.Errorf("%w: outcome %q is not a result", ErrInvalid, in.Outcome)
+	if err := check(in); err != nil {
+		return Result{}, err
 	}
 	cer, err := w.ceremony(ctx, in.CeremonyID)
+	if in.Live && (errors.Is(err, ErrCeremonyGone) || (err == nil && !isOpenedFrom(cer, in))) {
+		// Deleted (the watcher has announced that and cancelled the ceremony), or
+		// replaced by a new Ceremony of the same name that is not this ceremony's.
+		ns, name, _ := cache.SplitMetaNamespaceKey(in.CeremonyID)
+		return Result{Namespace: ns, Name: name, Gone: true}, nil
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -107,8 +104,32 @@ func (w *Writer) Write(ctx context.Context, in Input) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	w.recordOutcome(cer, in, res)
+	events := in.Events
+	if !in.Live {
+		events = []contract.ResourceEvent{resultEvent(in, res)}
+	}
+	for _, ev := range events {
+		if err := w.Announce(ctx, RefOf(cer), ev); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+func check(in Input) error {
+	switch {
+	case in.Live && !in.Outcome.Known():
+		return fmt.Errorf("%w: status %q", ErrInvalid, in.Outcome)
+	case !in.Live && !in.Outcome.Result():
+		return fmt.Errorf("%w: outcome %q is not a result", ErrInvalid, in.Outcome)
+	}
+	return nil
+}
+
+// isOpenedFrom reports whether cer is the resource the ceremony was opened from
+// and still stands (a Ceremony being deleted is not attested to any more).
+func isOpenedFrom(cer *unstructured.Unstructured, in Input) bool {
+	return cer.GetDeletionTimestamp() == nil && (in.ResourceUID == "" || string(cer.GetUID()) == in.ResourceUID)
 }
 
 func (w *Writer) now() time.Time {
@@ -133,10 +154,13 @@ func (w *Writer) ceremony(ctx context.Context, ceremonyID string) (*unstructured
 	return cer, nil
 }
 
+// upsert writes the attestation. Of what is there it keeps only spec.refused,
+// the watcher's, while it names a generation newer than the input's; an
+// attestation left by an earlier Ceremony of the same name is replaced whole.
 func (w *Writer) upsert(ctx context.Context, cer *unstructured.Unstructured, in Input) (Result, error) {
 	client := w.Dynamic.Resource(crd.AttestationGVR).Namespace(cer.GetNamespace())
 	res := Result{Namespace: cer.GetNamespace(), Name: cer.GetName()}
-	desired, err := build(cer, in)
+	desired, err := build(cer, fromInput(cer, in))
 	if err != nil {
 		return res, err
 	}
@@ -152,9 +176,21 @@ func (w *Writer) upsert(ctx context.Context, cer *unstructured.Unstructured, in 
 	if err != nil {
 		return res, fmt.Errorf("get attestation %s/%s: %w", res.Namespace, res.Name, err)
 	}
-	if g, _, _ := unstructured.NestedInt64(cur.Object, "spec", "ceremonyGeneration"); g > in.Generation {
-		return res, fmt.Errorf("%w: %s/%s holds generation %d, input is %d", ErrStale, res.Namespace, res.Name, g, in.Generation)
+	if belongsTo(cur, cer) {
+		if g, _, _ := unstructured.NestedInt64(cur.Object, "spec", "ceremonyGeneration"); g > in.Generation {
+			return res, fmt.Errorf("%w: %s/%s holds generation %d, input is %d", ErrStale, res.Namespace, res.Name, g, in.Generation)
+		}
+		mine, _ := refusedOf(desired)
+		if r, ok := refusedOf(cur); ok && r.Generation > in.Generation && r.Generation > mine.Generation {
+			_ = unstructured.SetNestedField(desired.Object, cur.Object["spec"].(map[string]any)["refused"], "spec", "refused")
+		}
 	}
+	return w.replace(ctx, cur, desired, res)
+}
+
+// replace puts desired's spec, owner and labels on cur and updates it.
+func (w *Writer) replace(ctx context.Context, cur, desired *unstructured.Unstructured, res Result) (Result, error) {
+	client := w.Dynamic.Resource(crd.AttestationGVR).Namespace(cur.GetNamespace())
 	cur.Object["spec"] = desired.Object["spec"]
 	cur.SetOwnerReferences(desired.GetOwnerReferences())
 	cur.SetLabels(mergeLabels(cur.GetLabels(), desired.GetLabels()))
@@ -164,6 +200,13 @@ func (w *Writer) upsert(ctx context.Context, cer *unstructured.Unstructured, in 
 	}
 	res.ResourceVersion = got.GetResourceVersion()
 	return res, nil
+}
+
+// belongsTo reports whether the attestation was written for this Ceremony (and
+// not for a deleted one of the same name).
+func belongsTo(att, cer *unstructured.Unstructured) bool {
+	uid, _, _ := unstructured.NestedString(att.Object, "spec", "ceremonyRef", "uid")
+	return uid == string(cer.GetUID())
 }
 
 func mergeLabels(cur, add map[string]string) map[string]string {
@@ -176,7 +219,8 @@ func mergeLabels(cur, add map[string]string) map[string]string {
 	return cur
 }
 
-func (w *Writer) recordOutcome(cer *unstructured.Unstructured, in Input, res Result) {
+// resultEvent is the one Event of a result written without Live.
+func resultEvent(in Input, res Result) contract.ResourceEvent {
 	verb := "updated"
 	if res.Created {
 		verb = "created"
@@ -186,26 +230,11 @@ func (w *Writer) recordOutcome(cer *unstructured.Unstructured, in Input, res Res
 	if in.Reason != "" {
 		msg += " (" + in.Reason + ")"
 	}
-	if in.Outcome == contract.StatusQuorumReached || in.Outcome == contract.StatusSealed {
-		w.Recorder.Event(cer, corev1.EventTypeNormal, crd.ReasonAttested, msg)
-		return
+	ev := contract.ResourceEvent{Key: fmt.Sprintf("result/%d/%s", in.Generation, in.Outcome), Reason: contract.EventAttested, Message: msg}
+	if in.Outcome != contract.StatusQuorumReached && in.Outcome != contract.StatusSealed {
+		ev.Reason, ev.Warning = contract.EventAttestedNoGo, true
 	}
-	w.Recorder.Event(cer, corev1.EventTypeWarning, crd.ReasonAttestedNoGo, msg)
-}
-
-// RecordSpec records on the Ceremony whether the workflow accepted a generation of
-// its spec (Normal SpecAccepted) or refused it (Warning SpecRefused), with why.
-func (w *Writer) RecordSpec(ctx context.Context, ceremonyID string, generation int64, accepted bool, message string) error {
-	cer, err := w.ceremony(ctx, ceremonyID)
-	if err != nil {
-		return err
-	}
-	if accepted {
-		w.Recorder.Eventf(cer, corev1.EventTypeNormal, crd.ReasonSpecAccepted, "Generation %d accepted: %s", generation, message)
-	} else {
-		w.Recorder.Eventf(cer, corev1.EventTypeWarning, crd.ReasonSpecRefused, "Generation %d refused: %s", generation, message)
-	}
-	return nil
+	return ev
 }
 
 func short(h string) string {
@@ -222,14 +251,21 @@ func short(h string) string {
 type spec struct {
 	CeremonyRef        ref         `json:"ceremonyRef"`
 	CeremonyID         string      `json:"ceremonyId"`
-	CeremonyGeneration int64       `json:"ceremonyGeneration"`
+	CeremonyGeneration int64       `json:"ceremonyGeneration,omitempty"`
+	State              string      `json:"state,omitempty"`
 	Artifact           *artifact   `json:"artifact,omitempty"`
-	Outcome            string      `json:"outcome"`
+	Outcome            string      `json:"outcome,omitempty"`
 	Reason             string      `json:"reason,omitempty"`
 	Approvals          int         `json:"approvals"`
 	Rejections         int         `json:"rejections"`
+	Needed             int         `json:"needed,omitempty"`
+	Pending            []string    `json:"pending,omitempty"`
+	PendingCount       *int        `json:"pendingCount,omitempty"`
+	Deadline           string      `json:"deadline,omitempty"`
+	Attention          string      `json:"attention,omitempty"`
 	Signatures         []signature `json:"signatures"`
-	Custody            custody     `json:"custody"`
+	Custody            *custody    `json:"custody,omitempty"`
+	Refused            *Refusal    `json:"refused,omitempty"`
 	AttestedAt         string      `json:"attestedAt"`
 }
 
@@ -260,15 +296,32 @@ type custody struct {
 	Length int64  `json:"length"`
 }
 
-// build returns the attestation as it should be.
-func build(cer *unstructured.Unstructured, in Input) (*unstructured.Unstructured, error) {
+// fromInput is the attestation spec for a write by the workflow.
+func fromInput(cer *unstructured.Unstructured, in Input) spec {
 	s := spec{
 		CeremonyRef: ref{Name: cer.GetName(), UID: string(cer.GetUID())},
-		CeremonyID:  in.CeremonyID, CeremonyGeneration: in.Generation,
-		Outcome: string(in.Outcome), Reason: in.Reason, Approvals: in.Approvals, Rejections: in.Rejections,
+		CeremonyID:  in.CeremonyID, CeremonyGeneration: in.Generation, State: string(in.Outcome),
+		Reason: in.Reason, Approvals: in.Approvals, Rejections: in.Rejections,
 		Signatures: make([]signature, 0, len(in.Signatures)),
-		Custody:    custody{Head: in.ChainHead, Length: in.ChainLength},
 		AttestedAt: in.AttestedAt.UTC().Format(time.RFC3339),
+	}
+	if in.Outcome.Result() {
+		s.Outcome = string(in.Outcome)
+	}
+	if !in.Live || in.ChainHead != "" {
+		s.Custody = &custody{Head: in.ChainHead, Length: in.ChainLength}
+	}
+	if in.Refused != nil && in.Refused.Generation > in.Generation {
+		r := *in.Refused
+		r.Message = clip(r.Message, maxMessage)
+		s.Refused = &r
+	}
+	if in.Live {
+		n := len(in.Pending)
+		s.Needed, s.Pending, s.PendingCount, s.Attention = in.Needed, in.Pending, &n, in.Attention
+		if !in.Deadline.IsZero() {
+			s.Deadline = in.Deadline.UTC().Format(time.RFC3339)
+		}
 	}
 	if in.Artifact.Digest != "" {
 		s.Artifact = &artifact{Name: in.Artifact.Name, Digest: in.Artifact.Digest, URI: in.Artifact.URI}
@@ -278,6 +331,11 @@ func build(cer *unstructured.Unstructured, in Input) (*unstructured.Unstructured
 			Comment: sig.Comment, SignedAt: sig.SignedAt.UTC().Format(time.RFC3339), Statement: sig.Statement,
 			Proof: sig.Proof, Via: sig.Via})
 	}
+	return s
+}
+
+// build returns the attestation object for spec s.
+func build(cer *unstructured.Unstructured, s spec) (*unstructured.Unstructured, error) {
 	specMap, err := toMap(&s)
 	if err != nil {
 		return nil, err

@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/tools/record"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/watcher/crd"
@@ -21,67 +22,98 @@ import (
 
 const digest = "sha256:4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7"
 
-func setup(t *testing.T) (*Writer, *record.FakeRecorder, *dynamicfake.FakeDynamicClient) {
-	t.Helper()
+func ceremony(uid string, gen int64) *unstructured.Unstructured {
 	cer := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{}}}
 	cer.SetGroupVersionKind(crd.CeremonyGVK)
 	cer.SetNamespace("ns")
 	cer.SetName("rel")
-	cer.SetUID(types.UID("uid-1"))
-	cer.SetGeneration(3)
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		crd.CeremonyGVR: "CeremonyList", crd.AttestationGVR: "CeremonyAttestationList"}, cer)
-	rec := record.NewFakeRecorder(10)
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	return &Writer{Dynamic: dyn, Recorder: rec, Now: func() time.Time { return now }}, rec, dyn
+	cer.SetUID(types.UID(uid))
+	cer.SetGeneration(gen)
+	return cer
 }
 
-func TestWrite(t *testing.T) {
-	w, rec, dyn := setup(t)
-	ctx := context.Background()
-	st := contract.State{
-		Spec:   contract.Spec{ID: "ns/rel", Generation: 3, Artifact: contract.Artifact{Name: "web", Digest: digest}},
-		Status: contract.StatusQuorumReached, Approvals: 1,
-		Signatures: []contract.Signature{{WitnessID: "alice", Decision: contract.Approve, SignedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), IdempotencyKey: "k"}},
-	}
-	res, err := w.Write(ctx, FromState(st, "headhash", 4))
-	if err != nil || !res.Created || res.Namespace != "ns" || res.Name != "rel" {
-		t.Fatalf("create: %+v %v", res, err)
-	}
-	got, err := dyn.Resource(crd.AttestationGVR).Namespace("ns").Get(ctx, "rel", metav1.GetOptions{})
+func setup(t *testing.T) (*Writer, *kubefake.Clientset, *dynamicfake.FakeDynamicClient) {
+	t.Helper()
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		crd.CeremonyGVR: "CeremonyList", crd.AttestationGVR: "CeremonyAttestationList"}, ceremony("uid-1", 3))
+	kube := kubefake.NewClientset()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	return &Writer{Dynamic: dyn, Events: kube.CoreV1(), Now: func() time.Time { return now }}, kube, dyn
+}
+
+// events lists the Events in ns as "Type Reason Message".
+func events(t *testing.T, kube *kubefake.Clientset) []string {
+	t.Helper()
+	list, err := kube.CoreV1().Events("ns").List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []string
+	for _, e := range list.Items {
+		out = append(out, e.Type+" "+e.Reason+" "+e.Message)
+	}
+	return out
+}
+
+func attestation(t *testing.T, dyn *dynamicfake.FakeDynamicClient) map[string]any {
+	t.Helper()
+	got, err := dyn.Resource(crd.AttestationGVR).Namespace("ns").Get(context.Background(), "rel", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Object["spec"].(map[string]any)
+}
+
+func result(gen int64, status contract.Status) Input {
+	return Input{CeremonyID: "ns/rel", Generation: gen, Outcome: status, Approvals: 1,
+		Artifact:   contract.Artifact{Name: "web", Digest: digest},
+		Signatures: []contract.Signature{{WitnessID: "alice", Decision: contract.Approve, SignedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), IdempotencyKey: "k"}},
+		ChainHead:  "headhash", ChainLength: 4}
+}
+
+// TestWriteResult: a result written without Live (ceremonies opened before the
+// live view) creates and updates the attestation with one Event per result.
+func TestWriteResult(t *testing.T) {
+	w, kube, dyn := setup(t)
+	ctx := context.Background()
+	res, err := w.Write(ctx, result(3, contract.StatusQuorumReached))
+	if err != nil || !res.Created || res.Namespace != "ns" || res.Name != "rel" {
+		t.Fatalf("create: %+v %v", res, err)
+	}
+	got, _ := dyn.Resource(crd.AttestationGVR).Namespace("ns").Get(ctx, "rel", metav1.GetOptions{})
 	if o := got.GetOwnerReferences(); len(o) != 1 || o[0].UID != "uid-1" || o[0].Kind != "Ceremony" || o[0].APIVersion != "substrate.guildhouse.dev/v1alpha1" {
 		t.Fatalf("owner = %+v", o)
 	}
-	spec := got.Object["spec"].(map[string]any)
-	if spec["outcome"] != "quorum_reached" || spec["ceremonyGeneration"] != int64(3) || spec["attestedAt"] != "2030-01-01T00:00:00Z" ||
-		spec["custody"].(map[string]any)["head"] != "headhash" || len(spec["signatures"].([]any)) != 1 {
+	spec := attestation(t, dyn)
+	if spec["outcome"] != "quorum_reached" || spec["state"] != "quorum_reached" || spec["ceremonyGeneration"] != int64(3) ||
+		spec["attestedAt"] != "2030-01-01T00:00:00Z" || spec["custody"].(map[string]any)["head"] != "headhash" || len(spec["signatures"].([]any)) != 1 {
 		t.Fatalf("spec = %v", spec)
 	}
 	if _, leaked := spec["signatures"].([]any)[0].(map[string]any)["idempotencyKey"]; leaked {
 		t.Error("idempotency keys are workflow internals; the attestation must not carry them")
 	}
-	if e := <-rec.Events; !strings.HasPrefix(e, "Normal Attested CeremonyAttestation rel created for generation 3: quorum_reached") {
-		t.Errorf("event %q", e)
+	// A retry of the same write is the same Event.
+	if _, err := w.Write(ctx, result(3, contract.StatusQuorumReached)); err != nil {
+		t.Fatal(err)
 	}
-
-	st.Status, st.Reason = contract.StatusExpired, "deadline passed"
-	if res, err := w.Write(ctx, FromState(st, "h2", 5)); err != nil || res.Created {
+	in := result(3, contract.StatusExpired)
+	in.Reason = "deadline passed"
+	if res, err := w.Write(ctx, in); err != nil || res.Created {
 		t.Fatalf("update: %+v %v", res, err)
 	}
-	if e := <-rec.Events; !strings.HasPrefix(e, "Warning AttestedNoQuorum CeremonyAttestation rel updated") || !strings.Contains(e, "deadline passed") {
-		t.Errorf("event %q", e)
+	evs := events(t, kube)
+	if len(evs) != 2 || !strings.Contains(strings.Join(evs, "\n"), "Normal Attested CeremonyAttestation rel created for generation 3: quorum_reached") ||
+		!strings.Contains(strings.Join(evs, "\n"), "Warning AttestedNoQuorum CeremonyAttestation rel updated for generation 3: expired") {
+		t.Errorf("events %q", evs)
 	}
-	st.Spec.Generation = 2
-	if _, err := w.Write(ctx, FromState(st, "h", 1)); !errors.Is(err, ErrStale) {
+	if _, err := w.Write(ctx, result(2, contract.StatusSealed)); !errors.Is(err, ErrStale) {
 		t.Fatalf("stale: %v", err)
 	}
 	for _, in := range []Input{
 		{CeremonyID: "ns/other", Outcome: contract.StatusSealed},
 		{CeremonyID: "no-namespace", Outcome: contract.StatusSealed},
 		{CeremonyID: "ns/rel", Outcome: contract.StatusCollecting},
+		{CeremonyID: "ns/rel", Outcome: "open", Live: true},
 	} {
 		if _, err := w.Write(ctx, in); !errors.Is(err, ErrCeremonyGone) && !errors.Is(err, ErrInvalid) {
 			t.Errorf("%+v: err %v", in, err)
@@ -89,16 +121,111 @@ func TestWrite(t *testing.T) {
 	}
 }
 
-func TestRecordSpec(t *testing.T) {
-	w, rec, _ := setup(t)
-	if err := w.RecordSpec(context.Background(), "ns/rel", 3, false, "threshold above witnesses"); err != nil {
+// TestWriteLive: the workflow's live writes keep the view current, record each
+// Event once, and leave a Ceremony that is gone alone without an error.
+func TestWriteLive(t *testing.T) {
+	w, kube, dyn := setup(t)
+	ctx := context.Background()
+	deadline := time.Date(2030, 2, 1, 12, 0, 0, 0, time.UTC)
+	in := Input{CeremonyID: "ns/rel", Generation: 3, Outcome: contract.StatusCollecting, Live: true, ResourceUID: "uid-1",
+		Needed: 2, Pending: []string{"alice", "bob"}, Deadline: deadline, Signatures: []contract.Signature{},
+		Events: []contract.ResourceEvent{{Key: "opened", Reason: contract.EventCeremonyOpened, Message: "opened"}}}
+	for range 2 {
+		if _, err := w.Write(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := attestation(t, dyn)
+	if spec["state"] != "collecting" || spec["outcome"] != nil || spec["needed"] != int64(2) || spec["pendingCount"] != int64(2) ||
+		spec["deadline"] != "2030-02-01T12:00:00Z" || spec["custody"] != nil {
+		t.Fatalf("live spec = %v", spec)
+	}
+	if evs := events(t, kube); len(evs) != 1 || evs[0] != "Normal CeremonyOpened opened" {
+		t.Fatalf("events after a repeated write: %q", evs)
+	}
+
+	in.ResourceUID = "uid-other"
+	if res, err := w.Write(ctx, in); err != nil || !res.Gone {
+		t.Fatalf("a Ceremony of the same name with another UID: %+v %v", res, err)
+	}
+	in.ResourceUID, in.CeremonyID = "uid-1", "ns/deleted"
+	if res, err := w.Write(ctx, in); err != nil || !res.Gone {
+		t.Fatalf("a deleted Ceremony: %+v %v", res, err)
+	}
+}
+
+// TestRefuse: the watcher's refusal is one Event and spec.refused; asking again
+// (a restart) announces nothing; the workflow's next write keeps a refusal of a
+// newer generation and drops one it has overtaken.
+func TestRefuse(t *testing.T) {
+	w, kube, dyn := setup(t)
+	ctx := context.Background()
+	cer := ceremony("uid-1", 3)
+	r := Refusal{Generation: 3, Reason: contract.EventSpecRefused, Message: "deadline is in the past"}
+	if ok, err := w.Refuse(ctx, cer, r, false); err != nil || !ok {
+		t.Fatalf("first refusal: %v %v", ok, err)
+	}
+	spec := attestation(t, dyn)
+	if spec["state"] != "refused" || spec["refused"].(map[string]any)["generation"] != int64(3) || spec["ceremonyGeneration"] != nil {
+		t.Fatalf("refused spec = %v", spec)
+	}
+	if ok, err := w.Refuse(ctx, cer, r, false); err != nil || ok {
+		t.Fatalf("second refusal announced again: %v %v", ok, err)
+	}
+	if evs := events(t, kube); len(evs) != 1 || evs[0] != "Warning SpecRefused deadline is in the past" {
+		t.Fatalf("events %q", evs)
+	}
+
+	live := Input{CeremonyID: "ns/rel", Generation: 2, Outcome: contract.StatusCollecting, Live: true, Needed: 1, Signatures: []contract.Signature{}}
+	if _, err := w.Write(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	if e := <-rec.Events; e != "Warning SpecRefused Generation 3 refused: threshold above witnesses" {
-		t.Errorf("event %q", e)
+	if spec := attestation(t, dyn); spec["refused"] == nil || spec["state"] != "collecting" {
+		t.Fatalf("a refusal of generation 3 lost by a write of generation 2: %v", spec)
 	}
-	if err := w.RecordSpec(context.Background(), "ns/gone", 1, true, ""); !errors.Is(err, ErrCeremonyGone) {
-		t.Errorf("missing ceremony: %v", err)
+	live.Generation = 4
+	if _, err := w.Write(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if spec := attestation(t, dyn); spec["refused"] != nil {
+		t.Fatalf("a refusal of generation 3 kept after generation 4 runs: %v", spec)
+	}
+
+	// A new Ceremony of the same name takes the attestation over.
+	other := ceremony("uid-2", 1)
+	if ok, err := w.Refuse(ctx, other, Refusal{Generation: 1, Reason: contract.EventWorkflowIDInUse, Message: "in use"}, false); err != nil || !ok {
+		t.Fatalf("refusal for a new UID: %v %v", ok, err)
+	}
+	got, _ := dyn.Resource(crd.AttestationGVR).Namespace("ns").Get(ctx, "rel", metav1.GetOptions{})
+	if spec := got.Object["spec"].(map[string]any); spec["state"] != "refused" || spec["ceremonyRef"].(map[string]any)["uid"] != "uid-2" ||
+		got.GetOwnerReferences()[0].UID != "uid-2" {
+		t.Fatalf("attestation after a namesake's refusal: %v", got.Object)
+	}
+}
+
+func TestAnnounceOnce(t *testing.T) {
+	w, kube, _ := setup(t)
+	ref := CeremonyRef("ns", "rel", "uid-9")
+	ev := contract.ResourceEvent{Key: "cancel", Reason: contract.EventCeremonyCancelled, Message: strings.Repeat("x", 5000)}
+	for range 3 {
+		if err := w.Announce(context.Background(), ref, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, _ := kube.CoreV1().Events("ns").List(context.Background(), metav1.ListOptions{})
+	if len(list.Items) != 1 {
+		t.Fatalf("%d Events, want 1", len(list.Items))
+	}
+	e := list.Items[0]
+	if e.InvolvedObject.UID != "uid-9" || e.Type != corev1.EventTypeNormal || len(e.Message) > maxMessage+4 || e.Count != 1 {
+		t.Fatalf("event %+v", e)
+	}
+	if EventName(ref, "cancel") == EventName(CeremonyRef("ns", "rel", "uid-8"), "cancel") {
+		t.Error("two Ceremonies of the same name share an Event name")
+	}
+	long := CeremonyRef("ns", strings.Repeat("n", 253), "u")
+	if n := EventName(long, "k"); len(n) > 253 {
+		t.Errorf("Event name of %d characters", len(n))
 	}
 }
 

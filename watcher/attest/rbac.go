@@ -14,7 +14,9 @@ type Rule struct {
 var Rules = []Rule{
 	// The owner reference needs the Ceremony's UID.
 	{Group: crd.Group, Resource: "ceremonies", Verbs: []string{"get"}},
-	// Get, then create or update (optimistic concurrency, retried on conflict).
+	// Get, then create or update (optimistic concurrency, retried on conflict);
+	// the watcher records refusals there too.
 	{Group: crd.Group, Resource: "ceremonyattestations", Verbs: []string{"create", "get", "update"}},
-	{Group: "", Resource: "events", Verbs: []string{"create", "patch"}},
+	// One Event per outcome, created under a name derived from it (never patched).
+	{Group: "", Resource: "events", Verbs: []string{"create"}},
 }

@@ -18,11 +18,10 @@ import (
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
 
-func newWriter(t *testing.T) *attest.Writer {
+// newWriter is the attestation writer under the watcher's ServiceAccount.
+func newWriter(t testing.TB) *attest.Writer {
 	t.Helper()
-	rec, stop := crd.NewEventRecorder(kubernetes.NewForConfigOrDie(saCfg), attest.Component)
-	t.Cleanup(stop)
-	return &attest.Writer{Dynamic: dynamic.NewForConfigOrDie(saCfg), Recorder: rec, Now: time.Now}
+	return &attest.Writer{Dynamic: dynamic.NewForConfigOrDie(saCfg), Events: kubernetes.NewForConfigOrDie(saCfg).CoreV1(), Now: time.Now}
 }
 
 func signatures() []contract.Signature {
@@ -64,7 +63,7 @@ func TestAttestationWriteBack(t *testing.T) {
 	if len(sigs) != 2 || outcome != "quorum_reached" || head != in.ChainHead {
 		t.Fatalf("attestation spec = %v", got.Object["spec"])
 	}
-	waitEvent(t, ns, "rel", crd.ReasonAttested)
+	waitEvent(t, ns, "rel", contract.EventAttested)
 
 	in.Outcome = contract.StatusSealed
 	res, err = w.Write(ctx, in)
@@ -92,12 +91,13 @@ func TestAttestationWriteBack(t *testing.T) {
 }
 
 // TestAttestationActivities: a workflow schedules the write-back by name on the
-// guildhall-cluster task queue, as the Ceremony workflow will; the activities run
-// under the watcher's ServiceAccount and write the attestation and Events.
+// guildhall-cluster task queue, as the Ceremony workflow does; the activity runs
+// under the watcher's ServiceAccount and writes the attestation and its Events,
+// which the API server's schema accepts, live view included.
 func TestAttestationActivities(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
-	createCeremony(t, ns, "ratify", validSpec())
+	cer, _ := createCeremony(t, ns, "ratify", validSpec())
 	acts := &attest.Activities{W: newWriter(t)}
 	w := worker.New(tc, attest.TaskQueue, worker.Options{})
 	acts.Register(w)
@@ -106,17 +106,29 @@ func TestAttestationActivities(t *testing.T) {
 	}
 	defer w.Stop()
 	id := crd.CeremonyID(ns, "ratify")
+	probe := func(in attest.Input) (attest.Result, error) {
+		t.Helper()
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: contract.TaskQueue, WorkflowExecutionTimeout: time.Minute},
+			attestProbeName, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res attest.Result
+		err = run.Get(ctx, &res)
+		return res, err
+	}
+	live := attest.Input{CeremonyID: id, Generation: 1, Outcome: contract.StatusCollecting, Live: true, ResourceUID: string(cer.GetUID()),
+		Needed: 2, Pending: []string{"alice@guildhouse.dev", "bob@guildhouse.dev", "carol@guildhouse.dev"},
+		Deadline: time.Now().Add(time.Hour), Signatures: []contract.Signature{},
+		Events: []contract.ResourceEvent{{Key: "opened", Reason: contract.EventCeremonyOpened, Message: "opened with 3 witnesses"}}}
+	if res, err := probe(live); err != nil || !res.Created || res.Name != "ratify" {
+		t.Fatalf("live write: %+v, %v", res, err)
+	}
+	waitEvent(t, ns, "ratify", contract.EventCeremonyOpened)
 	in := attest.Input{CeremonyID: id, Outcome: contract.StatusRejected, Reason: "vetoed by carol@guildhouse.dev",
 		Signatures: signatures()[1:], Rejections: 1, ChainHead: "abc123", ChainLength: 3}
-	ev := attest.SpecEvent{CeremonyID: id, Generation: 1, Accepted: true, Message: "opened with 3 witnesses"}
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: contract.TaskQueue, WorkflowExecutionTimeout: time.Minute},
-		attestProbeName, in, ev)
-	if err != nil {
+	if _, err := probe(in); err != nil {
 		t.Fatal(err)
-	}
-	var res attest.Result
-	if err := run.Get(ctx, &res); err != nil || !res.Created || res.Name != "ratify" {
-		t.Fatalf("probe workflow: %+v, %v", res, err)
 	}
 	got, err := admin().Resource(crd.AttestationGVR).Namespace(ns).Get(ctx, "ratify", metav1.GetOptions{})
 	if err != nil {
@@ -125,21 +137,20 @@ func TestAttestationActivities(t *testing.T) {
 	if o, _, _ := unstructured.NestedString(got.Object, "spec", "outcome"); o != "rejected" {
 		t.Fatalf("outcome %q", o)
 	}
-	e := waitEvent(t, ns, "ratify", crd.ReasonAttestedNoGo)
-	if e.Type != "Warning" {
+	if e := waitEvent(t, ns, "ratify", contract.EventAttestedNoGo); e.Type != "Warning" {
 		t.Errorf("event type %s", e.Type)
 	}
-	waitEvent(t, ns, "ratify", crd.ReasonSpecAccepted)
 
-	// A missing Ceremony is a non-retryable failure, not an endless retry.
-	in.CeremonyID = crd.CeremonyID(ns, "gone")
-	run, err = tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: contract.TaskQueue, WorkflowExecutionTimeout: time.Minute},
-		attestProbeName, in, ev)
-	if err != nil {
-		t.Fatal(err)
+	// A live write for a Ceremony that is gone is done, not failed (deleting a
+	// Ceremony is how one is cancelled); a result for one is a non-retryable
+	// failure, not an endless retry.
+	live.CeremonyID = crd.CeremonyID(ns, "gone")
+	if res, err := probe(live); err != nil || !res.Gone {
+		t.Fatalf("live write for a missing Ceremony: %+v, %v", res, err)
 	}
+	in.CeremonyID = crd.CeremonyID(ns, "gone")
 	began := time.Now()
-	if err := run.Get(ctx, nil); err == nil || time.Since(began) > 20*time.Second {
-		t.Fatalf("probe for a missing Ceremony: err %v after %s", err, time.Since(began))
+	if _, err := probe(in); err == nil || time.Since(began) > 20*time.Second {
+		t.Fatalf("result for a missing Ceremony: err %v after %s", err, time.Since(began))
 	}
 }

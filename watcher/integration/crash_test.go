@@ -19,6 +19,7 @@ import (
 	"github.com/guildhouse/guildhall/internal/kubetest"
 	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/watcher"
+	"github.com/guildhouse/guildhall/watcher/attest"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
 
@@ -28,13 +29,14 @@ const childEnv = "GUILDHALL_WATCHER_CHILD"
 
 // Lease timing shared by the child and the in-process replica.
 const (
-	crashLease   = 3 * time.Second
-	crashRenew   = 2 * time.Second
-	crashRetry   = 250 * time.Millisecond
-	crashResync  = time.Second
-	childIDEnv   = "GUILDHALL_WATCHER_CHILD_ID"
-	childNSEnv   = "GUILDHALL_WATCHER_CHILD_NS"
-	childAddrEnv = "GUILDHALL_WATCHER_CHILD_TEMPORAL"
+	crashLease    = 3 * time.Second
+	crashRenew    = 2 * time.Second
+	crashRetry    = 250 * time.Millisecond
+	crashResync   = time.Second
+	childIDEnv    = "GUILDHALL_WATCHER_CHILD_ID"
+	childNSEnv    = "GUILDHALL_WATCHER_CHILD_NS"
+	childAddrEnv  = "GUILDHALL_WATCHER_CHILD_TEMPORAL"
+	childLeaseEnv = "GUILDHALL_WATCHER_CHILD_LEASE" // "production": the watcher's default lease timing
 )
 
 func crashConfig(id, ns string) watcher.Config {
@@ -56,11 +58,17 @@ func runChild() int {
 		log.Error("temporal", "err", err)
 		return 2
 	}
-	kc := kubernetes.NewForConfigOrDie(cfg)
-	rec, _ := crd.NewEventRecorder(kc, "guildhall-watcher")
+	writer, err := attest.NewWriter(cfg)
+	if err != nil {
+		log.Error("attestation writer", "err", err)
+		return 2
+	}
 	wcfg := crashConfig(os.Getenv(childIDEnv), os.Getenv(childNSEnv))
+	if os.Getenv(childLeaseEnv) == "production" {
+		wcfg.LeaseDuration, wcfg.RenewDeadline, wcfg.RetryPeriod, wcfg.Resync = 0, 0, 0, 0
+	}
 	wcfg.Logger = log
-	w := watcher.New(wcfg, dynamic.NewForConfigOrDie(cfg), kc, &watcher.TemporalWorkflows{C: ceremonyclient.New(c)}, rec)
+	w := watcher.New(wcfg, dynamic.NewForConfigOrDie(cfg), kubernetes.NewForConfigOrDie(cfg), &watcher.TemporalWorkflows{C: ceremonyclient.New(c)}, writer)
 	if err := w.Run(ctx); err != nil {
 		log.Error("watcher stopped", "err", err)
 		return 1
@@ -68,15 +76,15 @@ func runChild() int {
 	return 0
 }
 
-func startChild(t *testing.T, id, ns string) *exec.Cmd {
+func startChild(t testing.TB, id, ns string, env ...string) *exec.Cmd {
 	t.Helper()
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := kubetest.WriteKubeconfig(saCfg, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childIDEnv+"="+id, childNSEnv+"="+ns,
-		childAddrEnv+"="+dev.HostPort(), "KUBECONFIG="+kubeconfig)
+	cmd.Env = append(append(os.Environ(), childEnv+"=1", childIDEnv+"="+id, childNSEnv+"="+ns,
+		childAddrEnv+"="+dev.HostPort(), "KUBECONFIG="+kubeconfig), env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -86,7 +94,7 @@ func startChild(t *testing.T, id, ns string) *exec.Cmd {
 	return cmd
 }
 
-func leaseHolder(t *testing.T) string {
+func leaseHolder(t testing.TB) string {
 	t.Helper()
 	l, err := adminKube().CoordinationV1().Leases(saNamespace).Get(context.Background(), watcher.DefaultLeaseName, metav1.GetOptions{})
 	if err != nil || l.Spec.HolderIdentity == nil {

@@ -74,7 +74,13 @@ func TestExampleAndPrinterColumns(t *testing.T) {
 	if strings.Join(cols, ",") != "Name,Phase,Signed,Quorum,Deadline,Age" {
 		t.Fatalf("columns = %v", cols)
 	}
+	deadline, _, _ := unstructured.NestedString(got.Object, "spec", "deadline")
 	if len(table.Rows) != 1 || table.Rows[0].Cells[1] != "Collecting" || table.Rows[0].Cells[3] != float64(2) {
 		t.Fatalf("rows = %+v", table.Rows)
+	}
+	// A future deadline as kubectl prints it: the time, not "<invalid>" (what a
+	// date column makes of a time that has not come yet).
+	if table.Rows[0].Cells[4] != deadline {
+		t.Fatalf("deadline cell %v, want %s", table.Rows[0].Cells[4], deadline)
 	}
 }

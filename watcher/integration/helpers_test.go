@@ -39,7 +39,7 @@ func admin() dynamic.Interface { return dynamic.NewForConfigOrDie(kube.Config) }
 func adminKube() kubernetes.Interface { return kubernetes.NewForConfigOrDie(kube.Config) }
 
 // namespace creates a fresh namespace so tests do not see each other's Ceremonies.
-func namespace(t *testing.T) string {
+func namespace(t testing.TB) string {
 	t.Helper()
 	ns := fmt.Sprintf("t%d-%s", nsSeq.Add(1), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
 	if len(ns) > 60 {
@@ -137,27 +137,25 @@ type watcherRun struct {
 	err    error
 }
 
-func startWatcher(t *testing.T, cfg watcher.Config) *watcherRun {
+func startWatcher(t testing.TB, cfg watcher.Config) *watcherRun {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	dyn := dynamic.NewForConfigOrDie(saCfg)
 	kc := kubernetes.NewForConfigOrDie(saCfg)
-	rec, stopEvents := crd.NewEventRecorder(kc, "guildhall-watcher")
-	w := watcher.New(cfg, dyn, kc, &watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, rec)
+	w := watcher.New(cfg, dyn, kc, &watcher.TemporalWorkflows{C: ceremonyclient.New(tc)}, newWriter(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &watcherRun{W: w, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		defer stopEvents()
 		r.err = w.Run(ctx)
 	}()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
 
-func (r *watcherRun) stop(t *testing.T) {
+func (r *watcherRun) stop(t testing.TB) {
 	r.cancel()
 	select {
 	case <-r.done:
@@ -170,7 +168,7 @@ func (r *watcherRun) stop(t *testing.T) {
 }
 
 // metric reads one of the watcher's counters or gauges.
-func metric(t *testing.T, w *watcher.Watcher, name string, labels ...string) float64 {
+func metric(t testing.TB, w *watcher.Watcher, name string, labels ...string) float64 {
 	t.Helper()
 	fams, err := w.Metrics().Registry.Gather()
 	if err != nil {

@@ -48,7 +48,6 @@ func TestLifecycle(t *testing.T) {
 	if desc.GetWorkflowExecutionInfo().GetType().GetName() != contract.WorkflowType || desc.GetWorkflowExecutionInfo().GetTaskQueue() != contract.TaskQueue {
 		t.Fatalf("workflow type/queue = %s/%s", desc.GetWorkflowExecutionInfo().GetType().GetName(), desc.GetWorkflowExecutionInfo().GetTaskQueue())
 	}
-	waitEvent(t, ns, "release-v1", crd.ReasonCeremonyOpened)
 
 	obj, at = editSpec(t, ns, "release-v1", func(s map[string]any) {
 		s["witnesses"] = append(s["witnesses"].([]any), map[string]any{"id": "erin@guildhouse.dev", "role": "maintainer"})
@@ -61,7 +60,6 @@ func TestLifecycle(t *testing.T) {
 	if err != nil || st.Spec.Generation != 2 || len(st.Spec.Witnesses) != 4 {
 		t.Fatalf("status after spec-changed: generation %d, %d witnesses, err %v", st.Spec.Generation, len(st.Spec.Witnesses), err)
 	}
-	waitEvent(t, ns, "release-v1", crd.ReasonSpecForwarded)
 
 	at = setPhase(t, ns, "release-v1", "Collecting")
 	waitSignal(t, id, watcher.DecisionKey(uid, "Collecting", 2), watcher.KindDecision, at)
@@ -84,6 +82,9 @@ func TestLifecycle(t *testing.T) {
 		st, _ := workflowStatus(t, id)
 		return st == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 	})
+	if e := waitEvent(t, ns, "release-v1", contract.EventCeremonyCancelled); e.InvolvedObject.UID != obj.GetUID() || e.Count != 1 {
+		t.Errorf("CeremonyCancelled event %+v", e)
+	}
 	checkExactly(t, id, watcher.SpecKey(uid, 1), watcher.SpecKey(uid, 2),
 		watcher.DecisionKey(uid, "Collecting", 2), watcher.DecisionKey(uid, "Sealed", 2), watcher.CancelKey(uid))
 	if got := metric(t, r.W, "guildhall_watcher_errors_total", "stage", "sync"); got != 0 {
@@ -235,9 +236,9 @@ func TestInvalidResources(t *testing.T) {
 	good, at := createCeremony(t, ns, "good", validSpec())
 
 	waitSignal(t, crd.CeremonyID(ns, "good"), specKey(good), watcher.KindStart, at)
-	e1 := waitEvent(t, ns, "past-deadline", crd.ReasonSpecRefused)
-	e2 := waitEvent(t, ns, "unreachable", crd.ReasonSpecRefused)
-	e3 := waitEvent(t, ns, "role-short", crd.ReasonSpecRefused)
+	e1 := waitEvent(t, ns, "past-deadline", contract.EventSpecRefused)
+	e2 := waitEvent(t, ns, "unreachable", contract.EventSpecRefused)
+	e3 := waitEvent(t, ns, "role-short", contract.EventSpecRefused)
 	for _, e := range []struct {
 		ev   string
 		typ  string

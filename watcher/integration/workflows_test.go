@@ -54,17 +54,15 @@ const continueAsNew = "continue-as-new"
 
 const attestProbeName = "AttestProbe"
 
-// attestProbe schedules the write-back activities by name on their task queue, as
+// attestProbe schedules the write-back activity by name on its task queue, as
 // the Ceremony workflow does.
-func attestProbe(ctx workflow.Context, in attest.Input, ev attest.SpecEvent) (attest.Result, error) {
+func attestProbe(ctx workflow.Context, in attest.Input) (attest.Result, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           attest.TaskQueue,
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	var res attest.Result
-	if err := workflow.ExecuteActivity(ctx, attest.ActivityWrite, in).Get(ctx, &res); err != nil {
-		return res, err
-	}
-	return res, workflow.ExecuteActivity(ctx, attest.ActivityRecordSpec, ev).Get(ctx, nil)
+	err := workflow.ExecuteActivity(ctx, attest.ActivityWrite, in).Get(ctx, &res)
+	return res, err
 }
