@@ -26,7 +26,9 @@ var localOptions = workflow.LocalActivityOptions{
 
 // localEnabled reports whether this run makes its signing-path Ops DB calls as
 // local activities, recording the version marker the first time it is asked.
-func (c *ceremony) localEnabled(ctx workflow.Context) bool { return changed(ctx, localChange, &c.localOn) }
+func (c *ceremony) localEnabled(ctx workflow.Context) bool {
+	return changed(ctx, localChange, &c.localOn)
+}
 
 // execDB runs one signing-path Ops DB activity: locally where localChange is
 // on, as a regular activity with actx's options otherwise.

@@ -23,7 +23,9 @@ const rulesChange = "one-rule-set"
 // rulesEnabled reports whether this run checks specs with the rules package,
 // recording the version marker the first time it is asked (at opening, or at the
 // first amendment of a continued run).
-func (c *ceremony) rulesEnabled(ctx workflow.Context) bool { return changed(ctx, rulesChange, &c.rulesOn) }
+func (c *ceremony) rulesEnabled(ctx workflow.Context) bool {
+	return changed(ctx, rulesChange, &c.rulesOn)
+}
 
 // specProblem returns what is wrong with a spec in plain words, or "".
 func (c *ceremony) specProblem(ctx workflow.Context, spec contract.Spec) string {

@@ -37,9 +37,9 @@ var stack struct {
 	temporal client.Client
 	// temporalAddr is the dev server's frontend, for the temporal CLI.
 	temporalAddr string
-	app      *web.App        // LiveStreams: the server's count of open event streams
-	browser  context.Context // the allocated Chromium; tests derive contexts from it
-	outDir   string
+	app          *web.App        // LiveStreams: the server's count of open event streams
+	browser      context.Context // the allocated Chromium; tests derive contexts from it
+	outDir       string
 }
 
 // witnesses seeded for the browser tests.
