@@ -203,6 +203,7 @@ func TestComposeEnvironment(t *testing.T) {
 			need["GUILDHALL_HOST"] = "http://localhost:4000"
 			need["GUILDHALL_ADDR"] = ":4000"
 			need["OIDC_ISSUER"], need["OIDC_CLIENT_ID"], need["OIDC_CLIENT_SECRET"] = "", "", ""
+			need["OIDC_ROLES_CLAIM"], need["OIDC_ROLE_MAP"] = "", ""
 			need["CHRONICLE_INGEST_TOKEN"], need["TRUSTED_PROXIES"], need["GUILDHALL_CLUSTER_MODE"] = "", "", ""
 		}
 		for k, want := range need {

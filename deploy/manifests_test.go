@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/rules"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -819,7 +820,7 @@ func TestEnvironment(t *testing.T) {
 				need = append(need, "DATABASE_URL", "POOL_SIZE")
 			case "web":
 				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "SESSION_SECRET", "GUILDHALL_HOST", "GUILDHALL_ADDR", "METRICS_ADDR", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET",
-					"CHRONICLE_INGEST_TOKEN", "TRUSTED_PROXIES", "GUILDHALL_CLUSTER_MODE", "GUILDHALL_CEREMONY_NAMESPACE")
+					"OIDC_ROLES_CLAIM", "OIDC_ROLE_MAP", "CHRONICLE_INGEST_TOKEN", "TRUSTED_PROXIES", "GUILDHALL_CLUSTER_MODE", "GUILDHALL_CEREMONY_NAMESPACE")
 			case "worker":
 				// GUILDHALL_HOST: links in notifications.
 				need = append(need, "DATABASE_URL", "POOL_SIZE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "METRICS_ADDR", "GUILDHALL_HOST")
@@ -848,6 +849,9 @@ func TestEnvironment(t *testing.T) {
 	iss, err := url.Parse(cfg["OIDC_ISSUER"])
 	if err != nil || iss.Scheme != "https" || !strings.HasPrefix(iss.Path, "/realms/") {
 		t.Errorf("OIDC_ISSUER %q: want https://<keycloak>/realms/<realm>", cfg["OIDC_ISSUER"])
+	}
+	if _, err := (config.OIDC{RoleMap: config.SplitList(cfg["OIDC_ROLE_MAP"])}).Roles(); err != nil {
+		t.Errorf("%v", err)
 	}
 	if h, err := url.Parse(cfg["GUILDHALL_HOST"]); err != nil || h.Scheme != "https" || h.Host == "" {
 		t.Errorf("GUILDHALL_HOST %q: want the public https URL", cfg["GUILDHALL_HOST"])

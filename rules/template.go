@@ -69,7 +69,9 @@ func ValidateTemplate(t Template) Problems {
 			ps.add(fmt.Sprintf("witnesses.roles[%d]", i), "must be 1 to %d characters", MaxRole)
 		}
 	}
-	ps = append(ps, prefix("witnesses.people", witnessProblems(t.Witnesses.People))...)
+	if len(t.Witnesses.People) > 0 { // roles alone are enough
+		ps = append(ps, prefix("witnesses.people", witnessProblems(t.Witnesses.People))...)
+	}
 	if t.Quorum.Threshold < 1 {
 		ps.add("quorum.threshold", "%d must be at least 1", t.Quorum.Threshold)
 	}

@@ -20,6 +20,10 @@ import (
 // ErrExists means a witness with the id is already in the directory.
 var ErrExists = errors.New("already exists")
 
+// ErrIdentityConflict means a login would provision a person under an id that
+// the directory already holds for someone bound to another identity.
+var ErrIdentityConflict = errors.New("identity conflict")
+
 // NewPerson is a person an admin adds.
 type NewPerson struct {
 	ID          string
@@ -166,6 +170,13 @@ func (s *Store) SyncIdentity(ctx context.Context, id Identity, idpRoles []string
 			wid := id.Email
 			if wid == "" {
 				wid = id.Subject
+			}
+			// The id is taken by a record bound to another identity: never
+			// hand it over, and never make a second person with the same id.
+			if n, err := tx.NewSelect().Model((*Witness)(nil)).Where("id = ?", wid).Count(ctx); err != nil {
+				return fmt.Errorf("look up witness %s: %w", wid, err)
+			} else if n > 0 {
+				return fmt.Errorf("%s is in the directory under another identity than %s: %w", wid, key, ErrIdentityConflict)
 			}
 			w = Witness{ID: wid, DisplayName: id.Name, Email: id.Email, AdminRoles: []string{}, IdPRoles: roles,
 				Credentials: []Credential{}, Identity: &key, SyncedAt: &now, CreatedAt: now, UpdatedAt: now}

@@ -165,16 +165,6 @@ func (s *Store) CeremoniesChangedSince(ctx context.Context, since time.Time, lim
 	return out, nil
 }
 
-// WitnessByEmail returns the witness with this e-mail (case-insensitive), for
-// mapping an identity provider's verified e-mail to a witness.
-func (s *Store) WitnessByEmail(ctx context.Context, email string) (Witness, error) {
-	var w Witness
-	if err := s.DB.NewSelect().Model(&w).Where("lower(email) = lower(?)", email).OrderExpr("id ASC").Limit(1).Scan(ctx); err != nil {
-		return w, notFound(err, "witness with e-mail "+email)
-	}
-	return w, nil
-}
-
 // CeremoniesOpenedSince returns ceremonies opened at or after since, oldest
 // first, at most limit (posture charts).
 func (s *Store) CeremoniesOpenedSince(ctx context.Context, since time.Time, limit int) ([]Ceremony, error) {

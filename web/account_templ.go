@@ -104,7 +104,7 @@ func accountPageErr(m meta, v accountView, errMsg string) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, ", which is not registered as a witness. You can read everything but cannot sign or open ceremonies.</p></section>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, ", which is not registered as a witness. You can read everything but cannot sign or open ceremonies. If an admin adds you to the directory (or your identity provider puts you in a group that maps to a role), log out and in again.</p></section>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

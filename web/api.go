@@ -36,6 +36,7 @@ func (a *App) apiRoutes(r chi.Router) {
 		r.With(httprate.LimitBy(signLimit, limitWindow, keyByActor, httprate.WithLimitHandler(a.limited))).
 			Post("/ceremonies/{ns}/{name}/sign", a.apiSign)
 		r.Post("/ceremonies/{ns}/{name}/cancel", a.apiWithdraw)
+		r.Group(a.apiAdminRoutes)
 	})
 }
 
@@ -59,6 +60,9 @@ func (a *App) bearer(next http.Handler) http.Handler {
 		v := &viewer{ID: t.WitnessID, Name: t.WitnessID, Via: "token"}
 		wit, err := a.store.GetWitness(r.Context(), t.WitnessID)
 		switch {
+		case err == nil && !wit.Active():
+			problem(w, http.StatusForbidden, "deactivated", deactivatedText)
+			return
 		case err == nil:
 			v.Witness, v.Name, v.Roles = &wit, wit.DisplayName, wit.Roles
 		case errors.Is(err, store.ErrNotFound):

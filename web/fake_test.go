@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -25,8 +26,9 @@ type fakeCeremonies struct {
 	// rejectWith, when set, refuses every sign update with this rejection.
 	rejectWith *contract.Rejection
 	lastReq    contract.SignRequest
-	signals    []string
 	now        func() time.Time
+	signals    []sentSignal
+	down       bool // Temporal unreachable: signals fail
 }
 
 func newFake(st *store.Store) *fakeCeremonies {
@@ -116,15 +118,19 @@ func (f *fakeCeremonies) Sign(ctx context.Context, id string, req contract.SignR
 	return *s, nil
 }
 
-// Signal applies a cancel as the workflow would; other signals are recorded.
+// Signal records every signal and applies a cancel as the workflow would;
+// with down set it fails as an unreachable Temporal does.
 func (f *fakeCeremonies) Signal(ctx context.Context, id, name string, payload any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.signals = append(f.signals, name)
+	if f.down {
+		return errors.New("connection refused")
+	}
 	s, ok := f.states[id]
 	if !ok {
 		return ceremonyclient.ErrNotFound
 	}
+	f.signals = append(f.signals, sentSignal{id, name, payload})
 	if c, ok := payload.(contract.Cancel); ok && name == contract.SignalCancel && !s.Status.Final() {
 		now := f.now().UTC()
 		s.Status, s.Reason, s.ClosedAt = contract.StatusCancelled, c.Reason, &now
@@ -166,4 +172,9 @@ func (f *fakeCeremonies) signCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.signs
+}
+
+type sentSignal struct {
+	ID, Name string
+	Payload  any
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/guildhouse/guildhall/store"
 )
@@ -28,7 +29,7 @@ func (a *App) loginPage(w http.ResponseWriter, r *http.Request) {
 			a.log.Error("list witnesses for dev login", "err", err)
 			v.Error = "The witness list could not be read from the database."
 		}
-		v.Witnesses = ws
+		v.Witnesses = slices.DeleteFunc(ws, func(w store.Witness) bool { return !w.Active() })
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	a.render(w, r, http.StatusOK, loginPageView(a.meta(r, "Log in"), v))
@@ -62,6 +63,10 @@ func (a *App) devLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		a.log.Error("dev login: load witness", "witness", id, "err", err)
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database did not answer. Try again in a moment.")
+		return
+	}
+	if !wit.Active() {
+		a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", deactivatedText)
 		return
 	}
 	if err := a.startSession(w, wit.ID, "dev"); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,13 @@ type OIDCConfig struct {
 	Issuer       string // OIDC_ISSUER, e.g. https://keycloak.example.org/realms/guild
 	ClientID     string // OIDC_CLIENT_ID
 	ClientSecret string // OIDC_CLIENT_SECRET (empty for a public client)
+	// RolesClaim is the ID token claim holding the person's groups (default
+	// "groups", OIDC_ROLES_CLAIM); RoleMap maps its values to roles
+	// (OIDC_ROLE_MAP). A person whose groups map to a role is added to the
+	// directory at their first login, and their identity provider roles are
+	// re-synced at every login.
+	RolesClaim string
+	RoleMap    map[string][]string
 	// Scopes beyond "openid" (default: profile, email).
 	Scopes []string
 	// HTTPClient talks to the provider (tests); default http.DefaultClient with a timeout.
@@ -48,6 +56,9 @@ type oidcLogin struct {
 }
 
 func newOIDCLogin(cfg OIDCConfig, baseURL string) *oidcLogin {
+	if cfg.RolesClaim == "" {
+		cfg.RolesClaim = "groups"
+	}
 	c := cfg.HTTPClient
 	if c == nil {
 		c = &http.Client{Timeout: 15 * time.Second}
@@ -170,55 +181,110 @@ func (a *App) oidcCallbackHandler(w http.ResponseWriter, r *http.Request) {
 		refuse("nonce does not match", nil)
 		return
 	}
-	var claims struct {
-		Email         string `json:"email"`
-		EmailVerified *bool  `json:"email_verified"`
-	}
+	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
 		refuse("claims not readable", err)
 		return
 	}
-	id, err := a.witnessForIdentity(r.Context(), idt.Subject, claims.Email, claims.EmailVerified != nil && *claims.EmailVerified)
-	if err != nil {
-		a.log.Error("OIDC login: map identity", "err", err)
+	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: "", Path: "/login/oidc", MaxAge: -1, HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
+	a.oidcSignIn(w, r, identityOf(idt.Issuer, idt.Subject, claims), a.oidc.roles(claims), safeNext(f.Next))
+}
+
+// oidcSignIn starts the session of a verified identity. The directory finds
+// the person by the identity bound to them (or, at their first login, by the
+// verified e-mail) and re-syncs the roles their groups map to; someone it does
+// not know is added when a group maps to a role, and otherwise reads without
+// signing. A deactivated person is turned away.
+func (a *App) oidcSignIn(w http.ResponseWriter, r *http.Request, id store.Identity, roles []string, next string) {
+	wit, err := a.store.SyncIdentity(r.Context(), id, roles, len(roles) > 0)
+	readOnly := false
+	switch {
+	case err == nil && !wit.Active():
+		a.log.Warn("OIDC login refused: deactivated in the directory", "subject", id.Subject, "witness", wit.ID)
+		a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", deactivatedText)
+		return
+	case err == nil:
+	case errors.Is(err, store.ErrNotFound):
+		// Not in the directory and no group maps to a role: they read only.
+		readOnly = true
+		wit.ID = id.Email
+		if wit.ID == "" {
+			wit.ID = "oidc:" + id.Subject
+		}
+	case errors.Is(err, store.ErrIdentityConflict):
+		a.log.Warn("OIDC login refused", "subject", id.Subject, "err", err)
+		a.errorPage(w, r, http.StatusConflict, "Your login does not match the directory",
+			"The directory already holds "+id.Email+" for another login of your identity provider, so this one cannot take it. Ask an admin to check the directory.")
+		return
+	default:
+		a.log.Error("OIDC login: sync the directory", "subject", id.Subject, "err", err)
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database did not answer. Try again in a moment.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: "", Path: "/login/oidc", MaxAge: -1, HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
-	if err := a.startSession(w, id, "oidc"); err != nil {
+	if err := a.startSessionAs(w, session{WitnessID: wit.ID, Via: "oidc", ReadOnly: readOnly}); err != nil {
 		a.errorPage(w, r, http.StatusInternalServerError, "Login failed", "The session could not be started.")
 		return
 	}
-	a.log.Info("OIDC login", "subject", idt.Subject, "witness", id)
-	http.Redirect(w, r, safeNext(f.Next), http.StatusSeeOther)
+	a.log.Info("OIDC login", "subject", id.Subject, "witness", wit.ID, "identity_provider_roles", roles, "read_only", readOnly)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// emailLookup is optional on the Store: *store.Store has it.
-type emailLookup interface {
-	WitnessByEmail(ctx context.Context, email string) (store.Witness, error)
-}
-
-// witnessForIdentity maps an identity to a witness id: the subject if a witness
-// has it as id, else the verified e-mail. An identity with no witness record
-// still logs in (read-only) under its e-mail or subject.
-func (a *App) witnessForIdentity(ctx context.Context, sub, email string, verified bool) (string, error) {
-	if _, err := a.store.GetWitness(ctx, sub); err == nil {
-		return sub, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return "", err
+// identityOf reads who logged in from the ID token's claims; the e-mail only
+// when the provider says it verified it.
+func identityOf(issuer, subject string, claims map[string]any) store.Identity {
+	id := store.Identity{Issuer: issuer, Subject: subject}
+	id.Name, _ = claims["name"].(string)
+	if id.Name == "" {
+		id.Name, _ = claims["preferred_username"].(string)
 	}
-	if email != "" && verified {
-		if el, ok := a.store.(emailLookup); ok {
-			w, err := el.WitnessByEmail(ctx, email)
-			if err == nil {
-				return w.ID, nil
-			}
-			if !errors.Is(err, store.ErrNotFound) {
-				return "", err
+	if verified, _ := claims["email_verified"].(bool); verified {
+		email, _ := claims["email"].(string)
+		id.Email = strings.ToLower(strings.TrimSpace(email))
+	}
+	return id
+}
+
+// roles maps the values of the roles claim to Guildhall roles, sorted.
+func (o *oidcLogin) roles(claims map[string]any) []string {
+	var out []string
+	for _, v := range claimValues(claims, o.cfg.RolesClaim) {
+		for _, r := range o.cfg.RoleMap[v] {
+			if !slices.Contains(out, r) {
+				out = append(out, r)
 			}
 		}
-		// No witness has this e-mail: the person reads, but cannot sign.
-		return strings.ToLower(email), nil
 	}
-	return "oidc:" + sub, nil
+	slices.Sort(out)
+	return out
+}
+
+// claimValues reads a claim that holds a list of strings or one string. A
+// name not found as it is is read as a path through nested objects
+// ("realm_access.roles"); URL-like claim names keep their dots.
+func claimValues(claims map[string]any, name string) []string {
+	v, ok := claims[name]
+	if !ok {
+		var cur any = claims
+		for _, part := range strings.Split(name, ".") {
+			m, isMap := cur.(map[string]any)
+			if !isMap {
+				return nil
+			}
+			cur = m[part]
+		}
+		v = cur
+	}
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }

@@ -1,11 +1,6 @@
 package web
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,156 +8,18 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
-
+	"github.com/guildhouse/guildhall/internal/oidctest"
 	"github.com/guildhouse/guildhall/store/storetest"
 )
 
-// testIdP is a small OpenID Connect provider for tests: discovery, JWKS, an
-// authorization endpoint that logs the configured subject in at once, and a
-// token endpoint that checks the client secret and the PKCE verifier and issues
-// a real RS256-signed ID token — or, by mode, a deliberately bad one.
-type testIdP struct {
-	srv      *httptest.Server
-	key      *rsa.PrivateKey
-	otherKey *rsa.PrivateKey // not in the JWKS: "bad signature"
-	clientID string
-	secret   string
+// roleMap is the identity provider's groups as the tests map them (Keycloak's
+// group membership mapper with full paths).
+var roleMap = map[string][]string{"/guildhouse/security": {"security"}, "/guildhouse/release": {"release"}, "/guildhouse/admins": {"admin"}}
 
-	mu      sync.Mutex
-	mode    string // "", "bad-signature", "wrong-audience", "expired", "wrong-nonce", "wrong-issuer"
-	subject string
-	email   string
-	codes   map[string]authCode
-	tokenOK int // successful token exchanges
-}
-
-type authCode struct {
-	challenge, nonce, redirect string
-}
-
-func newTestIdP(t *testing.T) *testIdP {
-	t.Helper()
-	p := &testIdP{clientID: "guildhall", secret: "s3cret", codes: map[string]authCode{}}
-	var err error
-	if p.key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-		t.Fatal(err)
-	}
-	if p.otherKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		iss := p.srv.URL
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/token",
-			"jwks_uri": iss + "/jwks", "response_types_supported": []string{"code"},
-			"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{"RS256"},
-			"code_challenge_methods_supported": []string{"S256"},
-		})
-	})
-	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
-			{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	})
-	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get("client_id") != p.clientID || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" ||
-			q.Get("code_challenge") == "" || q.Get("nonce") == "" || !strings.Contains(q.Get("scope"), "openid") {
-			http.Error(w, "bad authorization request", http.StatusBadRequest)
-			return
-		}
-		code := randomHex(8)
-		p.mu.Lock()
-		p.codes[code] = authCode{challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), redirect: q.Get("redirect_uri")}
-		p.mu.Unlock()
-		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
-	})
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		id, sec, ok := r.BasicAuth()
-		if !ok {
-			id, sec = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
-		}
-		p.mu.Lock()
-		c, found := p.codes[r.PostFormValue("code")]
-		delete(p.codes, r.PostFormValue("code"))
-		p.mu.Unlock()
-		sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
-		switch {
-		case id != p.clientID || sec != p.secret:
-			oauthError(w, "invalid_client")
-			return
-		case !found || c.redirect != r.PostFormValue("redirect_uri"):
-			oauthError(w, "invalid_grant")
-			return
-		case base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge:
-			oauthError(w, "invalid_grant") // PKCE verifier does not match
-			return
-		}
-		idt, err := p.idToken(c.nonce)
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		p.mu.Lock()
-		p.tokenOK++
-		p.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + randomHex(4), "token_type": "Bearer", "expires_in": 300, "id_token": idt})
-	})
-	p.srv = httptest.NewServer(mux)
-	t.Cleanup(p.srv.Close)
-	return p
-}
-
-func oauthError(w http.ResponseWriter, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
-}
-
-func (p *testIdP) set(mode, subject, email string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mode, p.subject, p.email = mode, subject, email
-}
-
-func (p *testIdP) idToken(nonce string) (string, error) {
-	p.mu.Lock()
-	mode, sub, email := p.mode, p.subject, p.email
-	p.mu.Unlock()
-	key := p.key
-	if mode == "bad-signature" {
-		key = p.otherKey
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
-	if err != nil {
-		return "", err
-	}
-	now := time.Now()
-	claims := jwt.Claims{Issuer: p.srv.URL, Subject: sub, Audience: jwt.Audience{p.clientID},
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(5 * time.Minute))}
-	switch mode {
-	case "wrong-audience":
-		claims.Audience = jwt.Audience{"someone-else"}
-	case "expired":
-		claims.IssuedAt, claims.Expiry = jwt.NewNumericDate(now.Add(-2*time.Hour)), jwt.NewNumericDate(now.Add(-time.Hour))
-	case "wrong-nonce":
-		nonce = "not-the-nonce"
-	case "wrong-issuer":
-		claims.Issuer = "https://evil.example"
-	}
-	extra := map[string]any{"nonce": nonce, "email": email, "email_verified": true, "name": "Test Person"}
-	return jwt.Signed(signer).Claims(claims).Claims(extra).Serialize()
-}
-
-func newOIDCApp(t *testing.T, p *testIdP) (*httptest.Server, *App) {
+func newOIDCApp(t *testing.T, p *oidctest.Provider) (*httptest.Server, *App) {
 	t.Helper()
 	st := storetest.SQLite(t)
 	seedWitnesses(t, st)
@@ -172,7 +29,7 @@ func newOIDCApp(t *testing.T, p *testIdP) (*httptest.Server, *App) {
 	t.Cleanup(srv.Close)
 	var err error
 	app, err = New(Config{BaseURL: strings.Replace(srv.URL, "127.0.0.1", "localhost", 1), SessionSecret: []byte(strings.Repeat("o", 32)),
-		OIDC: &OIDCConfig{Issuer: p.srv.URL, ClientID: p.clientID, ClientSecret: p.secret}},
+		OIDC: &OIDCConfig{Issuer: p.URL, ClientID: p.ClientID, ClientSecret: p.Secret, RoleMap: roleMap}},
 		Deps{Store: st, Ceremonies: newFake(st), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -184,6 +41,13 @@ func newOIDCApp(t *testing.T, p *testIdP) (*httptest.Server, *App) {
 // loginThroughIdP follows the whole redirect dance in one browser-like client
 // and returns where it ended and whether a session was set.
 func loginThroughIdP(t *testing.T, appURL string) (*http.Client, string, bool) {
+	t.Helper()
+	c, _, end, ok := loginWithStatus(t, appURL)
+	return c, end, ok
+}
+
+// loginWithStatus is loginThroughIdP with the status of the page it ended on.
+func loginWithStatus(t *testing.T, appURL string) (*http.Client, int, string, bool) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 20 * time.Second}
@@ -201,7 +65,7 @@ func loginThroughIdP(t *testing.T, appURL string) (*http.Client, string, bool) {
 			hasSession = true
 		}
 	}
-	return c, resp.Request.URL.RequestURI(), hasSession
+	return c, resp.StatusCode, resp.Request.URL.RequestURI(), hasSession
 }
 
 // rewriteLocalhost dials 127.0.0.1 for "localhost" (no resolver games in tests).
@@ -215,11 +79,11 @@ func (rewriteLocalhost) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestOIDCLogin(t *testing.T) {
-	p := newTestIdP(t)
-	srv, app := newOIDCApp(t, p)
+	p := oidctest.New(t)
+	srv, _ := newOIDCApp(t, p)
 
 	t.Run("valid token maps the verified e-mail to a witness", func(t *testing.T) {
-		p.set("", "kc-1234-bob", "Bob@Example.org")
+		p.Login(oidctest.Person{Subject: "kc-1234-bob", Email: "Bob@Example.org"})
 		c, end, ok := loginThroughIdP(t, srv.URL)
 		if !ok || end != "/ceremonies" {
 			t.Fatalf("ended at %s, session %v", end, ok)
@@ -234,7 +98,7 @@ func TestOIDCLogin(t *testing.T) {
 		}
 	})
 	t.Run("unknown person logs in read-only", func(t *testing.T) {
-		p.set("", "kc-9", "zed@example.org")
+		p.Login(oidctest.Person{Subject: "kc-9", Email: "zed@example.org", Groups: []string{"/guildhouse/unmapped"}})
 		c, end, ok := loginThroughIdP(t, srv.URL)
 		if !ok || end != "/ceremonies" {
 			t.Fatalf("ended at %s, session %v", end, ok)
@@ -244,21 +108,23 @@ func TestOIDCLogin(t *testing.T) {
 			t.Fatal("unknown identity treated as a witness")
 		}
 	})
-	for _, mode := range []string{"bad-signature", "wrong-audience", "expired", "wrong-nonce", "wrong-issuer"} {
+	for _, mode := range []string{oidctest.BadSignature, oidctest.WrongAudience, oidctest.Expired, oidctest.WrongNonce, oidctest.WrongIssuer} {
 		t.Run("refuses "+mode, func(t *testing.T) {
-			p.set(mode, "kc-1234-bob", "bob@example.org")
-			before := p.tokenOK
+			p.SetMode(mode)
+			defer p.SetMode("")
+			p.Login(oidctest.Person{Subject: "kc-1234-bob", Email: "bob@example.org"})
+			before := p.TokensIssued()
 			_, end, ok := loginThroughIdP(t, srv.URL)
 			if ok || end != "/login?error=oidc" {
 				t.Fatalf("%s: ended at %s, session %v", mode, end, ok)
 			}
-			if p.tokenOK != before+1 {
-				t.Fatalf("%s: the token exchange itself did not happen (%d)", mode, p.tokenOK-before)
+			if p.TokensIssued() != before+1 {
+				t.Fatalf("%s: the token exchange itself did not happen (%d)", mode, p.TokensIssued()-before)
 			}
 		})
 	}
 	t.Run("refuses a callback with another state", func(t *testing.T) {
-		p.set("", "kc-1234-bob", "bob@example.org")
+		p.Login(oidctest.Person{Subject: "kc-1234-bob", Email: "bob@example.org"})
 		jar, _ := cookiejar.New(nil)
 		c := &http.Client{Jar: jar, Transport: rewriteLocalhost{},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -297,7 +163,6 @@ func TestOIDCLogin(t *testing.T) {
 			t.Fatalf("callback without flow: %s %v", resp.Header.Get("Location"), resp.Cookies())
 		}
 	})
-	_ = app
 }
 
 func TestOIDCProviderDownDoesNotBlockStart(t *testing.T) {

@@ -68,6 +68,11 @@ type session struct {
 	WitnessID string `json:"w"`
 	Via       string `json:"v"` // "dev" or "oidc"
 	Expires   int64  `json:"e"` // unix seconds
+	// ReadOnly: someone the directory did not know at login (WitnessID is their
+	// e-mail or "oidc:<subject>"). Their id is never looked up, so it cannot
+	// pick up a record bound to another identity; they log in again once an
+	// admin has added them.
+	ReadOnly bool `json:"r,omitempty"`
 }
 
 // viewer is the logged-in person as handlers see them.
@@ -101,7 +106,11 @@ func (a *App) clearCookie(w http.ResponseWriter, name string) {
 }
 
 func (a *App) startSession(w http.ResponseWriter, witnessID, via string) error {
-	s := session{WitnessID: witnessID, Via: via, Expires: a.cfg.Now().Add(a.cfg.SessionTTL).Unix()}
+	return a.startSessionAs(w, session{WitnessID: witnessID, Via: via})
+}
+
+func (a *App) startSessionAs(w http.ResponseWriter, s session) error {
+	s.Expires = a.cfg.Now().Add(a.cfg.SessionTTL).Unix()
 	v, err := a.cookies.encode(sessionCookie, s)
 	if err != nil {
 		return err
@@ -121,8 +130,12 @@ func SessionCookie(secret []byte, witnessID string, ttl time.Duration) (string, 
 	return newCookieCodec(secret).encode(sessionCookie, session{WitnessID: witnessID, Via: "oidc", Expires: time.Now().Add(ttl).Unix()})
 }
 
+// deactivatedText tells a deactivated person why they are turned away.
+const deactivatedText = "An admin deactivated you in the directory, so you can no longer log in, sign or use your API tokens here. If this is a mistake, ask an admin to reactivate you."
+
 // loadSession puts the viewer (if any) in the request context. A witness record
-// is looked up each request so removed witnesses lose access at once.
+// is looked up each request so a deactivated person loses access at once: the
+// session ends with a page that says why.
 func (a *App) loadSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(sessionCookie)
@@ -138,8 +151,17 @@ func (a *App) loadSession(next http.Handler) http.Handler {
 			return
 		}
 		v := &viewer{ID: s.WitnessID, Name: s.WitnessID, Via: s.Via}
+		if s.ReadOnly {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
+			return
+		}
 		wit, err := a.store.GetWitness(r.Context(), s.WitnessID)
 		switch {
+		case err == nil && !wit.Active():
+			a.log.Warn("session of a deactivated person ended", "witness", wit.ID, "path", r.URL.Path)
+			a.clearCookie(w, sessionCookie)
+			a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", deactivatedText)
+			return
 		case err == nil:
 			v.Witness, v.Name, v.Roles = &wit, wit.DisplayName, wit.Roles
 		case errors.Is(err, store.ErrNotFound):

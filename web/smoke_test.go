@@ -31,9 +31,6 @@ func seedWitnesses(t testing.TB, st *store.Store) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := st.ApplyTemplate(context.Background(), releaseTemplate(2), "test"); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // releaseTemplate is the template the web tests open ceremonies from: Bob
@@ -56,6 +53,15 @@ type harness struct {
 func newHarness(t *testing.T, st *store.Store) *harness {
 	t.Helper()
 	seedWitnesses(t, st)
+	if _, _, err := st.ApplyTemplate(context.Background(), releaseTemplate(2), "test"); err != nil {
+		t.Fatal(err)
+	}
+	return startHarness(t, st)
+}
+
+// startHarness serves the app on st as it is.
+func startHarness(t *testing.T, st *store.Store) *harness {
+	t.Helper()
 	fake := newFake(st)
 	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), DevLogin: true},
 		Deps{Store: st, Ceremonies: fake, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -39,6 +39,8 @@ func (a *App) meta(r *http.Request, title string) meta {
 		m.Nav = "chronicle"
 	case strings.HasPrefix(p, "/posture"):
 		m.Nav = "posture"
+	case strings.HasPrefix(p, "/admin"):
+		m.Nav = "admin"
 	}
 	return m
 }
@@ -173,12 +175,19 @@ func plural(n int, one, many string) string {
 }
 
 // people maps witness ids to display names: pages name people the way the
-// header and the statement do, and keep the id for a tooltip.
-type people map[string]string
+// header and the statement do, and keep the id for a tooltip. It also knows who
+// the directory has deactivated, so a page shows it even before (or without)
+// the ceremony hearing of it.
+type people map[string]personInfo
+
+type personInfo struct {
+	Name        string
+	Deactivated bool
+}
 
 // name is the person's display name, or the id when it is not known.
 func (p people) name(id string) string {
-	if n := p[id]; n != "" {
+	if n := p[id].Name; n != "" {
 		return n
 	}
 	return id
@@ -193,8 +202,11 @@ func (p people) names(ids []string) []string {
 	return out
 }
 
-// people reads every witness's name. A failure is logged and the pages show
-// ids instead: a name is a convenience, never a reason to fail a page.
+// deactivated says whether the directory has deactivated the person.
+func (p people) deactivated(id string) bool { return p[id].Deactivated }
+
+// people reads every witness's name and standing. A failure is logged and the
+// pages show ids instead: a name is a convenience, never a reason to fail a page.
 func (a *App) people(ctx context.Context) people {
 	ws, err := a.store.ListWitnesses(ctx)
 	if err != nil {
@@ -203,7 +215,7 @@ func (a *App) people(ctx context.Context) people {
 	}
 	p := make(people, len(ws))
 	for _, w := range ws {
-		p[w.ID] = w.DisplayName
+		p[w.ID] = personInfo{Name: w.DisplayName, Deactivated: !w.Active()}
 	}
 	return p
 }

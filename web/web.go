@@ -63,6 +63,8 @@ type Store interface {
 	ListTemplates(ctx context.Context) ([]store.TemplateRow, error)
 	GetTemplate(ctx context.Context, name string, version int) (store.TemplateRow, error)
 	Directory(ctx context.Context) ([]rules.Person, error)
+	SyncIdentity(ctx context.Context, id store.Identity, idpRoles []string, provision bool) (store.Witness, error)
+	AdminStore
 }
 
 // Ceremonies is the workflow side: *ceremonyclient.Client satisfies it.
@@ -306,6 +308,7 @@ func (a *App) routes() http.Handler {
 			r.Post("/account/passkeys/remove", a.removePasskey)
 			r.Post("/account/tokens", a.createToken)
 			r.Post("/account/keys", a.addEd25519Key)
+			r.Route("/admin", a.adminRoutes)
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

@@ -576,23 +576,12 @@ func (panicStore) ListCeremonies(context.Context, store.CeremonyFilter) ([]store
 func (h *harness) apiClient(t *testing.T) func(method, path, token string, body any) (*http.Response, map[string]any) {
 	return func(method, path, token string, body any) (*http.Response, map[string]any) {
 		t.Helper()
-		var rd io.Reader
+		text := ""
 		if body != nil {
 			b, _ := json.Marshal(body)
-			rd = strings.NewReader(string(b))
+			text = string(b)
 		}
-		req, _ := http.NewRequest(method, h.srv.URL+path, rd)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp, out
+		return apiCall(t, h, method, path, token, text)
 	}
 }
 

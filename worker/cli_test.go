@@ -2,8 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,85 +11,14 @@ import (
 	"github.com/guildhouse/guildhall/internal/testenv"
 )
 
-// readmeCommands returns the commands of the README's fenced block between
-// <!-- cli-example:begin --> and <!-- cli-example:end -->, each split into
-// words as a shell would (quotes, backslash-newline continuations, comments).
+// readmeCommands returns the words of the README's cli-example commands.
 func readmeCommands(t *testing.T) [][]string {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(b)
-	_, after, ok := strings.Cut(text, "<!-- cli-example:begin -->")
-	block, _, ok2 := strings.Cut(after, "<!-- cli-example:end -->")
-	if !ok || !ok2 {
-		t.Fatal("README.md has no cli-example block")
-	}
-	_, block, _ = strings.Cut(block, "```sh\n")
-	block, _, _ = strings.Cut(block, "```")
-	block = strings.ReplaceAll(block, "\\\n", " ")
 	var cmds [][]string
-	for _, line := range strings.Split(block, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		words, err := shellWords(line)
-		if err != nil {
-			t.Fatalf("README line %q: %v", line, err)
-		}
-		cmds = append(cmds, words)
+	for _, c := range testenv.READMECommands(t, "../README.md", "cli-example") {
+		cmds = append(cmds, c.Words)
 	}
 	return cmds
-}
-
-// shellWords splits a line as POSIX sh does for the quoting the README uses.
-func shellWords(line string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(line); i++ {
-		switch ch := line[i]; ch {
-		case ' ', '\t':
-			if inWord {
-				words, inWord = append(words, cur.String()), false
-				cur.Reset()
-			}
-		case '\'':
-			j := strings.IndexByte(line[i+1:], '\'')
-			if j < 0 {
-				return nil, fmt.Errorf("unclosed single quote")
-			}
-			cur.WriteString(line[i+1 : i+1+j])
-			i, inWord = i+1+j, true
-		case '"':
-			j := i + 1
-			for ; j < len(line) && line[j] != '"'; j++ {
-				if line[j] == '\\' && j+1 < len(line) {
-					j++
-				}
-				cur.WriteByte(line[j])
-			}
-			if j >= len(line) {
-				return nil, fmt.Errorf("unclosed double quote")
-			}
-			i, inWord = j, true
-		case '\\':
-			if i+1 < len(line) {
-				i++
-				cur.WriteByte(line[i])
-				inWord = true
-			}
-		default:
-			cur.WriteByte(ch)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, nil
 }
 
 // TestReadmeCLIExample opens a ceremony and brings it to quorum with nothing but
@@ -165,13 +92,5 @@ func TestReadmeCLIExample(t *testing.T) {
 	}
 	if types["ceremony.opened"] != 1 || types["signature.accepted"] != 2 || types["ceremony.status_changed"] != 1 {
 		t.Fatalf("custody events %v", types)
-	}
-}
-
-func TestShellWords(t *testing.T) {
-	got, err := shellWords(`temporal workflow list --query "CeremonyStatus = 'collecting' AND X = \"y\"" --input '{"a":"b c"}' a\ b`)
-	want := []string{"temporal", "workflow", "list", "--query", `CeremonyStatus = 'collecting' AND X = "y"`, "--input", `{"a":"b c"}`, "a b"}
-	if err != nil || strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Fatalf("got %q %v", got, err)
 	}
 }

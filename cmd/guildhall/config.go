@@ -71,10 +71,12 @@ func dialTemporal(ctx context.Context, t config.Temporal, identity string, mh cl
 }
 
 // toolConfig loads the command-line tools' configuration, once per process.
-var toolConfig = sync.OnceValues(func() (config.Tool, error) {
+var toolConfig = sync.OnceValues(loadToolConfig)
+
+func loadToolConfig() (config.Tool, error) {
 	cfg, _, err := configure(config.LoadTool)
 	return cfg, err
-})
+}
 
 // withStore adapts fn to a RunE that opens the Ops DB for it and closes it after.
 func withStore(fn func(cmd *cobra.Command, args []string, s *store.Store) error) func(*cobra.Command, []string) error {

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/guildhouse/guildhall/statement"
-	"github.com/guildhouse/guildhall/store"
 )
 
 func newKeygenCmd() *cobra.Command {
@@ -92,86 +91,6 @@ func readKeyFile(path, witness string) (statement.KeyFile, ed25519.PrivateKey, e
 		return kf, nil, fmt.Errorf("key file %s: %w", path, err)
 	}
 	return kf, priv, nil
-}
-
-func newWitnessCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "witness add-key|keys|remove-key",
-		Short: "Manage witnesses' registered signing keys in the Ops DB",
-	}
-	var label, name string
-	var create bool
-	add := &cobra.Command{
-		Use:   "add-key <witness-id> <public-key|key-file>",
-		Short: "Register an ed25519 public key for a witness (recorded on the custody chain)",
-		Long: `add-key registers an ed25519 public key: the base64 that ` + "`guildhall keygen`" + ` prints,
-a PEM PUBLIC KEY, or a file holding either (or a guildhall key file, of which only
-the public half is used). The registration is a custody event. --create adds the
-witness first if the Ops DB does not know them.`,
-		Args: cobra.ExactArgs(2),
-		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
-			id := args[0]
-			pub, err := publicKeyArg(args[1], id)
-			if err != nil {
-				return err
-			}
-			if create {
-				if _, err := s.GetWitness(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
-					if name == "" {
-						name = id
-					}
-					if _, err := s.AddWitness(cmd.Context(), store.NewPerson{ID: id, DisplayName: name, Email: id}, cliActor()); err != nil {
-						return err
-					}
-				}
-			}
-			k := statement.NewPublicKey(id, pub)
-			if err := s.AddCredential(cmd.Context(), id, store.Credential{Type: k.Type, KeyID: k.KeyID, PublicKey: k.PublicKey, Label: label}); err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("%w (add them with --create, or log in once through the web)", err)
-				}
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "registered %s for %s\n", k.KeyID, id)
-			return nil
-		}),
-	}
-	add.Flags().StringVar(&label, "label", "", "a note to tell keys apart, e.g. \"laptop\"")
-	add.Flags().BoolVar(&create, "create", false, "create the witness if the Ops DB does not know them")
-	add.Flags().StringVar(&name, "name", "", "display name for --create")
-
-	keys := &cobra.Command{
-		Use:   "keys <witness-id>",
-		Short: "List a witness's registered keys",
-		Args:  cobra.ExactArgs(1),
-		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
-			ks, err := s.WitnessKeys(cmd.Context(), args[:1])
-			if err != nil {
-				return err
-			}
-			if len(ks) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s has no registered keys\n", args[0])
-			}
-			for _, k := range ks {
-				fmt.Fprintf(cmd.OutOrStdout(), "%-10s %-40s %s  %s\n", k.Type, k.KeyID, k.AddedAt.UTC().Format(time.RFC3339), k.Label)
-			}
-			return nil
-		}),
-	}
-	remove := &cobra.Command{
-		Use:   "remove-key <witness-id> <key-id>",
-		Short: "Unregister a key (signatures already made with it stay verifiable)",
-		Args:  cobra.ExactArgs(2),
-		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
-			if err := s.RemoveCredential(cmd.Context(), args[0], args[1]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from %s\n", args[1], args[0])
-			return nil
-		}),
-	}
-	cmd.AddCommand(add, keys, remove)
-	return cmd
 }
 
 // publicKeyArg reads a public key given inline or as a file.

@@ -54,6 +54,7 @@ func newRootCmd() *cobra.Command {
 		newEvidenceCmd(),
 		newKeygenCmd(),
 		newWitnessCmd(),
+		newTemplateCmd(),
 		newSignCmd(),
 		newChronicleCmd(),
 		newConfigCmd(),

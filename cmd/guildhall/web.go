@@ -50,7 +50,12 @@ func newWebCmd() *cobra.Command {
 				IngestToken: cfg.IngestToken, TrustedProxies: cfg.TrustedProxies,
 			}
 			if cfg.OIDC.Enabled() {
-				wcfg.OIDC = &web.OIDCConfig{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret}
+				roles, _ := cfg.OIDC.Roles() // checked when the configuration loaded
+				wcfg.OIDC = &web.OIDCConfig{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret,
+					RolesClaim: cfg.OIDC.RolesClaim, RoleMap: roles}
+				if len(roles) == 0 {
+					log.Warn("OIDC_ROLE_MAP is empty: nobody is added to the directory from the identity provider's groups; people log in read-only unless an admin adds them")
+				}
 			} else {
 				log.Warn("OIDC_ISSUER is not set: nobody can log in to the web app (set OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET)")
 			}

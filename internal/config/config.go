@@ -22,7 +22,10 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // Logging is shared by every role.
@@ -63,6 +66,39 @@ type OIDC struct {
 	Issuer       string `env:"OIDC_ISSUER" doc:"issuer URL; empty: OIDC off"`
 	ClientID     string `env:"OIDC_CLIENT_ID" doc:"client id registered at the provider"`
 	ClientSecret string `env:"OIDC_CLIENT_SECRET" secret:"true" doc:"client secret"`
+	// RolesClaim and RoleMap turn the identity provider's groups into roles:
+	// a person whose claim holds a mapped value is provisioned at first login
+	// and their provider roles re-synced at every login.
+	RolesClaim string   `env:"OIDC_ROLES_CLAIM" default:"groups" doc:"ID token claim holding the person's groups: a list or one string; a.b for a nested claim"`
+	RoleMap    []string `env:"OIDC_ROLE_MAP" doc:"claim value=role pairs, comma-separated, e.g. /guildhouse/security=security,/guildhouse/admins=admin"`
+}
+
+// Roles parses OIDC_ROLE_MAP: claim value → roles (one value may map to
+// several). Split at the last "=", since a group path may hold one and a role
+// cannot.
+func (o OIDC) Roles() (map[string][]string, error) {
+	m := map[string][]string{}
+	var errs []error
+	for _, pair := range o.RoleMap {
+		i := strings.LastIndex(pair, "=")
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("OIDC_ROLE_MAP: %q is not claim-value=role, e.g. /guildhouse/security=security", pair))
+			continue
+		}
+		value, role := strings.TrimSpace(pair[:i]), strings.TrimSpace(pair[i+1:])
+		if value == "" {
+			errs = append(errs, fmt.Errorf("OIDC_ROLE_MAP: %q has no claim value before the =", pair))
+			continue
+		}
+		if err := rules.RoleOK(role); err != nil {
+			errs = append(errs, fmt.Errorf("OIDC_ROLE_MAP: in %q, %w", pair, err))
+			continue
+		}
+		if !slices.Contains(m[value], role) {
+			m[value] = append(m[value], role)
+		}
+	}
+	return m, errors.Join(errs...)
 }
 
 // Enabled reports whether OIDC login is configured.
@@ -223,6 +259,12 @@ func (w *Web) check() error {
 		} else if u, err := url.Parse(w.OIDC.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("OIDC_ISSUER=%q: want the issuer's URL, e.g. https://keycloak.example/realms/guildhouse", w.OIDC.Issuer))
 		}
+	}
+	if _, err := w.OIDC.Roles(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(w.OIDC.RoleMap) > 0 && w.OIDC.Issuer == "" {
+		errs = append(errs, errors.New("OIDC_ROLE_MAP is set but OIDC is off: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too"))
 	}
 	for _, p := range w.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {

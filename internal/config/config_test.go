@@ -69,6 +69,9 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{"web", env("SESSION_SECRET", secret, "GUILDHALL_CLUSTER_MODE", "true"), []string{"GUILDHALL_CEREMONY_NAMESPACE", "DNS label"}},
 		{"web", env("SESSION_SECRET", secret, "OIDC_ISSUER", "https://id.example"), []string{"OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET go together"}},
 		{"web", env("SESSION_SECRET", secret, "TRUSTED_PROXIES", "10.0.0.1/33"), []string{"TRUSTED_PROXIES", "CIDR"}},
+		{"web", env("SESSION_SECRET", secret, "OIDC_ROLE_MAP", "/guildhouse/security"), []string{"OIDC_ROLE_MAP", "claim-value=role", "OIDC is off"}},
+		{"web", env("SESSION_SECRET", secret, "OIDC_ROLE_MAP", "/guildhouse/security=Security Team"), []string{"OIDC_ROLE_MAP", "not a role name"}},
+		{"web", env("SESSION_SECRET", secret, "OIDC_ROLE_MAP", "=admin"), []string{"OIDC_ROLE_MAP", "no claim value"}},
 		{"web", env("SESSION_SECRET", secret, "GUILDHALL_HOST", "guildhall.example"), []string{"GUILDHALL_HOST", "public base URL"}},
 		{"web", env("SESSION_SECRET", secret, "GUILDHALL_ADDR", "4000"), []string{"GUILDHALL_ADDR", ":4000"}},
 		{"worker", env("NOTIFY_WEBHOOK_FORMAT", "teams"), []string{"NOTIFY_WEBHOOK_FORMAT", "json, slack"}},
@@ -214,4 +217,26 @@ func architectureTable(t *testing.T) []tableRow {
 		t.Fatalf("found only %d rows in the configuration table", len(rows))
 	}
 	return rows
+}
+
+func TestOIDCRoleMap(t *testing.T) {
+	v, err := Inspect("web", env("SESSION_SECRET", secret, "OIDC_ISSUER", "https://id.example/realms/g", "OIDC_CLIENT_ID", "guildhall",
+		"OIDC_CLIENT_SECRET", "x", "OIDC_ROLE_MAP", " /guildhouse/security=security, /guildhouse/admins=admin,/guildhouse/admins=security,team=a=release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := v.(*Web)
+	if w.OIDC.RolesClaim != "groups" {
+		t.Errorf("OIDC_ROLES_CLAIM default = %q, want groups", w.OIDC.RolesClaim)
+	}
+	m, err := w.OIDC.Roles()
+	want := map[string][]string{"/guildhouse/security": {"security"}, "/guildhouse/admins": {"admin", "security"}, "team=a": {"release"}}
+	if err != nil || len(m) != len(want) {
+		t.Fatalf("Roles() = %v, %v", m, err)
+	}
+	for k, roles := range want {
+		if !slices.Equal(m[k], roles) {
+			t.Errorf("Roles()[%q] = %v, want %v", k, m[k], roles)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/oidctest"
 	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
@@ -37,7 +38,8 @@ var stack struct {
 	temporal client.Client
 	// temporalAddr is the dev server's frontend, for the temporal CLI.
 	temporalAddr string
-	app          *web.App        // LiveStreams: the server's count of open event streams
+	app          *web.App // LiveStreams: the server's count of open event streams
+	idp          *oidctest.Provider
 	browser      context.Context // the allocated Chromium; tests derive contexts from it
 	outDir       string
 }
@@ -52,6 +54,7 @@ var witnesses = []store.Witness{
 	{ID: "erin@guildhall.test", DisplayName: "Erin Esterhuizen-Vandermeulen", Email: "erin@guildhall.test", Roles: []string{"security"}},
 	{ID: "finn@guildhall.test", DisplayName: "Finn Fairweather", Email: "finn@guildhall.test", Roles: []string{"release"}},
 	{ID: "gwen@guildhall.test", DisplayName: "Gwen Greenwood", Email: "gwen@guildhall.test", Roles: []string{"release"}},
+	{ID: "ada@guildhall.test", DisplayName: "Ada Archer", Email: "ada@guildhall.test", Roles: []string{"admin"}},
 }
 
 // templates are the approval templates the browser tests open ceremonies from:
@@ -64,6 +67,10 @@ var templates = []rules.Template{
 		Witnesses: rules.TemplateWitnesses{Roles: []string{"legal", "security"}},
 		Quorum:    contract.Quorum{Threshold: 2, Roles: map[string]int{"legal": 1}}, OpenedBy: []string{"initiator"}},
 }
+
+// roleMap maps the test identity provider's groups to roles, as OIDC_ROLE_MAP
+// would (Keycloak's group membership mapper with full paths).
+var roleMap = map[string][]string{"/guildhouse/security": {"security"}, "/guildhouse/release": {"release"}}
 
 // chromiumPath finds the system Chromium; the tests never download a browser.
 func chromiumPath() (string, error) {
@@ -143,7 +150,14 @@ func setup(m *testing.M) (int, error) {
 	stack.baseURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	logf, _ := os.CreateTemp("", "guildhall-browsertest-web-*.log")
 	defer logf.Close()
-	app, err := web.New(web.Config{BaseURL: stack.baseURL, SessionSecret: []byte("browser-test-session-secret-0123456789"), DevLogin: true},
+	idp, err := oidctest.Start()
+	if err != nil {
+		return 0, err
+	}
+	defer idp.Close()
+	stack.idp = idp
+	app, err := web.New(web.Config{BaseURL: stack.baseURL, SessionSecret: []byte("browser-test-session-secret-0123456789"), DevLogin: true,
+		OIDC: &web.OIDCConfig{Issuer: idp.URL, ClientID: idp.ClientID, ClientSecret: idp.Secret, RoleMap: roleMap}},
 		web.Deps{Store: st, Ceremonies: ceremonyclient.New(tc), Logger: slog.New(slog.NewTextHandler(logf, nil))})
 	if err != nil {
 		return 0, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/testenv"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // page is one page of the app as a person reaches it. Every check that walks
@@ -36,7 +37,7 @@ type page struct {
 // page can be in.
 type fixtures struct {
 	collecting, roleShort, quorum, sealed, rejected, cancelled, expired string
-	digest                                                              string
+	digest, template                                                    string
 }
 
 const (
@@ -45,6 +46,7 @@ const (
 	gwen = "gwen@guildhall.test" // release, no keys
 	ivy  = "ivy@guildhall.test"  // opens ceremonies
 	dave = "dave@guildhall.test" // a witness of none of them
+	ada  = "ada@guildhall.test"  // the admin
 )
 
 func appPages(f fixtures) []page {
@@ -92,6 +94,27 @@ func appPages(f fixtures) []page {
 		{name: "chronicle-all", as: erin, path: "/chronicle?all=1"},
 		{name: "posture", as: erin, path: "/posture"},
 		{name: "account", as: erin, path: "/account"},
+		{name: "admin-directory", as: ada, path: "/admin/witnesses?q=guildhall.test&state=active"},
+		{name: "admin-person", as: ada, path: "/admin/witnesses/" + erin},
+		{name: "admin-add-errors", as: ada, path: "/admin/witnesses/new", reach: func(u *user) {
+			u.do(
+				chromedp.SendKeys(chromedp.ID("id"), "not an id"),
+				chromedp.SendKeys(chromedp.ID("email"), "x@"),
+				chromedp.SendKeys(chromedp.ID("more_roles"), "Release Managers"),
+				chromedp.Click(chromedp.ID("save-person")),
+				chromedp.WaitVisible(chromedp.ID("error-summary")),
+			)
+		}},
+		{name: "admin-templates", as: ada, path: "/admin/templates"},
+		{name: "admin-template", as: ada, path: "/admin/templates/" + f.template},
+		{name: "admin-template-errors", as: ada, path: "/admin/templates/new", reach: func(u *user) {
+			u.do(
+				chromedp.SetValue(chromedp.ID("template-text"), "name: Release\nkind: launch\nquorum:\n  threshold: 0\n"),
+				chromedp.Click(chromedp.ID("save-template")),
+				chromedp.WaitVisible(chromedp.ID("template-problems")),
+			)
+		}},
+		{name: "admin-refused", as: erin, path: "/admin/witnesses", code: 403},
 		{name: "not-found", as: erin, path: "/no/such/page", code: 404},
 		{name: "no-such-ceremony", as: erin, path: "/ceremonies/web/no-such-ceremony", code: 404},
 		{name: "not-a-witness", as: dave, path: detail(f.collecting), reach: func(u *user) {
@@ -303,7 +326,23 @@ func makeFixtures(t *testing.T) fixtures {
 		sum := sha256.Sum256([]byte("guildhall:" + version))
 		return "sha256:" + hex.EncodeToString(sum[:])
 	}
-	f := fixtures{digest: digest("v1.4.2")}
+	f := fixtures{digest: digest("v1.4.2"), template: "pages-release"}
+	tpl, err := rules.ParseTemplate([]byte(`name: pages-release
+description: Release an artifact to production after the staging soak.
+kind: release
+witnesses: {roles: [security, release]}
+quorum: {threshold: 2, roles: {security: 1}, veto: [security], minAssurance: session}
+deadline: 3d
+openedBy: [initiator, release]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range []int{1, 2} { // two versions
+		tpl.Quorum.Threshold = th
+		if _, _, err := stack.store.ApplyTemplate(ctx, tpl, ada); err != nil {
+			t.Fatal(err)
+		}
+	}
 	open := func(name, version, title string, deadline time.Duration, q contract.Quorum, ws ...contract.WitnessRef) string {
 		spec := contract.Spec{ID: "web/pages-" + name, Kind: contract.KindRelease, Title: title,
 			Description: "Promote the signed image to production after the staging soak.",

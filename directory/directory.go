@@ -1,0 +1,175 @@
+// Package directory makes the changes to the directory of people that reach
+// beyond one row, the same way from the web pages, the JSON API and the CLI:
+// every entry is checked by the rules package (and the directory always keeps
+// an active admin), and a person's deactivation or reactivation is told to
+// every open ceremony that lists them. The store records each change with a
+// custody event naming who made it.
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/guildhouse/guildhall/ceremonyclient"
+	"github.com/guildhouse/guildhall/rules"
+	"github.com/guildhouse/guildhall/store"
+)
+
+// Store is what the directory reads and writes; *store.Store is one.
+type Store interface {
+	Directory(ctx context.Context) ([]rules.Person, error)
+	GetWitness(ctx context.Context, id string) (store.Witness, error)
+	AddWitness(ctx context.Context, p store.NewPerson, by string) (store.Witness, error)
+	UpdateWitness(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, error)
+	SetWitnessActive(ctx context.Context, id string, active bool, by, reason string) (store.Witness, bool, error)
+	OpenCeremoniesListing(ctx context.Context, witnessID string) ([]string, error)
+}
+
+// Admin makes directory changes. Ceremonies may be nil when Temporal cannot be
+// reached: the change still stands, and the outcome says who was not told.
+type Admin struct {
+	Store      Store
+	Ceremonies ceremonyclient.Signaler
+}
+
+// Add adds a person with the roles an admin gives them. Problems with the
+// entry come back as rules.Problems keyed by field ("id", "name", "email",
+// "roles"); an id in use is store.ErrExists.
+func (d Admin) Add(ctx context.Context, p rules.PersonFields, by string) (store.Witness, error) {
+	if ps := rules.ValidatePerson(p); len(ps) > 0 {
+		return store.Witness{}, ps
+	}
+	return d.Store.AddWitness(ctx, store.NewPerson{ID: p.ID, DisplayName: p.Name, Email: p.Email, Roles: p.Roles}, by)
+}
+
+// Update changes a person's name, e-mail or the roles an admin gave them (nil
+// fields stay). It refuses, as a problem on "roles", a change that leaves the
+// directory without an active admin.
+func (d Admin) Update(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, error) {
+	w, err := d.Store.GetWitness(ctx, id)
+	if err != nil {
+		return w, err
+	}
+	p := rules.PersonFields{ID: w.ID, Name: w.DisplayName, Email: w.Email, Roles: w.AdminRoles}
+	var changed []string
+	if ch.DisplayName != nil {
+		if *ch.DisplayName == "" { // as when added without a name
+			ch.DisplayName = &w.ID
+		}
+		p.Name, changed = *ch.DisplayName, append(changed, "name")
+	}
+	if ch.Email != nil {
+		p.Email, changed = *ch.Email, append(changed, "email")
+	}
+	if ch.Roles != nil {
+		p.Roles, changed = *ch.Roles, append(changed, "roles")
+	}
+	var ps rules.Problems
+	for _, pr := range rules.ValidatePerson(p) {
+		if slices.Contains(changed, pr.Field) {
+			ps = append(ps, pr)
+		}
+	}
+	if len(ps) > 0 {
+		return w, ps
+	}
+	if ch.Roles != nil {
+		after := rules.Person{ID: w.ID, Active: w.Active(), Roles: append(slices.Clone(*ch.Roles), w.IdPRoles...)}
+		if err := d.keepsAnAdmin(ctx, after, "roles"); err != nil {
+			return w, err
+		}
+	}
+	return d.Store.UpdateWitness(ctx, id, ch, by)
+}
+
+// Outcome is what a deactivation or reactivation did.
+type Outcome struct {
+	Witness store.Witness
+	// Changed is false when the person already was in that state.
+	Changed bool
+	// Open lists the open ceremonies that list the person, Told those that
+	// were told and Missed those that could not be; NotTold says why.
+	Reach
+}
+
+// Reach is whom a change of standing was told to.
+type Reach struct {
+	Open, Told, Missed []string
+	NotTold            error
+}
+
+// SetActive deactivates (active false, with a reason) or reactivates a person,
+// then tells the open ceremonies that list them. A person cannot deactivate
+// themselves, nor the last active admin be deactivated (problems on "reason"
+// and "id"). Telling the ceremonies is best effort: the change stands either
+// way, and Outcome.NotTold says what was missed.
+func (d Admin) SetActive(ctx context.Context, id string, active bool, by, reason string) (Outcome, error) {
+	var ps rules.Problems
+	if !active {
+		switch {
+		case reason == "":
+			ps = append(ps, rules.Problem{Field: "reason", Message: "is required: say why, for the custody chain and the ceremonies' initiators"})
+		case len(reason) > rules.MaxReason:
+			ps = append(ps, rules.Problem{Field: "reason", Message: fmt.Sprintf("longer than %d characters", rules.MaxReason)})
+		}
+		if by == id {
+			ps = append(ps, rules.Problem{Field: "id", Message: "you cannot deactivate yourself: ask another admin"})
+		}
+	}
+	if len(ps) > 0 {
+		return Outcome{}, ps
+	}
+	w, err := d.Store.GetWitness(ctx, id)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if !active {
+		if err := d.keepsAnAdmin(ctx, rules.Person{ID: w.ID, Roles: w.Roles, Active: false}, "id"); err != nil {
+			return Outcome{Witness: w}, err
+		}
+	}
+	w, changed, err := d.Store.SetWitnessActive(ctx, id, active, by, reason)
+	if err != nil {
+		return Outcome{}, err
+	}
+	o := Outcome{Witness: w, Changed: changed}
+	if changed {
+		o.Reach = d.Tell(ctx, w, by)
+	}
+	return o, nil
+}
+
+// Tell tells every open ceremony listing the person their standing as it is
+// now (again: ceremonies that heard already change nothing).
+func (d Admin) Tell(ctx context.Context, w store.Witness, by string) Reach {
+	open, err := d.Store.OpenCeremoniesListing(ctx, w.ID)
+	if err != nil {
+		return Reach{NotTold: err}
+	}
+	t := Reach{Open: open, Told: []string{}, Missed: []string{}}
+	switch {
+	case len(open) == 0:
+	case d.Ceremonies == nil:
+		t.Missed, t.NotTold = open, errors.New("Temporal could not be reached")
+	default:
+		at := w.UpdatedAt
+		if w.DeactivatedAt != nil {
+			at = *w.DeactivatedAt
+		}
+		t.Told, t.Missed, t.NotTold = ceremonyclient.TellDirectoryChanged(ctx, d.Ceremonies, open, ceremonyclient.DirectoryChange(w.ID, !w.Active(), at, by))
+	}
+	return t
+}
+
+func (d Admin) keepsAnAdmin(ctx context.Context, after rules.Person, field string) error {
+	dir, err := d.Store.Directory(ctx)
+	if err != nil {
+		return err
+	}
+	if err := rules.KeepsAnAdmin(dir, after); err != nil {
+		return rules.Problems{{Field: field, Message: err.Error()}}
+	}
+	return nil
+}
