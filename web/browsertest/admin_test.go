@@ -43,8 +43,12 @@ func TestAdminAddsAWitness(t *testing.T) {
 	a.open("/admin/witnesses")
 	a.do(
 		chromedp.SendKeys(chromedp.ID("q"), "holloway"),
+	)
+	// Hana is in the unfiltered list too: mark it, so only the search's page matches.
+	run(a, chromedp.Evaluate[bool](`document.body.dataset.unfiltered = "1"; true`))
+	a.do(
 		chromedp.Click(chromedp.CSS(`#directory-search button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-id="hana@guildhall.test"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`body:not([data-unfiltered]) tr[data-id="hana@guildhall.test"]`)),
 	)
 	rows := run(a, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#directory-table tbody tr")].map(r => r.dataset.id)`))
 	roles := run(a, chromedp.Evaluate[[]string](`[...document.querySelectorAll('tr[data-id="hana@guildhall.test"] li[data-role]')].map(l => l.dataset.role + ":" + l.dataset.source)`))

@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -92,7 +93,14 @@ func (u *user) location() string {
 	return l
 }
 
-func (u *user) text(sel string) string { return run(u, chromedp.Text(chromedp.CSS(sel))) }
+// text is an element's text, read in one step in the page: live updates swap
+// elements, and a node found first and read after would be gone.
+func (u *user) text(sel string) string {
+	u.t.Helper()
+	q, _ := json.Marshal(sel)
+	u.waitJS(sel, fmt.Sprintf(`document.querySelector(%s) !== null`, q))
+	return run(u, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%s) || {innerText: ""}).innerText`, q)))
+}
 
 // waitJS waits until a JavaScript expression is true on the current page.
 func (u *user) waitJS(what, expr string) {
