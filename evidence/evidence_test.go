@@ -33,8 +33,9 @@ func demoSpec() contract.Spec {
 		Initiator: "ivy@guildhouse.dev",
 		Witnesses: []contract.WitnessRef{{ID: "alice@guildhouse.dev", Role: "security"}, {ID: "bob@guildhouse.dev", Role: "release"},
 			{ID: "carol@guildhouse.dev", Role: "release"}},
-		Quorum:   contract.Quorum{Threshold: 2, Roles: map[string]int{"security": 1}, Veto: []string{"security"}},
+		Quorum:   contract.Quorum{Threshold: 2, Roles: map[string]int{"security": 1}, Veto: []string{"security"}, MinAssurance: contract.AssuranceSession},
 		Deadline: t0.Add(7 * 24 * time.Hour),
+		Template: &contract.TemplateRef{Name: "release", Version: 2},
 	}
 }
 
@@ -127,6 +128,10 @@ func TestExportVerifies(t *testing.T) {
 		}
 		if r.CeremonyID != cid || r.Status != "sealed" || len(r.Signatures) != 4 {
 			t.Fatalf("report = %+v", r)
+		}
+		if r.Template == nil || *r.Template != (contract.TemplateRef{Name: "release", Version: 2}) ||
+			!strings.Contains(r.Policy, "counts only with assurance session or stronger") {
+			t.Fatalf("template %+v, policy %q", r.Template, r.Policy)
 		}
 		var signed, voided, unsigned int
 		for _, sg := range r.Signatures {

@@ -40,6 +40,9 @@ type Report struct {
 	Status     string
 	Reason     string
 	Policy     string
+	// Template is the approval template the ceremony's spec was made from, as
+	// the custody chain recorded it; nil when it was written by hand.
+	Template   *contract.TemplateRef
 	ExportedAt string
 	Anchor     Point
 	Head       Point
@@ -92,7 +95,7 @@ func Verify(data []byte, anchors ...Point) (*Report, error) {
 
 	c.anchors(&b, anchors)
 	if d := c.custody(&b); d != nil {
-		c.ceremony(&b, d)
+		c.ceremony(&b, d, r)
 		c.signatures(&b, d, r)
 		c.outcome(&b, d)
 	}
@@ -165,7 +168,7 @@ func (c *checker) anchors(b *Bundle, anchors []Point) {
 	}
 }
 
-func (c *checker) ceremony(b *Bundle, d *derived) {
+func (c *checker) ceremony(b *Bundle, d *derived, r *Report) {
 	cur := d.specs[len(d.specs)-1]
 	cer := b.Ceremony
 	if cer.SpecSeq != cur.seq {
@@ -180,6 +183,7 @@ func (c *checker) ceremony(b *Bundle, d *derived) {
 	if want := statement.PolicyHash(cur.spec); cer.PolicyHash != want {
 		c.add(SecCeremony, "policyHash %s is not the hash of the recorded policy and witnesses (%s)", short(cer.PolicyHash), short(want))
 	}
+	r.Template = cur.spec.Template
 	if want := statement.PolicyWords(cur.spec); cer.Policy != want {
 		c.add(SecCeremony, "policy words differ from the recorded policy: %q", want)
 	}

@@ -233,6 +233,9 @@ func PolicyWords(spec contract.Spec) string {
 	if spec.Initiator != "" {
 		fmt.Fprintf(&b, "; the initiator %s does not count", spec.Initiator)
 	}
+	if m := spec.Quorum.MinAssurance; m != "" {
+		fmt.Fprintf(&b, "; a signature counts only with assurance %s or stronger", m)
+	}
 	return b.String() + "."
 }
 

@@ -115,6 +115,11 @@ func TestToWordsSaysWhatIsSigned(t *testing.T) {
 			t.Errorf("policy words %q lack %q", p, part)
 		}
 	}
+	spec := demoSpec()
+	spec.Quorum.MinAssurance = contract.AssuranceKey
+	if p := PolicyWords(spec); !strings.HasSuffix(p, "; a signature counts only with assurance key or stronger.") {
+		t.Errorf("policy words %q do not name the minimum assurance", p)
+	}
 }
 
 func openState() contract.State {

@@ -113,6 +113,9 @@ func printReport(w io.Writer, r *evidence.Report) {
 	}
 	fmt.Fprintf(w, "evidence bundle OK: ceremony %s, %s\n", r.CeremonyID, status)
 	fmt.Fprintf(w, "policy: %s\n", r.Policy)
+	if t := r.Template; t != nil {
+		fmt.Fprintf(w, "template: %s, version %d\n", t.Name, t.Version)
+	}
 	fmt.Fprintf(w, "custody: %d links verified after anchor %d:%s, up to head %d:%s\n",
 		r.Links, r.Anchor.Seq, r.Anchor.Hash, r.Head.Seq, r.Head.Hash)
 	fmt.Fprintln(w, "signatures:")
