@@ -1103,6 +1103,7 @@ func TestCRDLimitsAreTheRules(t *testing.T) {
 		{"quorum.roles maxProperties", ptrOr(p("quorum", "roles").MaxProperties), rules.MaxPolicyRoles},
 		{"quorum.veto maxItems", ptrOr(p("quorum", "veto").MaxItems), rules.MaxPolicyRoles},
 		{"quorum.veto[] maxLength", maxLen(p("quorum", "veto", "[]")), rules.MaxRole},
+		{"template.name maxLength", maxLen(p("template", "name")), rules.MaxTemplateName},
 	} {
 		if c.got != c.want {
 			t.Errorf("CRD %s is %d, the rules say %d", c.what, c.got, c.want)
@@ -1121,6 +1122,23 @@ func TestCRDLimitsAreTheRules(t *testing.T) {
 	}
 	if !slices.Equal(kinds, contract.Kinds) {
 		t.Errorf("CRD kind enum %v, the contract says %v", kinds, contract.Kinds)
+	}
+	var levels []contract.Assurance
+	for _, e := range p("quorum", "minAssurance").Enum {
+		var l contract.Assurance
+		if err := json.Unmarshal(e.Raw, &l); err != nil {
+			t.Fatal(err)
+		}
+		levels = append(levels, l)
+	}
+	if !slices.Equal(levels, contract.Assurances) {
+		t.Errorf("CRD quorum.minAssurance enum %v, the contract says %v", levels, contract.Assurances)
+	}
+	name := regexp.MustCompile(p("template", "name").Pattern)
+	for _, n := range []string{"release", "key-rotation", "a", "team.release-2", "Release", "-x", "x-", "a_b", ""} {
+		if got, want := name.MatchString(n), rules.NameOK(n); got != want {
+			t.Errorf("CRD template.name pattern says %v for %q, the rules say %v", got, n, want)
+		}
 	}
 }
 

@@ -7,6 +7,8 @@ package e2e_test
 
 import (
 	"context"
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,8 @@ import (
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/kubetest"
 	"github.com/guildhouse/guildhall/internal/testenv"
+	"github.com/guildhouse/guildhall/rules"
+	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
 
@@ -89,4 +93,65 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 		}
 		return cited && recorded
 	})
+}
+
+// TestClusterCeremonyFromTemplate: a Ceremony that names an approval template
+// instead of witnesses and a quorum passes the CRD and opens with the witnesses
+// the directory holds the template's roles for; one that names a template and
+// lists witnesses too is refused by the API server's own schema checks.
+func TestClusterCeremonyFromTemplate(t *testing.T) {
+	env := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admin, cc, s := env.admin, env.cc, env.store
+	for _, p := range []store.NewPerson{
+		{ID: "dora@guildhouse.dev", DisplayName: "Dora", Roles: []string{"release-manager"}},
+		{ID: "erin@guildhouse.dev", DisplayName: "Erin", Roles: []string{"security"}},
+		{ID: "finn@guildhouse.dev", DisplayName: "Finn", Roles: []string{"maintainer"}},
+	} {
+		if err := s.EnsureWitness(ctx, p, "e2e"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.ApplyTemplate(ctx, rules.Template{Name: "web-release", Kind: contract.KindRelease,
+		Witnesses: rules.TemplateWitnesses{Roles: []string{"security", "maintainer"}},
+		Quorum:    contract.Quorum{Threshold: 2, Roles: map[string]int{"security": 1}},
+		OpenedBy:  []string{"release-manager"}}, "e2e"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubetest.EnsureNamespace(ctx, admin, "releases"); err != nil {
+		t.Fatal(err)
+	}
+	ceremony := func(name string, extra map[string]any) error {
+		spec := map[string]any{
+			"kind":      "release",
+			"artifact":  map[string]any{"name": "guildhall-web", "digest": digest},
+			"initiator": "dora@guildhouse.dev",
+			"template":  map[string]any{"name": "web-release"},
+			"deadline":  time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339),
+		}
+		maps.Copy(spec, extra)
+		cr := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+		cr.SetGroupVersionKind(crd.CeremonyGVK)
+		cr.SetName(name)
+		_, err := admin.Resource(crd.CeremonyGVR).Namespace("releases").Create(ctx, cr, metav1.CreateOptions{})
+		return err
+	}
+	err := ceremony("both", map[string]any{"witnesses": []any{map[string]any{"id": "mallory@guildhouse.dev"}}})
+	if err == nil || !strings.Contains(err.Error(), "takes its witnesses and quorum from it") {
+		t.Fatalf("a Ceremony naming a template and listing witnesses: %v", err)
+	}
+	if err := ceremony("from-template", nil); err != nil {
+		t.Fatalf("the API server refuses a Ceremony naming a template: %v", err)
+	}
+	const id = "releases/from-template"
+	var st contract.State
+	testenv.Eventually(t, time.Minute, "the ceremony opens from its template", func() bool {
+		st, err = cc.Status(ctx, id)
+		return err == nil && st.Status == contract.StatusCollecting
+	})
+	if st.Spec.Template == nil || st.Spec.Template.Name != "web-release" || st.Spec.Template.Version != 1 ||
+		st.Spec.Quorum.Threshold != 2 || strings.Join(st.Pending, ",") != "erin@guildhouse.dev,finn@guildhouse.dev" {
+		t.Fatalf("opened with template %+v, quorum %+v, pending %v", st.Spec.Template, st.Spec.Quorum, st.Pending)
+	}
 }

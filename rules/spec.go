@@ -42,12 +42,27 @@ func ValidateSpec(s contract.Spec, now time.Time) Problems {
 		if !NameOK(s.Template.Name) || len(s.Template.Name) > MaxTemplateName {
 			ps.add("template.name", "%q is not a template name (lowercase letters, digits and dashes)", Clip(s.Template.Name))
 		}
+		if s.Template.Version < 0 {
+			ps.add("template.version", "%d is not a version (1 or more; leave it out for the latest)", s.Template.Version)
+		}
 		if len(s.Witnesses) == 0 && s.Quorum.Threshold == 0 {
 			return ps // witnesses and policy come from the template when the ceremony opens
 		}
 	}
 	ps = append(ps, witnessProblems(s.Witnesses)...)
 	ps = append(ps, quorumProblems(s)...)
+	return ps
+}
+
+// TemplateOnly lists what is wrong with a spec from a source that cannot
+// resolve a template itself, such as a cluster Ceremony: one that names a
+// template takes its witnesses and quorum from it, so it must list neither,
+// or the record would claim a template whose policy it does not follow.
+func TemplateOnly(s contract.Spec) Problems {
+	var ps Problems
+	if s.Template != nil && !FromTemplate(s) {
+		ps.add("template", "names template %q but also lists witnesses or a quorum; leave both out, the template gives them", Clip(s.Template.Name))
+	}
 	return ps
 }
 

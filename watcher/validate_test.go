@@ -26,6 +26,18 @@ func TestValidate(t *testing.T) {
 		{"missing deadline", func(s map[string]any) { delete(s, "deadline") }, "deadline: deadline is missing"},
 		{"unknown kind", func(s map[string]any) { s["kind"] = "coronation" }, `kind: "coronation" is not one of`},
 		{"wrong shape", func(s map[string]any) { s["witnesses"] = "alice" }, "spec has the wrong shape"},
+		{"a template instead of witnesses and quorum", func(s map[string]any) {
+			delete(s, "witnesses")
+			delete(s, "quorum")
+			s["template"] = map[string]any{"name": "release"}
+		}, ""},
+		{"a template and witnesses too", func(s map[string]any) { s["template"] = map[string]any{"name": "release"} },
+			`template: names template "release" but also lists witnesses`},
+		{"a bad template name", func(s map[string]any) {
+			delete(s, "witnesses")
+			delete(s, "quorum")
+			s["template"] = map[string]any{"name": "Release!"}
+		}, "template.name"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -38,7 +38,12 @@ func (c *ceremony) onSpecChanged(actx workflow.Context, raw []byte, perr error) 
 	case spec.ID != c.st.CeremonyID:
 		err = rejection("invalid", fmt.Sprintf("spec id %q does not match the ceremony %q", spec.ID, c.st.CeremonyID))
 	default:
-		if problem := c.specProblem(actx, spec); problem != "" {
+		problem := c.specProblem(actx, spec)
+		if problem == "" && rules.FromTemplate(spec) && c.assuranceEnabled(actx) {
+			// As at opening: the template and the directory as they are now.
+			spec, problem = c.resolveTemplate(actx, actx, spec)
+		}
+		if problem != "" {
 			err = rejection("invalid", "invalid spec: "+problem)
 		}
 	}

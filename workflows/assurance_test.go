@@ -238,3 +238,55 @@ func TestTemplateCompletesSpecAtOpening(t *testing.T) {
 		})
 	}
 }
+
+// A cluster amendment of a ceremony opened from a template names the template
+// again and lists no witnesses: it is completed the same way, so a moved
+// deadline keeps the witnesses and the signatures; naming a template that does
+// not exist is refused and changes nothing.
+func TestTemplateCompletesAmendment(t *testing.T) {
+	for _, tc := range []struct {
+		name, template string
+		wantGen        int64
+	}{{"resolved", "release", 2}, {"no such template", "nothing", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			person(t, h.store, "ivy", "initiator")
+			person(t, h.store, "alice", "security")
+			person(t, h.store, "bob", "release")
+			if _, _, err := h.store.ApplyTemplate(context.Background(), rules.Template{Name: "release", Kind: contract.KindRelease,
+				Witnesses: rules.TemplateWitnesses{Roles: []string{"security", "release"}},
+				Quorum:    contract.Quorum{Threshold: 2}, OpenedBy: []string{"initiator"}}, "test"); err != nil {
+				t.Fatal(err)
+			}
+			spec := testSpec()
+			spec.Initiator, spec.Witnesses, spec.Quorum = "ivy", nil, contract.Quorum{}
+			spec.Template = &contract.TemplateRef{Name: "release"}
+			spec.Source, spec.Generation = "cluster", 1
+			var signErr error
+			h.sign(time.Minute, "alice", contract.Approve, "a1", &signErr)
+			amended := spec
+			amended.Deadline = spec.Deadline.Add(24 * time.Hour)
+			amended.Template = &contract.TemplateRef{Name: tc.template}
+			h.signal(2*time.Minute, contract.SignalSpecChanged, contract.SpecChanged{IdempotencyKey: "g2", Generation: 2, Spec: amended})
+			var st contract.State
+			h.env.RegisterDelayedCallback(func() {
+				if v, err := h.env.QueryWorkflow(contract.QueryStatus); err == nil {
+					_ = v.Get(&st)
+				}
+			}, 3*time.Minute)
+			h.signal(4*time.Minute, contract.SignalCancel, contract.Cancel{IdempotencyKey: "x", By: "test"})
+			h.env.ExecuteWorkflow(contract.WorkflowType, spec)
+			if signErr != nil {
+				t.Fatal(signErr)
+			}
+			if st.Generation != tc.wantGen || st.Status != contract.StatusCollecting || len(st.Spec.Witnesses) != 2 ||
+				len(st.Signatures) != 1 || st.Spec.Template == nil || st.Spec.Template.Name != "release" {
+				t.Fatalf("after the amendment: generation %d, %s, witnesses %v, signatures %d, template %+v",
+					st.Generation, st.Status, st.Spec.Witnesses, len(st.Signatures), st.Spec.Template)
+			}
+			if want := spec.Deadline.Add(24 * time.Hour); tc.wantGen == 2 && !st.Spec.Deadline.Equal(want) {
+				t.Fatalf("deadline %s, want %s", st.Spec.Deadline, want)
+			}
+		})
+	}
+}

@@ -37,10 +37,13 @@ type CeremonySpec struct {
 	Kind        string                `json:"kind"`
 	Artifact    contract.Artifact     `json:"artifact"`
 	Initiator   string                `json:"initiator"`
-	Witnesses   []contract.WitnessRef `json:"witnesses"`
-	Quorum      contract.Quorum       `json:"quorum"`
+	Witnesses   []contract.WitnessRef `json:"witnesses,omitempty"`
+	Quorum      contract.Quorum       `json:"quorum,omitzero"`
 	Deadline    string                `json:"deadline"`
 	Description string                `json:"description,omitempty"`
+	// Template, instead of witnesses and a quorum, names the approval template
+	// the workflow completes the spec from when it opens.
+	Template *contract.TemplateRef `json:"template,omitempty"`
 }
 
 // CeremonyID is Guildhall's id for a Ceremony: "<namespace>/<name>", which is also
@@ -80,6 +83,7 @@ func ContractSpec(obj *unstructured.Unstructured, s CeremonySpec) contract.Spec 
 		Witnesses:   s.Witnesses,
 		Quorum:      s.Quorum,
 		Deadline:    deadline.UTC(),
+		Template:    s.Template,
 		Generation:  obj.GetGeneration(),
 		Source:      Source,
 	}

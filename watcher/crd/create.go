@@ -222,11 +222,18 @@ func NewCeremony(spec contract.Spec) (*unstructured.Unstructured, error) {
 }
 
 // SpecFromContract is the inverse of ContractSpec for the fields the CRD holds.
+// A spec made from a template becomes a Ceremony naming that template at its
+// version, without witnesses and quorum (the CRD takes one or the other): the
+// workflow completes it from the same template version.
 func SpecFromContract(s contract.Spec) CeremonySpec {
-	return CeremonySpec{
+	cs := CeremonySpec{
 		Kind: s.Kind, Artifact: s.Artifact, Initiator: s.Initiator, Witnesses: s.Witnesses,
 		Quorum: s.Quorum, Deadline: s.Deadline.UTC().Format(time.RFC3339Nano), Description: s.Description,
 	}
+	if s.Template != nil {
+		cs.Template, cs.Witnesses, cs.Quorum = s.Template, nil, contract.Quorum{}
+	}
+	return cs
 }
 
 // title reads AnnotationTitle, clipped to MaxTitle bytes on a character boundary

@@ -29,6 +29,7 @@ import (
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/kubetest"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/watcher"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
@@ -125,6 +126,29 @@ func TestCreatorAsWebServiceAccount(t *testing.T) {
 		if strings.Contains(u.GetName(), "check") {
 			t.Errorf("the dry-run check stored %s", u.GetName())
 		}
+	}
+}
+
+// TestCreatorFromTemplate: a spec the composer made from a template becomes a
+// Ceremony naming the template at its version, without witnesses and quorum,
+// which the CRD admits and the watcher reads as a spec for the workflow to
+// complete from that template version.
+func TestCreatorFromTemplate(t *testing.T) {
+	ctx := context.Background()
+	c := &crd.Creator{Dynamic: dynamic.NewForConfigOrDie(saCfg)}
+	spec := composed(saNamespace)
+	spec.Template = &contract.TemplateRef{Name: "release", Version: 4}
+	if err := c.CreateCeremony(ctx, spec); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	ns, name, _ := strings.Cut(spec.ID, "/")
+	got, err := admin().Resource(crd.CeremonyGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, problems := watcher.Validate(got, time.Now())
+	if len(problems) > 0 || back.Template == nil || *back.Template != *spec.Template || len(back.Witnesses) != 0 || !rules.FromTemplate(back) {
+		t.Fatalf("the watcher reads %+v (problems %v)", back, problems)
 	}
 }
 
