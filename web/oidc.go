@@ -185,7 +185,7 @@ func (a *App) oidcCallbackHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: "", Path: "/login/oidc", MaxAge: -1, HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
-	if err := a.startSession(w, id, "oidc"); err != nil {
+	if err := a.startSession(w, r, id, "oidc"); err != nil {
 		a.errorPage(w, r, http.StatusInternalServerError, "Login failed", "The session could not be started.")
 		return
 	}

@@ -68,6 +68,8 @@ type session struct {
 	WitnessID string `json:"w"`
 	Via       string `json:"v"` // "dev" or "oidc"
 	Expires   int64  `json:"e"` // unix seconds
+	// ID is the secret id of the session's row in the Ops DB (sessions.go).
+	ID string `json:"s"`
 }
 
 // viewer is the logged-in person as handlers see them.
@@ -77,6 +79,9 @@ type viewer struct {
 	Roles   []string
 	Via     string
 	Witness *store.Witness // nil when the identity has no witness record
+	// Session is the row id of the login session or API token that
+	// authenticated the request (sessions.go).
+	Session string
 }
 
 type ctxKey int
@@ -100,8 +105,11 @@ func (a *App) clearCookie(w http.ResponseWriter, name string) {
 		HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
 }
 
-func (a *App) startSession(w http.ResponseWriter, witnessID, via string) error {
-	s := session{WitnessID: witnessID, Via: via, Expires: a.cfg.Now().Add(a.cfg.SessionTTL).Unix()}
+func (a *App) startSession(w http.ResponseWriter, r *http.Request, witnessID, via string) error {
+	s := session{WitnessID: witnessID, Via: via}
+	if err := a.recordSession(r, &s); err != nil {
+		return err
+	}
 	v, err := a.cookies.encode(sessionCookie, s)
 	if err != nil {
 		return err
@@ -112,14 +120,6 @@ func (a *App) startSession(w http.ResponseWriter, witnessID, via string) error {
 
 // SessionCookieName is the name of the session cookie.
 const SessionCookieName = sessionCookie
-
-// SessionCookie returns the session cookie value an OIDC login leaves for
-// witnessID, valid for ttl and signed with the session secret. It is for tests
-// that act as a logged-in witness without a login round trip; a negative ttl
-// makes an expired session.
-func SessionCookie(secret []byte, witnessID string, ttl time.Duration) (string, error) {
-	return newCookieCodec(secret).encode(sessionCookie, session{WitnessID: witnessID, Via: "oidc", Expires: time.Now().Add(ttl).Unix()})
-}
 
 // loadSession puts the viewer (if any) in the request context. A witness record
 // is looked up each request so removed witnesses lose access at once.
@@ -137,7 +137,21 @@ func (a *App) loadSession(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		v := &viewer{ID: s.WitnessID, Name: s.WitnessID, Via: s.Via}
+		sid, res := a.checkAccess(r.Context(), store.KindSession, s.ID, s.WitnessID)
+		switch res {
+		case accessGone:
+			a.clearCookie(w, sessionCookie)
+			next.ServeHTTP(w, r)
+			return
+		case accessWithdrawn:
+			a.clearCookie(w, sessionCookie)
+			a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", accessWithdrawnText)
+			return
+		case accessUnavailable:
+			a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database did not answer. Try again in a moment.")
+			return
+		}
+		v := &viewer{ID: s.WitnessID, Name: s.WitnessID, Via: s.Via, Session: sid}
 		wit, err := a.store.GetWitness(r.Context(), s.WitnessID)
 		switch {
 		case err == nil:
@@ -170,12 +184,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// safeNext keeps post-login redirects on this site.
-func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/"
-	}
-	return next
 }

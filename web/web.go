@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/httprate"
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
@@ -63,6 +65,8 @@ type Store interface {
 	ListTemplates(ctx context.Context) ([]store.TemplateRow, error)
 	GetTemplate(ctx context.Context, name string, version int) (store.TemplateRow, error)
 	Directory(ctx context.Context) ([]rules.Person, error)
+	SessionStore
+	KeyStore
 }
 
 // Ceremonies is the workflow side: *ceremonyclient.Client satisfies it.
@@ -148,6 +152,8 @@ type App struct {
 	ingest   http.Handler
 	cluster  CeremonyCreator
 	voucher  *webVoucher
+	// opens limits the ceremonies a person opens (ratelimit.go).
+	opens *httprate.RateLimiter
 	// streamMaxAge bounds one live stream's life (see live.go).
 	streamMaxAge time.Duration
 }
@@ -259,7 +265,8 @@ func NewServer(addr string, app *App) *http.Server {
 
 func (a *App) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP())
+	a.opens = a.newLimiter(openLimit, keyByActor)
+	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP(), middleware.GetHead)
 	r.Get("/health", a.health)
 	r.Get("/static/{file}", serveAsset)
 	r.Get("/favicon.ico", serveFavicon)
@@ -279,7 +286,7 @@ func (a *App) routes() http.Handler {
 		r.Post("/logout", a.logout)
 
 		r.Group(func(r chi.Router) {
-			r.Use(a.requireLogin)
+			r.Use(a.requireLogin, a.requireReader)
 			r.Get("/", a.dashboard)
 			r.Get("/ceremonies", a.ceremonyList)
 			r.Get("/ceremonies/new", a.composer)
@@ -304,7 +311,10 @@ func (a *App) routes() http.Handler {
 			r.Post("/account/passkeys/begin", a.passkeyBegin)
 			r.Post("/account/passkeys/finish", a.passkeyFinish)
 			r.Post("/account/passkeys/remove", a.removePasskey)
-			r.Post("/account/tokens", a.createToken)
+			r.With(a.limiter(tokenLimit, keyByActor)).Post("/account/tokens", a.createToken)
+			r.Post("/account/tokens/revoke", a.revokeMyToken)
+			r.Post("/account/sessions/end", a.endMySession)
+			r.With(a.limiter(challengeLimit, keyByActor)).Post("/account/keys/challenge", a.keyChallenge)
 			r.Post("/account/keys", a.addEd25519Key)
 		})
 	})
