@@ -22,7 +22,7 @@ func newKeygenCmd() *cobra.Command {
 		Use:   "keygen --witness ID [--out FILE]",
 		Short: "Create an ed25519 signing key for a witness (file mode 0600) and print its public key to register",
 		Long: `keygen writes a new ed25519 key to a file only its owner can read and prints the
-public key and key id. Register the public key for the witness with
+public key and key id. Register it for the witness with
 ` + "`guildhall witness add-key`" + ` (or on the web account page); from then on the
 witness's decisions must be signed, e.g. with ` + "`guildhall sign`" + `. Keep the file
 secret: whoever holds it can sign as the witness.`,
@@ -44,7 +44,8 @@ secret: whoever holds it can sign as the witness.`,
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "wrote %s (mode 0600; keep it secret)\n", out)
 			fmt.Fprintf(w, "witness:    %s\nkey id:     %s\npublic key: %s\n", kf.WitnessID, kf.KeyID, kf.PublicKey)
-			fmt.Fprintf(w, "register it:\n  guildhall witness add-key %s %s\n", shellQuote(kf.WitnessID), kf.PublicKey)
+			fmt.Fprintf(w, "register it (this proves you hold it):\n  guildhall witness add-key %s %s\n", shellQuote(kf.WitnessID), shellQuote(out))
+			fmt.Fprintf(w, "or on your web account page: Add an ed25519 key, then guildhall prove-key --key %s <challenge>\n", shellQuote(out))
 			return nil
 		},
 	}
@@ -102,19 +103,17 @@ func newWitnessCmd() *cobra.Command {
 	var label, name string
 	var create bool
 	add := &cobra.Command{
-		Use:   "add-key <witness-id> <public-key|key-file>",
-		Short: "Register an ed25519 public key for a witness (recorded on the custody chain)",
-		Long: `add-key registers an ed25519 public key: the base64 that ` + "`guildhall keygen`" + ` prints,
-a PEM PUBLIC KEY, or a file holding either (or a guildhall key file, of which only
-the public half is used). The registration is a custody event. --create adds the
-witness first if the Ops DB does not know them.`,
+		Use:   "add-key <witness-id> <key-file>",
+		Short: "Register a witness's ed25519 key, proving possession with its key file (recorded on the custody chain)",
+		Long: `add-key registers the ed25519 key in a key file (as ` + "`guildhall keygen`" + ` writes it, or a
+PKCS#8 PEM private key): it signs a one-time challenge from the Ops DB with the
+private key, so only the key's holder can register it, and the proof goes on the
+custody chain with the registration. A public key alone is refused; a key
+another person holds is refused. --create adds the witness first if the Ops DB
+does not know them.`,
 		Args: cobra.ExactArgs(2),
 		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
 			id := args[0]
-			pub, err := publicKeyArg(args[1], id)
-			if err != nil {
-				return err
-			}
 			if create {
 				if _, err := s.GetWitness(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
 					if name == "" {
@@ -125,15 +124,7 @@ witness first if the Ops DB does not know them.`,
 					}
 				}
 			}
-			k := statement.NewPublicKey(id, pub)
-			if err := s.AddCredential(cmd.Context(), id, store.Credential{Type: k.Type, KeyID: k.KeyID, PublicKey: k.PublicKey, Label: label}); err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("%w (add them with --create, or log in once through the web)", err)
-				}
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "registered %s for %s\n", k.KeyID, id)
-			return nil
+			return addKeyWithProof(cmd.Context(), cmd.OutOrStdout(), s, id, args[1], label)
 		}),
 	}
 	add.Flags().StringVar(&label, "label", "", "a note to tell keys apart, e.g. \"laptop\"")
@@ -209,7 +200,7 @@ func safeName(s string) string {
 }
 
 func shellQuote(s string) string {
-	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._-") == "" {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._/-") == "" {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

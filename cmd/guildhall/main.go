@@ -56,6 +56,8 @@ func newRootCmd() *cobra.Command {
 		newWitnessCmd(),
 		newSignCmd(),
 		newChronicleCmd(),
+		newProveKeyCmd(),
+		newSessionsCmd(),
 		newConfigCmd(),
 		newTemporalCmd(),
 	)
