@@ -110,6 +110,11 @@ func TestKeyRegistrationNeedsProofOfPossession(t *testing.T) {
 			t.Fatalf("keys = %+v", keys)
 		}
 
+		// Nor through the back door that rewrites keys (sign counters).
+		if err := s.SetCredentials(ctx, "mallory", []store.Credential{{Type: k.Type, KeyID: k.KeyID, PublicKey: k.PublicKey}}); err == nil {
+			t.Fatal("SetCredentials added a key")
+		}
+
 		// A passkey another person registered is refused too.
 		pk := store.Credential{Type: "webauthn", KeyID: "cred-1", PublicKey: "cGFzc2tleQ=="}
 		if err := s.AddCredential(ctx, "alice", pk); err != nil {

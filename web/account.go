@@ -74,6 +74,14 @@ func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, code int, v 
 	a.render(w, r, code, accountPageErr(a.meta(r, "Your account"), v, errMsg))
 }
 
+// lastUsed says when a session or token was last used (to the minute).
+func lastUsed(s store.WebSession) string {
+	if !s.LastUsedAt.After(s.CreatedAt) {
+		return "not since it was made"
+	}
+	return fmtTime(s.LastUsedAt)
+}
+
 // endMySession ends one of the viewer's sessions (id), or all but this one
 // (others=1).
 func (a *App) endMySession(w http.ResponseWriter, r *http.Request) {

@@ -371,3 +371,39 @@ func TestReadingNeedsARole(t *testing.T) {
 		t.Errorf("logout without a role: %d", resp.StatusCode)
 	}
 }
+
+// The session secret alone lets nobody in: a cookie or token signed with it
+// must name a live row in the Ops DB (SECURITY.md, an attacker with the web's
+// session secret).
+func TestSessionSecretAloneOpensNothing(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	codec := newCookieCodec(h.app.cfg.SessionSecret)
+	secret, _ := newSecretID() // never recorded
+	cookie, err := codec.encode(sessionCookie, session{WitnessID: "bob@example.org", Via: "oidc", Expires: time.Now().Add(time.Hour).Unix(), ID: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := h.get(h.withCookie(cookie), "/account"); !loggedOut(resp) {
+		t.Errorf("a forged cookie with the right secret: %d", resp.StatusCode)
+	}
+	tok, err := codec.token("bob@example.org", secret, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := h.apiClient(t)("GET", "/api/v1/ceremonies", tok, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a forged token with the right secret: %d", resp.StatusCode)
+	}
+	// Nor does a real session's row read from the Ops DB: it holds a hash.
+	bob := h.client("bob@example.org")
+	live, _ := h.st.LiveWebSessions(context.Background(), "bob@example.org", time.Now())
+	if len(live) != 1 {
+		t.Fatalf("live sessions: %+v", live)
+	}
+	stolen, _ := codec.encode(sessionCookie, session{WitnessID: "bob@example.org", Via: "dev", Expires: time.Now().Add(time.Hour).Unix(), ID: live[0].ID})
+	if resp, _ := h.get(h.withCookie(stolen), "/account"); !loggedOut(resp) {
+		t.Errorf("a cookie made from the row id: %d", resp.StatusCode)
+	}
+	if resp, _ := h.get(bob, "/account"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the real session: %d", resp.StatusCode)
+	}
+}

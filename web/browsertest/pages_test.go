@@ -92,6 +92,13 @@ func appPages(f fixtures) []page {
 		{name: "chronicle-all", as: erin, path: "/chronicle?all=1"},
 		{name: "posture", as: erin, path: "/posture"},
 		{name: "account", as: erin, path: "/account"},
+		{name: "account-new-token", as: erin, path: "/account", reach: func(u *user) {
+			u.do(chromedp.SendKeys(chromedp.ID("token_label"), "release script"), chromedp.Click(chromedp.ID("create-token")),
+				chromedp.WaitVisible(chromedp.ID("api-token")))
+		}},
+		{name: "account-add-key", as: erin, path: "/account", reach: func(u *user) {
+			u.do(chromedp.Click(chromedp.ID("key-challenge")), chromedp.WaitVisible(chromedp.ID("key-proof")))
+		}},
 		{name: "not-found", as: erin, path: "/no/such/page", code: 404},
 		{name: "no-such-ceremony", as: erin, path: "/ceremonies/web/no-such-ceremony", code: 404},
 		{name: "not-a-witness", as: dave, path: detail(f.collecting), reach: func(u *user) {
