@@ -19,11 +19,9 @@ func TestLoadSigningKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		pub := ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey)
-		k := statement.NewPublicKey("alice", pub)
-		if err := s.AddCredential(ctx, "alice", store.Credential{Type: k.Type, KeyID: k.KeyID, PublicKey: k.PublicKey}); err != nil {
-			t.Fatal(err)
-		}
+		priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+		k := statement.NewPublicKey("alice", priv.Public().(ed25519.PublicKey))
+		storetest.AddKey(t, s, "alice", priv)
 		if err := s.AddCredential(ctx, "bob", store.Credential{Type: "totp", KeyID: "t1", PublicKey: "x"}); err != nil {
 			t.Fatal(err)
 		}

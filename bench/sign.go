@@ -296,13 +296,19 @@ func NewCeremonies(secret []byte, tag string, n, k int) ([]Ceremony, error) {
 	return out, nil
 }
 
-// RegisterWitnesses writes the ceremonies' witnesses and public keys to the Ops DB.
+// RegisterWitnesses writes the ceremonies' witnesses, their public keys and
+// their API tokens to the Ops DB. Like a seed, it writes the rows directly: no
+// custody events, no proofs of possession (the bench made every key itself).
 func RegisterWitnesses(ctx context.Context, s *store.Store, cs []Ceremony) error {
-	var rows []store.Witness
+	var (
+		rows   []store.Witness
+		tokens []store.WebSession
+	)
 	now := time.Now()
 	for _, c := range cs {
 		for _, w := range c.Witnesses {
 			rows = append(rows, w.Record(now))
+			tokens = append(tokens, w.TokenRow)
 		}
 	}
 	for start := 0; start < len(rows); start += 500 {
@@ -310,6 +316,9 @@ func RegisterWitnesses(ctx context.Context, s *store.Store, cs []Ceremony) error
 		if _, err := s.DB.NewInsert().Model(&batch).Exec(ctx); err != nil {
 			return fmt.Errorf("register bench witnesses: %w", err)
 		}
+	}
+	if err := s.CreateWebSessions(ctx, tokens...); err != nil {
+		return fmt.Errorf("record bench witnesses' tokens: %w", err)
 	}
 	return nil
 }

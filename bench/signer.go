@@ -26,20 +26,23 @@ type Witness struct {
 	Key   ed25519.PrivateKey
 	KeyID string
 	Token string
+	// TokenRow is what makes Token valid once stored (RegisterWitnesses).
+	TokenRow store.WebSession
 }
 
 // NewWitness makes a witness with a fresh ed25519 key; its token is minted from
-// the web app's session secret (web.IssueToken).
+// the web app's session secret (web.NewToken) and works once RegisterWitnesses
+// has stored it.
 func NewWitness(id string, secret []byte) (Witness, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return Witness{}, err
 	}
-	tok, err := web.IssueToken(secret, id, 24*time.Hour)
+	tok, row, err := web.NewToken(secret, id, "bench", time.Now(), 24*time.Hour)
 	if err != nil {
 		return Witness{}, err
 	}
-	return Witness{ID: id, Key: priv, KeyID: Ed25519KeyID(pub), Token: tok}, nil
+	return Witness{ID: id, Key: priv, KeyID: Ed25519KeyID(pub), Token: tok, TokenRow: row}, nil
 }
 
 // Role is the role every bench witness holds and signs in.

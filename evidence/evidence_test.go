@@ -60,10 +60,7 @@ func ceremony(t *testing.T, s *store.Store) {
 			t.Fatal(err)
 		}
 		if w.priv != nil {
-			k := statement.NewPublicKey(w.id, w.priv.Public().(ed25519.PublicKey))
-			if err := s.AddCredential(ctx, w.id, store.Credential{Type: k.Type, KeyID: k.KeyID, PublicKey: k.PublicKey}); err != nil {
-				t.Fatal(err)
-			}
+			storetest.AddKey(t, s, w.id, w.priv)
 		}
 	}
 	other := demoSpec()

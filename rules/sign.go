@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/guildhouse/guildhall/contract"
 )
@@ -27,11 +29,25 @@ func CheckSignRequest(req contract.SignRequest) Problems {
 	if _, err := ParseDecision(string(req.Decision)); err != nil {
 		ps.add("decision", "%s", err)
 	}
-	if len(req.Comment) > MaxComment {
-		ps.add("comment", "longer than %d characters", MaxComment)
+	if p := CommentProblem(req.Comment); p != "" {
+		ps.add("comment", "%s", p)
 	}
 	if len(req.Via) > MaxVia {
 		ps.add("via", "longer than %d characters", MaxVia)
 	}
 	return ps
+}
+
+// CommentProblem says what is wrong with a signature's comment, or "". A
+// comment is bound into the signed statement by its digest, so it must be
+// text that survives JSON exactly: invalid UTF-8 would be changed on the way
+// and the statement would no longer match it.
+func CommentProblem(comment string) string {
+	switch {
+	case len(comment) > MaxComment:
+		return fmt.Sprintf("longer than %d characters", MaxComment)
+	case !utf8.ValidString(comment):
+		return "not valid text: it holds bytes that are not UTF-8 (often pasted from another program); type it again"
+	}
+	return ""
 }

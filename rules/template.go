@@ -46,6 +46,10 @@ type Person struct {
 // withdraw any ceremony.
 const RoleAdmin = "admin"
 
+// RoleReader lets a person read ceremonies, evidence and the chain and nothing
+// more; any other role lets them read too.
+const RoleReader = "reader"
+
 // DefaultDeadline is a template's deadline when it names none.
 const DefaultDeadline = 72 * time.Hour
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/guildhouse/guildhall/bench"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/web"
 )
 
@@ -84,6 +85,11 @@ func setup(t *testing.T) *fixture {
 	f.b.Spec.Quorum.Threshold = len(f.b.Witnesses)
 	f.outsider = cs[2].Witnesses[0]
 	if err := bench.RegisterWitnesses(ctx, s.Store, []bench.Ceremony{{Witnesses: cs[2].Witnesses}}); err != nil {
+		t.Fatal(err)
+	}
+	// The initiator may read (a role), so refusing them to sign is the sign
+	// path's doing, not the reading rule's.
+	if err := s.Store.EnsureWitness(ctx, store.NewPerson{ID: f.a.Spec.Initiator, DisplayName: "Initiator", Roles: []string{bench.Role}}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := bench.OpenCeremonies(ctx, &s.Target, []bench.Ceremony{f.a, {Spec: f.b.Spec, Witnesses: f.b.Witnesses[:3]}}, 2); err != nil {
@@ -183,7 +189,7 @@ func (f *fixture) session(w bench.Witness, ttl time.Duration, secret []byte) str
 	if secret == nil {
 		secret = f.stack.Secret
 	}
-	v, err := web.SessionCookie(secret, w.ID, ttl)
+	v, err := web.SessionCookie(context.Background(), f.stack.Store, secret, w.ID, ttl)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -254,12 +260,33 @@ func TestRefusalsSendNothingToTheWorkflow(t *testing.T) {
 		expect(t, "forged session cookie", f.formPost("/ceremonies/"+f.a.Spec.ID+"/review", forged, review, nil), http.StatusSeeOther, "/login")
 		expect(t, "expired session cookie", f.formPost("/ceremonies/"+f.a.Spec.ID+"/review", expired, review, nil), http.StatusSeeOther, "/login")
 		body := bench.NewSignBody(f.a.Spec, w, "sec-token-1", contract.Approve)
-		forgedTok, _ := web.IssueToken([]byte(strings.Repeat("not the server's secret ", 2)), w.ID, time.Hour)
-		expiredTok, _ := web.IssueToken(f.stack.Secret, w.ID, -time.Minute)
+		forgedTok, _ := web.IssueToken(context.Background(), f.stack.Store, []byte(strings.Repeat("not the server's secret ", 2)), w.ID, time.Hour)
+		expiredTok, _ := web.IssueToken(context.Background(), f.stack.Store, f.stack.Secret, w.ID, -time.Minute)
 		expect(t, "forged API token", f.apiSign(f.a, forgedTok, body), http.StatusUnauthorized, "invalid token")
 		expect(t, "expired API token", f.apiSign(f.a, expiredTok, body), http.StatusUnauthorized, "invalid token")
 		expect(t, "no API token", f.apiSign(f.a, "", body), http.StatusUnauthorized, "authentication required")
 		f.nothingArrived("forged/expired credentials", f.a, before)
+	})
+
+	t.Run("ended session and revoked token", func(t *testing.T) {
+		// A session logged out and a token revoked (their rows ended, as
+		// logout, the account page, an admin or a deactivation do) open
+		// nothing, though their signatures and expiry are still good.
+		before := f.snap(f.a)
+		w := f.a.Witnesses[1]
+		cookie := f.session(w, time.Hour, nil)
+		tok, err := web.IssueToken(context.Background(), f.stack.Store, f.stack.Secret, w.ID, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ended, err := f.stack.Store.EndWebSessions(context.Background(), w.ID, "", "", "", "test", store.EndByAdmin, time.Now())
+		if err != nil || ended < 2 {
+			t.Fatalf("ended %d sessions: %v", ended, err)
+		}
+		expect(t, "form review with an ended session", f.formPost("/ceremonies/"+f.a.Spec.ID+"/review", cookie, review, nil), http.StatusSeeOther, "/login")
+		expect(t, "API sign with a revoked token", f.apiSign(f.a, tok, bench.NewSignBody(f.a.Spec, w, "sec-revoked-1", contract.Approve)),
+			http.StatusUnauthorized, "revoked")
+		f.nothingArrived("ended credentials", f.a, before)
 	})
 
 	t.Run("signature replayed on another ceremony", func(t *testing.T) {

@@ -164,7 +164,7 @@ func TestCredentialsAndSignatureKeys(t *testing.T) {
 		if err := s.EnsureWitness(ctx, store.NewPerson{ID: "alice", DisplayName: "Alice"}, "test"); err != nil {
 			t.Fatal(err)
 		}
-		key := store.Credential{Type: "ed25519", KeyID: "ed25519:0011223344556677", PublicKey: "AAEC"}
+		key := store.Credential{Type: "webauthn", KeyID: "cred-0011223344556677", PublicKey: "AAEC"}
 		for range 2 { // registering the same key twice is one registration
 			if err := s.AddCredential(ctx, "alice", key); err != nil {
 				t.Fatal(err)
@@ -188,7 +188,7 @@ func TestCredentialsAndSignatureKeys(t *testing.T) {
 		}
 		if err := s.RecordSignature(ctx, "default/rel-1", contract.Signature{
 			WitnessID: "alice", Decision: contract.Approve, SignedAt: t0, IdempotencyKey: "k", Statement: "{}",
-			Proof: &contract.Proof{Type: "ed25519", KeyID: key.KeyID, Signature: "c2ln"}}, store.Tally{Approvals: 1}); err != nil {
+			Proof: &contract.Proof{Type: "webauthn", KeyID: key.KeyID, Signature: "c2ln"}}, store.Tally{Approvals: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.RemoveCredential(ctx, "alice", key.KeyID); err != nil {

@@ -13,46 +13,68 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/statement"
 )
 
 // Registered signing keys live in witnesses.credentials. Adding and removing a
 // key are custody events, so the chain shows which key belonged to whom, and
 // from when, independently of the witnesses table.
 
-// AddCredential registers a signing key for a witness. Registering the same key
-// again changes nothing; another key under the same id is refused.
+// AddCredential registers a passkey for a witness, after the WebAuthn
+// registration ceremony checked it. An ed25519 key needs a proof of possession
+// (AddProvenKey). Registering the same key again changes nothing; another key
+// under the same id, or a key another person holds, is refused.
 func (s *Store) AddCredential(ctx context.Context, witnessID string, c Credential) error {
 	if c.Type == "" || c.KeyID == "" || c.PublicKey == "" {
 		return fmt.Errorf("a credential needs a type, a key id and a public key")
+	}
+	if c.Type == statement.KeyEd25519 {
+		return &KeyProofError{Reason: "an ed25519 key registers only with a proof that its holder has the private key (AddProvenKey)"}
 	}
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		w, err := s.lockWitness(ctx, tx, witnessID)
 		if err != nil {
 			return err
 		}
-		for _, have := range w.Credentials {
-			if have.KeyID == c.KeyID && have.Type == c.Type {
-				if have.PublicKey == c.PublicKey {
-					return nil
-				}
-				return fmt.Errorf("%s already has a different %s key with id %s", witnessID, c.Type, c.KeyID)
-			}
-		}
 		now := time.Now().UTC()
 		if c.AddedAt.IsZero() {
 			c.AddedAt = now
 		}
-		w.Credentials = append(w.Credentials, c)
-		if err := s.saveCredentials(ctx, tx, witnessID, w.Credentials, now); err != nil {
-			return err
-		}
-		_, _, err = s.appendCustody(ctx, tx, NewEvent{
-			Type: custody.TypeKeyRegistered, Actor: witnessID,
-			IdempotencyKey: "key/" + witnessID + "/" + c.Type + "/" + c.KeyID + "/added", OccurredAt: now,
-			Data: map[string]any{"witnessId": witnessID, "type": c.Type, "keyId": c.KeyID, "publicKey": c.PublicKey, "label": c.Label},
-		})
-		return err
+		return s.addCredentialTx(ctx, tx, w, c, now, "", nil)
 	})
+}
+
+// addCredentialTx adds c to w's keys and the chain within tx (which holds the
+// chain and w's row); keySuffix keeps the custody idempotency key of a new
+// registration of a key held before distinct, and extra goes into its data.
+func (s *Store) addCredentialTx(ctx context.Context, tx bun.Tx, w Witness, c Credential, now time.Time, keySuffix string, extra map[string]any) error {
+	for _, have := range w.Credentials {
+		if have.KeyID == c.KeyID && have.Type == c.Type {
+			if have.PublicKey == c.PublicKey {
+				return nil
+			}
+			return fmt.Errorf("%s already has a different %s key with id %s", w.ID, c.Type, c.KeyID)
+		}
+	}
+	if other, err := s.keyHolder(ctx, tx, w.ID, c); err != nil {
+		return err
+	} else if other != "" {
+		return fmt.Errorf("%s key %s: %w", c.Type, c.KeyID, ErrKeyTaken)
+	}
+	w.Credentials = append(w.Credentials, c)
+	if err := s.saveCredentials(ctx, tx, w.ID, w.Credentials, now); err != nil {
+		return err
+	}
+	data := map[string]any{"witnessId": w.ID, "type": c.Type, "keyId": c.KeyID, "publicKey": c.PublicKey, "label": c.Label}
+	for k, v := range extra {
+		data[k] = v
+	}
+	_, _, err := s.appendCustody(ctx, tx, NewEvent{
+		Type: custody.TypeKeyRegistered, Actor: w.ID,
+		IdempotencyKey: "key/" + w.ID + "/" + c.Type + "/" + c.KeyID + "/added" + keySuffix, OccurredAt: now,
+		Data: data,
+	})
+	return err
 }
 
 // RemoveCredential unregisters a key; signatures already made with it keep the

@@ -128,6 +128,11 @@ func (s *Store) SetWitnessActive(ctx context.Context, id string, active bool, by
 		} else {
 			now := time.Now().UTC()
 			w.DeactivatedAt, typ = &now, custody.TypeWitnessDeactivated
+			// Their sessions and tokens end with it, for good: reactivated,
+			// they log in again and make new tokens.
+			if _, err := s.endWebSessions(ctx, tx, id, "", "", "", by, EndDeactivated, now); err != nil {
+				return err
+			}
 		}
 		return s.saveDirectory(ctx, tx, &w, typ, by, map[string]any{"reason": reason})
 	})

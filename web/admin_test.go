@@ -106,7 +106,7 @@ func TestAdminRefusesNonAdmins(t *testing.T) {
 		}
 	}
 	// The API: a non-admin's token.
-	tok, _, _ := h.app.issueToken("alice@example.org")
+	tok := h.token(t, "alice@example.org")
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/api/v1/witnesses", ""}, {"GET", "/api/v1/witnesses/bob@example.org", ""},
 		{"POST", "/api/v1/witnesses", `{"id":"mallory@example.org","roles":["admin"]}`},
@@ -267,7 +267,7 @@ func TestAdminDirectoryPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	niaSession := h.client("nia@example.org")
-	niaToken, _, _ := h.app.issueToken("nia@example.org")
+	niaToken := h.token(t, "nia@example.org")
 	resp = h.post(admin, "/admin/witnesses/nia@example.org/deactivate", url.Values{"reason": {" "}})
 	if body := readAll(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="err-reason"`) {
 		t.Fatalf("deactivate without a reason: %d", resp.StatusCode)
@@ -440,7 +440,7 @@ func TestAdminTemplatePages(t *testing.T) {
 // TestAdminAPI: the directory and the templates through the JSON API.
 func TestAdminAPI(t *testing.T) {
 	h := newAdminHarness(t)
-	tok, _, _ := h.app.issueToken(ada)
+	tok := h.token(t, ada)
 	call := func(method, path, body string, want int) map[string]any {
 		t.Helper()
 		resp, out := apiCall(t, h, method, path, tok, body)

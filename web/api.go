@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/httprate"
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/rules"
@@ -29,12 +27,15 @@ func (a *App) apiRoutes(r chi.Router) {
 	r.Use(a.limitBody(256 << 10))
 	r.Post("/chronicle", a.apiChronicle)
 	r.Group(func(r chi.Router) {
-		r.Use(a.bearer)
+		r.Use(a.bearer, a.requireReader)
+		r.Group(a.apiSessionRoutes)
 		r.Get("/ceremonies", a.apiList)
-		r.Get("/ceremonies/{ns}/{name}", a.apiDetail)
-		r.Get("/ceremonies/{ns}/{name}/statement", a.apiStatement)
-		r.With(httprate.LimitBy(signLimit, limitWindow, keyByActor, httprate.WithLimitHandler(a.limited))).
-			Post("/ceremonies/{ns}/{name}/sign", a.apiSign)
+		// Reads that query the workflow share one per-person limit.
+		r.With(a.limiter(readLimit, keyByActor)).Group(func(r chi.Router) {
+			r.Get("/ceremonies/{ns}/{name}", a.apiDetail)
+			r.Get("/ceremonies/{ns}/{name}/statement", a.apiStatement)
+		})
+		r.With(a.signLimiter()).Post("/ceremonies/{ns}/{name}/sign", a.apiSign)
 		r.Post("/ceremonies/{ns}/{name}/cancel", a.apiWithdraw)
 		r.Group(a.apiAdminRoutes)
 	})
@@ -52,16 +53,20 @@ func (a *App) bearer(next http.Handler) http.Handler {
 			return
 		}
 		t, ok := a.parseToken(strings.TrimSpace(tok))
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="guildhall", error="invalid_token"`)
-			problem(w, http.StatusUnauthorized, "invalid token", "The token is not valid or has expired.")
+		res := accessGone
+		var sid string
+		if ok {
+			sid, res = a.checkAccess(r.Context(), store.KindToken, t.ID, t.WitnessID)
+		}
+		if res != accessOK {
+			a.refuseToken(w, strings.TrimSpace(tok), res)
 			return
 		}
-		v := &viewer{ID: t.WitnessID, Name: t.WitnessID, Via: "token"}
+		v := &viewer{ID: t.WitnessID, Name: t.WitnessID, Via: "token", Session: sid}
 		wit, err := a.store.GetWitness(r.Context(), t.WitnessID)
 		switch {
 		case err == nil && !wit.Active():
-			problem(w, http.StatusForbidden, "deactivated", deactivatedText)
+			problem(w, http.StatusForbidden, "deactivated", accessWithdrawnText)
 			return
 		case err == nil:
 			v.Witness, v.Name, v.Roles = &wit, wit.DisplayName, wit.Roles
@@ -180,8 +185,8 @@ func (a *App) apiStatement(w http.ResponseWriter, r *http.Request) {
 	// The comment, if any, is bound into the statement: send the same text,
 	// byte for byte, as the sign request's comment.
 	comment := r.URL.Query().Get("comment")
-	if len(comment) > rules.MaxComment {
-		problem(w, http.StatusBadRequest, "comment too long", fmt.Sprintf("A comment has at most %d characters.", rules.MaxComment))
+	if p := rules.CommentProblem(comment); p != "" {
+		problem(w, http.StatusBadRequest, "invalid comment", "The comment is "+p+".")
 		return
 	}
 	st := statement.Build(v.State.Spec, me.ID, d, comment, a.cfg.Now())

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -21,6 +22,12 @@ func (v *viewer) active() bool { return v != nil && v.Witness != nil && v.Witnes
 func (v *viewer) isAdmin() bool {
 	return v.active() && slices.Contains(v.Witness.Roles, rules.RoleAdmin)
 }
+
+// mayRead: ceremonies, comments, evidence and the chain are for people the
+// directory gives a role (any role; rules.RoleReader for reading only). Someone
+// the identity provider accepts but the directory does not know, or who holds
+// no role, reads nothing.
+func (v *viewer) mayRead() bool { return v.active() && len(v.Witness.Roles) > 0 }
 
 // person is the viewer as templates see them.
 func (v *viewer) person() rules.Person {
@@ -57,4 +64,64 @@ func (a *App) requireAdmin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requireReader refuses logged-in people who may not read (mayRead), with a
+// page (or a JSON problem) that says why and whom to ask.
+func (a *App) requireReader(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := viewerFrom(r.Context())
+		if v == nil || v.mayRead() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		title, why := a.whyNoRead(r.Context(), v)
+		a.log.Warn("read refused", "viewer", v.ID, "path", r.URL.Path, "why", title)
+		if wantsJSON(r) {
+			problem(w, http.StatusForbidden, strings.ToLower(title), why)
+			return
+		}
+		a.errorPage(w, r, http.StatusForbidden, title, why)
+	})
+}
+
+// whyNoRead says why v may not read, and whom to ask.
+func (a *App) whyNoRead(ctx context.Context, v *viewer) (title, why string) {
+	if v.Witness != nil && !v.Witness.Active() {
+		return "Access withdrawn", accessWithdrawnText
+	}
+	ask := "Ask an admin of Guildhall"
+	if admins := a.adminNames(ctx); len(admins) > 0 {
+		ask += " (" + strings.Join(admins, ", ") + ")"
+	}
+	if v.Witness == nil {
+		return "Not in the directory", "You are logged in as " + v.ID + ", which is not registered as a witness in Guildhall's directory, " +
+			"so you cannot see its ceremonies, evidence or chain of custody. Reading needs a role: one your identity provider's groups map to, " +
+			"or the " + rules.RoleReader + " role an admin gives. " + ask + " to add you, then log in again."
+	}
+	return "No role", "You are in Guildhall's directory as " + v.ID + " but hold no role, so you cannot see its ceremonies, evidence or chain of custody. " +
+		ask + " to give you one (" + rules.RoleReader + " is enough to read), or to be put in a group your identity provider maps to a Guildhall role."
+}
+
+// adminNames are the active admins' names, for whom to ask (a few at most).
+func (a *App) adminNames(ctx context.Context) []string {
+	ws, err := a.store.ListWitnesses(ctx)
+	if err != nil {
+		a.log.Warn("list admins for a refusal", "err", err)
+		return nil
+	}
+	var out []string
+	for _, w := range ws {
+		if w.Active() && slices.Contains(w.Roles, rules.RoleAdmin) && len(out) < 5 {
+			out = append(out, w.DisplayName)
+		}
+	}
+	return out
+}
+
+// wantsJSON: the request is to the JSON API or from the pages' script, so a
+// refusal is a problem document, not a page.
+func wantsJSON(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") ||
+		strings.Contains(r.Header.Get("Accept"), "application/json")
 }

@@ -200,6 +200,9 @@ func summarize(e store.CustodyEvent, p people) string {
 		if w := str("witnessId"); w != "" {
 			s += " for " + p.name(w)
 		}
+		if _, proven := d["possession"]; proven {
+			s += ", who proved holding it"
+		}
 		return s + keyIDSuffix(str("keyId"))
 	case custody.TypeKeyRemoved:
 		s := keyKind(str("type")) + " removed"

@@ -31,7 +31,7 @@ func (v detailView) cannotSign(me *viewer) string {
 		return ""
 	}
 	if me == nil || me.Witness == nil {
-		return "This ceremony lists you, but the directory does not know your login, so you cannot sign. Ask an admin to add you, then log in again."
+		return "" // not in the directory: they cannot read the page at all (mayRead)
 	}
 	if ref := mayViewerSign(me, v.State); ref != nil {
 		return ref.Text

@@ -204,9 +204,9 @@ type detailView struct {
 	// CanWithdraw: the viewer may withdraw it (authz.go); WithdrawError and
 	// WithdrawReason show a refused withdraw form back; Withdrawn confirms one.
 	CanWithdraw bool
-	// NeedsKey: the viewer is asked to sign a ceremony demanding key assurance
-	// and has no passkey to sign with here.
-	NeedsKey                      bool
+	// NeedsKey says why the viewer, asked to sign, cannot do it with the
+	// form here and what to do instead (needsKey); "" when they can.
+	NeedsKey                      string
 	WithdrawError, WithdrawReason string
 	Withdrawn                     bool
 	// People names the witnesses; Progress explains the quorum's standing.
@@ -323,7 +323,9 @@ func (a *App) detailData(ctx context.Context, id string) (detailView, int, error
 	}
 	v.CanSign = v.Live && mayViewerSign(me, v.State) == nil
 	v.CanWithdraw = v.Live && me.mayWithdraw(v.State)
-	v.NeedsKey = v.CanSign && needsKey(v.State.Spec, me)
+	if v.CanSign {
+		v.NeedsKey = needsKey(v.State.Spec, me, id)
+	}
 	return v, http.StatusOK, nil
 }
 

@@ -216,6 +216,11 @@ func (a *App) openComposed(w http.ResponseWriter, r *http.Request, v composeView
 		}
 		where, next = "Ceremony resource", "/ceremonies/"+spec.ID+"?created=1"
 	}
+	// Only ceremonies about to open count against the person's limit, not
+	// forms sent back with errors.
+	if key, _ := keyByActor(r); a.opens.RespondOnLimit(w, r, key) {
+		return
+	}
 	if _, err := open(ctx, spec); err != nil {
 		if errors.Is(err, contract.ErrCeremonyExists) {
 			a.nameTaken(w, r, v)

@@ -66,10 +66,10 @@ func (a *App) devLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !wit.Active() {
-		a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", deactivatedText)
+		a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", accessWithdrawnText)
 		return
 	}
-	if err := a.startSession(w, wit.ID, "dev"); err != nil {
+	if err := a.startSession(w, r, wit.ID, "dev"); err != nil {
 		a.log.Error("dev login: start session", "err", err)
 		a.errorPage(w, r, http.StatusInternalServerError, "Login failed", "The session could not be started.")
 		return
@@ -79,6 +79,13 @@ func (a *App) devLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
+	if me := viewerFrom(r.Context()); me != nil && me.Session != "" {
+		// The row ends, so the cookie opens nothing even if it was copied.
+		if _, err := a.store.EndWebSessions(r.Context(), me.ID, store.KindSession, me.Session, "", me.ID, store.EndLogout, a.cfg.Now()); err != nil {
+			a.dbError(w, r, "end the session at logout", err)
+			return
+		}
+	}
 	a.clearCookie(w, sessionCookie)
 	http.Redirect(w, r, "/login?bye=1", http.StatusSeeOther)
 }

@@ -172,6 +172,11 @@ func (a *App) stream(w http.ResponseWriter, r *http.Request, ceremony string) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	if r.Method == http.MethodHead {
+		// The headers say what the stream would be; a HEAD gets no stream.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	sub, cancel := a.subscribe(ceremony)
 	defer cancel()
 	w.WriteHeader(http.StatusOK)

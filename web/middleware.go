@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"strings"
 )
 
 // recoverer turns a panic into a plain error page; the stack goes to the log only.
@@ -54,7 +53,7 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.log.Warn("cross-origin request refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"),
 			"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
-		if strings.HasPrefix(r.URL.Path, "/api/") {
+		if wantsJSON(r) {
 			problem(w, http.StatusForbidden, "cross-origin request refused", "Requests from other sites may not change anything here.")
 			return
 		}
@@ -68,7 +67,7 @@ func (a *App) limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
-				if strings.HasPrefix(r.URL.Path, "/api/") {
+				if wantsJSON(r) {
 					problem(w, http.StatusRequestEntityTooLarge, "request too large", "The request body is larger than this endpoint accepts.")
 					return
 				}

@@ -201,7 +201,7 @@ func (a *App) oidcSignIn(w http.ResponseWriter, r *http.Request, id store.Identi
 	switch {
 	case err == nil && !wit.Active():
 		a.log.Warn("OIDC login refused: deactivated in the directory", "subject", id.Subject, "witness", wit.ID)
-		a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", deactivatedText)
+		a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", accessWithdrawnText)
 		return
 	case err == nil:
 	case errors.Is(err, store.ErrNotFound):
@@ -221,7 +221,7 @@ func (a *App) oidcSignIn(w http.ResponseWriter, r *http.Request, id store.Identi
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database did not answer. Try again in a moment.")
 		return
 	}
-	if err := a.startSessionAs(w, session{WitnessID: wit.ID, Via: "oidc", ReadOnly: readOnly}); err != nil {
+	if err := a.startSessionAs(w, r, session{WitnessID: wit.ID, Via: "oidc", ReadOnly: readOnly}); err != nil {
 		a.errorPage(w, r, http.StatusInternalServerError, "Login failed", "The session could not be started.")
 		return
 	}

@@ -297,20 +297,6 @@ func (a *App) removePasskey(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
 
-type accountView struct {
-	Witness  *store.Witness
-	Token    string // a freshly issued API token, shown once
-	TokenExp time.Time
-	// PasskeysOff: the base URL is an IP, so WebAuthn cannot work.
-	PasskeysOff bool
-}
-
-func (a *App) account(w http.ResponseWriter, r *http.Request) {
-	me := viewerFrom(r.Context())
-	w.Header().Set("Cache-Control", "no-store")
-	a.render(w, r, http.StatusOK, accountPage(a.meta(r, "Your account"), accountView{Witness: me.Witness, PasskeysOff: a.webauthn == nil}))
-}
-
 func passkeysOf(w *store.Witness) []store.Credential {
 	var out []store.Credential
 	for _, c := range w.Credentials {

@@ -73,6 +73,8 @@ type session struct {
 	// pick up a record bound to another identity; they log in again once an
 	// admin has added them.
 	ReadOnly bool `json:"r,omitempty"`
+	// ID is the secret id of the session's row in the Ops DB (sessions.go).
+	ID string `json:"s"`
 }
 
 // viewer is the logged-in person as handlers see them.
@@ -82,6 +84,9 @@ type viewer struct {
 	Roles   []string
 	Via     string
 	Witness *store.Witness // nil when the identity has no witness record
+	// Session is the row id of the login session or API token that
+	// authenticated the request (sessions.go).
+	Session string
 }
 
 type ctxKey int
@@ -105,12 +110,15 @@ func (a *App) clearCookie(w http.ResponseWriter, name string) {
 		HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
 }
 
-func (a *App) startSession(w http.ResponseWriter, witnessID, via string) error {
-	return a.startSessionAs(w, session{WitnessID: witnessID, Via: via})
+func (a *App) startSession(w http.ResponseWriter, r *http.Request, witnessID, via string) error {
+	return a.startSessionAs(w, r, session{WitnessID: witnessID, Via: via})
 }
 
-func (a *App) startSessionAs(w http.ResponseWriter, s session) error {
-	s.Expires = a.cfg.Now().Add(a.cfg.SessionTTL).Unix()
+// startSessionAs records the session's row and sets its cookie.
+func (a *App) startSessionAs(w http.ResponseWriter, r *http.Request, s session) error {
+	if err := a.recordSession(r, &s); err != nil {
+		return err
+	}
 	v, err := a.cookies.encode(sessionCookie, s)
 	if err != nil {
 		return err
@@ -121,17 +129,6 @@ func (a *App) startSessionAs(w http.ResponseWriter, s session) error {
 
 // SessionCookieName is the name of the session cookie.
 const SessionCookieName = sessionCookie
-
-// SessionCookie returns the session cookie value an OIDC login leaves for
-// witnessID, valid for ttl and signed with the session secret. It is for tests
-// that act as a logged-in witness without a login round trip; a negative ttl
-// makes an expired session.
-func SessionCookie(secret []byte, witnessID string, ttl time.Duration) (string, error) {
-	return newCookieCodec(secret).encode(sessionCookie, session{WitnessID: witnessID, Via: "oidc", Expires: time.Now().Add(ttl).Unix()})
-}
-
-// deactivatedText tells a deactivated person why they are turned away.
-const deactivatedText = "An admin deactivated you in the directory, so you can no longer log in, sign or use your API tokens here. If this is a mistake, ask an admin to reactivate you."
 
 // loadSession puts the viewer (if any) in the request context. A witness record
 // is looked up each request so a deactivated person loses access at once: the
@@ -150,7 +147,21 @@ func (a *App) loadSession(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		v := &viewer{ID: s.WitnessID, Name: s.WitnessID, Via: s.Via}
+		sid, res := a.checkAccess(r.Context(), store.KindSession, s.ID, s.WitnessID)
+		switch res {
+		case accessGone:
+			a.clearCookie(w, sessionCookie)
+			next.ServeHTTP(w, r)
+			return
+		case accessWithdrawn:
+			a.clearCookie(w, sessionCookie)
+			a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", accessWithdrawnText)
+			return
+		case accessUnavailable:
+			a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database did not answer. Try again in a moment.")
+			return
+		}
+		v := &viewer{ID: s.WitnessID, Name: s.WitnessID, Via: s.Via, Session: sid}
 		if s.ReadOnly {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
 			return
@@ -160,7 +171,7 @@ func (a *App) loadSession(next http.Handler) http.Handler {
 		case err == nil && !wit.Active():
 			a.log.Warn("session of a deactivated person ended", "witness", wit.ID, "path", r.URL.Path)
 			a.clearCookie(w, sessionCookie)
-			a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", deactivatedText)
+			a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", accessWithdrawnText)
 			return
 		case err == nil:
 			v.Witness, v.Name, v.Roles = &wit, wit.DisplayName, wit.Roles
@@ -192,12 +203,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// safeNext keeps post-login redirects on this site.
-func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/"
-	}
-	return next
 }

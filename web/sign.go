@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -74,14 +73,14 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 	case derr != nil:
 		fail("Choose approve or reject.")
 		return
-	case len(comment) > rules.MaxComment:
-		fail(fmt.Sprintf("The comment is too long (%d characters at most).", rules.MaxComment))
+	case rules.CommentProblem(comment) != "":
+		fail("The comment is " + rules.CommentProblem(comment) + ".")
 		return
 	case !validFormKey(key):
 		fail("The form was incomplete; reload the page and try again.")
 		return
-	case needsKey(v.State.Spec, me):
-		fail(needsKeyText)
+	case needsKey(v.State.Spec, me, v.ID) != "":
+		fail(needsKey(v.State.Spec, me, v.ID))
 		return
 	}
 	st := statement.Build(v.State.Spec, me.ID, decision, comment, a.cfg.Now())
@@ -203,6 +202,10 @@ func (a *App) sendSignVia(ctx context.Context, id string, t signTicket, proof *c
 	}
 	if proof == nil {
 		if err := a.vouch(ctx, id, &req); err != nil {
+			if errors.Is(err, errAccessEnded) {
+				a.log.Warn("no vouch: the session or token has ended", "ceremony", id, "witness", t.WitnessID)
+				return contract.State{}, "Your session or API token has ended, so nothing was signed. Log in again (or use a token in force) and sign again.", http.StatusUnauthorized
+			}
 			a.log.Error("vouch for a signature", "ceremony", id, "witness", t.WitnessID, "err", err)
 			return contract.State{}, "Your signature could not be prepared (" + plainError(err) + "). Try again in a moment.", http.StatusServiceUnavailable
 		}

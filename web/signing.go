@@ -164,8 +164,21 @@ func assuranceWords(s contract.Signature) string {
 const needsKeyText = "This ceremony needs every signature made with a registered key, and a web login is not enough. " +
 	"Register a passkey on your Account page and sign here with it, or sign with your ed25519 key: guildhall sign."
 
-// needsKey: the ceremony demands key assurance and the viewer has no passkey,
-// so the web form could only make a session signature the workflow refuses.
-func needsKey(spec contract.Spec, me *viewer) bool {
-	return spec.Quorum.MinAssurance == contract.AssuranceKey && len(webauthnCredentials(me.Witness)) == 0
+// needsKey says why the web form cannot make a signature the workflow would
+// accept from the viewer, and what to do instead; "" when it can. A passkey
+// signs here. Without one, a witness with an ed25519 key must sign with it (the
+// workflow refuses their unsigned decisions), and a ceremony demanding key
+// assurance refuses a web login's.
+func needsKey(spec contract.Spec, me *viewer, ceremonyID string) string {
+	switch {
+	case len(webauthnCredentials(me.Witness)) > 0:
+		return ""
+	case me.Witness != nil && len(keysOf(me.Witness, "ed25519")) > 0:
+		return "You have registered an ed25519 key, so your signature must be made with it, and this page cannot use it. " +
+			"Sign with it on the command line: guildhall sign " + ceremonyID + " --key YOUR-KEY-FILE --decision approve (or reject) --send, " +
+			"or through the API (POST /api/v1/ceremonies/" + ceremonyID + "/sign). Or register a passkey on your Account page to sign here."
+	case spec.Quorum.MinAssurance == contract.AssuranceKey:
+		return needsKeyText
+	}
+	return ""
 }

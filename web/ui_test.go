@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/custody"
 	"github.com/guildhouse/guildhall/rules"
+	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
 )
@@ -212,10 +215,16 @@ func TestCustodyTimelineInWords(t *testing.T) {
 		if err := st.RecordAttention(ctx, id, store.Attention{Reason: contract.AttentionSubstrateTimeout, At: now, Seq: 1}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.AddCredential(ctx, "carol@example.org", store.Credential{Type: "ed25519", KeyID: "carol-key-1", PublicKey: "AAAA", Label: "yubikey"}); err != nil {
+		_, carolKey, _ := ed25519.GenerateKey(rand.Reader)
+		ch, err := st.NewKeyChallenge(ctx, "carol@example.org")
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.RemoveCredential(ctx, "carol@example.org", "carol-key-1"); err != nil {
+		carolCred, err := st.AddProvenKey(ctx, "carol@example.org", statement.ProvePossession(ch, carolKey), "yubikey")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RemoveCredential(ctx, "carol@example.org", carolCred.KeyID); err != nil {
 			t.Fatal(err)
 		}
 		body := []byte(`{"id":"evt-1","source":"ci","type":"build.finished"}`)
@@ -247,7 +256,7 @@ func TestCustodyTimelineInWords(t *testing.T) {
 		all = htmlUnescape(all)
 		for _, want := range []string{
 			"Start of the chain of custody",
-			"Ed25519 key “yubikey” registered for Carol (key id carol-key-1)",
+			"Ed25519 key “yubikey” registered for Carol, who proved holding it" + keyIDSuffix(carolCred.KeyID),
 			"Ed25519 key removed from Carol",
 			"Chronicle event build.finished from ci",
 			"Artifact proposed",

@@ -62,6 +62,10 @@ func (a *App) vouch(ctx context.Context, ceremonyID string, req *contract.SignRe
 	if err := a.registerVouchingKey(ctx); err != nil {
 		return err
 	}
+	// A session or token ended since the request began gets no vouch.
+	if err := a.stillLive(ctx, viewerFrom(ctx)); err != nil {
+		return err
+	}
 	level, method := contract.AssuranceSession, statement.MethodOIDC
 	switch v := viewerFrom(ctx); {
 	case v == nil:

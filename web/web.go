@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/httprate"
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
@@ -65,6 +67,8 @@ type Store interface {
 	Directory(ctx context.Context) ([]rules.Person, error)
 	SyncIdentity(ctx context.Context, id store.Identity, idpRoles []string, provision bool) (store.Witness, error)
 	AdminStore
+	SessionStore
+	KeyStore
 }
 
 // Ceremonies is the workflow side: *ceremonyclient.Client satisfies it.
@@ -150,6 +154,8 @@ type App struct {
 	ingest   http.Handler
 	cluster  CeremonyCreator
 	voucher  *webVoucher
+	// opens limits the ceremonies a person opens (ratelimit.go).
+	opens *httprate.RateLimiter
 	// streamMaxAge bounds one live stream's life (see live.go).
 	streamMaxAge time.Duration
 }
@@ -261,7 +267,8 @@ func NewServer(addr string, app *App) *http.Server {
 
 func (a *App) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP())
+	a.opens = a.newLimiter(openLimit, keyByActor)
+	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP(), middleware.GetHead)
 	r.Get("/health", a.health)
 	r.Get("/static/{file}", serveAsset)
 	r.Get("/favicon.ico", serveFavicon)
@@ -281,7 +288,7 @@ func (a *App) routes() http.Handler {
 		r.Post("/logout", a.logout)
 
 		r.Group(func(r chi.Router) {
-			r.Use(a.requireLogin)
+			r.Use(a.requireLogin, a.requireReader)
 			r.Get("/", a.dashboard)
 			r.Get("/ceremonies", a.ceremonyList)
 			r.Get("/ceremonies/new", a.composer)
@@ -306,7 +313,10 @@ func (a *App) routes() http.Handler {
 			r.Post("/account/passkeys/begin", a.passkeyBegin)
 			r.Post("/account/passkeys/finish", a.passkeyFinish)
 			r.Post("/account/passkeys/remove", a.removePasskey)
-			r.Post("/account/tokens", a.createToken)
+			r.With(a.limiter(tokenLimit, keyByActor)).Post("/account/tokens", a.createToken)
+			r.Post("/account/tokens/revoke", a.revokeMyToken)
+			r.Post("/account/sessions/end", a.endMySession)
+			r.With(a.limiter(challengeLimit, keyByActor)).Post("/account/keys/challenge", a.keyChallenge)
 			r.Post("/account/keys", a.addEd25519Key)
 			r.Route("/admin", a.adminRoutes)
 		})

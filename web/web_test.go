@@ -450,11 +450,11 @@ func TestRequestSizeLimit(t *testing.T) {
 func TestLoginRateLimit(t *testing.T) {
 	h := newHarness(t, storetest.SQLite(t))
 	var last int
-	for range loginLimit + 1 {
+	for range loginLimit.n + 1 {
 		last = h.post(h.client(""), "/login/dev", url.Values{"witness": {"nobody"}}).StatusCode
 	}
 	if last != http.StatusTooManyRequests {
-		t.Fatalf("after %d attempts: %d", loginLimit+1, last)
+		t.Fatalf("after %d attempts: %d", loginLimit.n+1, last)
 	}
 }
 
@@ -463,11 +463,11 @@ func TestSignRateLimit(t *testing.T) {
 	id := openCeremony(t, h, "flood")
 	bob := h.client("bob@example.org")
 	var last int
-	for range signLimit + 1 {
+	for range signLimit.n + 1 {
 		last = h.post(bob, "/ceremonies/"+id+"/review", url.Values{"decision": {"maybe"}}).StatusCode
 	}
 	if last != http.StatusTooManyRequests {
-		t.Fatalf("after %d sign attempts: %d", signLimit+1, last)
+		t.Fatalf("after %d sign attempts: %d", signLimit.n+1, last)
 	}
 }
 
@@ -588,7 +588,7 @@ func (h *harness) apiClient(t *testing.T) func(method, path, token string, body 
 // token mints an API token for a witness.
 func (h *harness) token(t *testing.T, witness string) string {
 	t.Helper()
-	tok, _, err := h.app.issueToken(witness)
+	tok, err := IssueToken(context.Background(), h.st, h.app.cfg.SessionSecret, witness, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,8 +611,7 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("token %q: %d %v", tok, resp.StatusCode, p)
 		}
 	}
-	bobTok, _, _ := h.app.issueToken("bob@example.org")
-	aliceTok, _, _ := h.app.issueToken("alice@example.org")
+	bobTok, aliceTok := h.token(t, "bob@example.org"), h.token(t, "alice@example.org")
 	resp, list := api("GET", "/api/v1/ceremonies?status=collecting", bobTok, nil)
 	if resp.StatusCode != 200 || list["total"] != float64(1) {
 		t.Fatalf("list: %d %v", resp.StatusCode, list)
@@ -631,10 +630,7 @@ func TestAPI(t *testing.T) {
 
 	// Bob registers an ed25519 key through the account page, then signs through the API.
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	bob := h.client("bob@example.org")
-	if resp := h.post(bob, "/account/keys", url.Values{"public_key": {base64.StdEncoding.EncodeToString(pub)}, "label": {"laptop"}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("add key: %d %s", resp.StatusCode, readAll(t, resp))
-	}
+	addKey(t, h, h.client("bob@example.org"), priv, "laptop")
 	_, stm := api("GET", "/api/v1/ceremonies/"+id+"/statement?decision=approve", bobTok, nil)
 	stmt, _ := stm["statement"].(string)
 	if stmt == "" {
@@ -1059,14 +1055,17 @@ func TestIssuedCredentialsMatchTheApp(t *testing.T) {
 		ttl    time.Duration
 		ok     bool
 	}{{"valid", secret, time.Hour, true}, {"other secret", other, time.Hour, false}, {"expired", secret, -time.Minute, false}} {
-		tok, err := IssueToken(c.secret, "bob@example.org", c.ttl)
+		tok, err := IssueToken(context.Background(), h.st, c.secret, "bob@example.org", c.ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got, ok := h.app.parseToken(tok); ok != c.ok || (ok && got.WitnessID != "bob@example.org") {
 			t.Errorf("token %s: parsed %+v %v, want ok=%v", c.name, got, ok, c.ok)
 		}
-		v, err := SessionCookie(c.secret, "bob@example.org", c.ttl)
+		if resp, _ := h.apiClient(t)("GET", "/api/v1/ceremonies", tok, nil); (resp.StatusCode == http.StatusOK) != c.ok {
+			t.Errorf("token %s: the API answered %d, want ok=%v", c.name, resp.StatusCode, c.ok)
+		}
+		v, err := SessionCookie(context.Background(), h.st, c.secret, "bob@example.org", c.ttl)
 		if err != nil {
 			t.Fatal(err)
 		}

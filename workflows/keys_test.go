@@ -3,7 +3,6 @@ package workflows_test
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
+	"github.com/guildhouse/guildhall/store/storetest"
 	"go.temporal.io/sdk/testsuite"
 )
 
@@ -29,16 +29,12 @@ func callbackInto(got *error) *testsuite.TestUpdateCallback {
 func registerKey(t *testing.T, s *store.Store, id string, seed byte) ed25519.PrivateKey {
 	t.Helper()
 	priv := ed25519.NewKeyFromSeed([]byte(strings.Repeat(string(rune('a'+seed)), 32)))
-	pub := priv.Public().(ed25519.PublicKey)
 	ctx := context.Background()
 	// The directory gives them the roles testSpec lists them with.
 	if err := s.EnsureWitness(ctx, store.NewPerson{ID: id, DisplayName: id, Roles: []string{"security", "release"}}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetCredentials(ctx, id, []store.Credential{{Type: statement.KeyEd25519, KeyID: statement.KeyID(pub),
-		PublicKey: base64.StdEncoding.EncodeToString(pub)}}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.AddKey(t, s, id, priv)
 	return priv
 }
 

@@ -21,7 +21,7 @@ func newKeygenCmd() *cobra.Command {
 		Use:   "keygen --witness ID [--out FILE]",
 		Short: "Create an ed25519 signing key for a witness (file mode 0600) and print its public key to register",
 		Long: `keygen writes a new ed25519 key to a file only its owner can read and prints the
-public key and key id. Register the public key for the witness with
+public key and key id. Register it for the witness with
 ` + "`guildhall witness add-key`" + ` (or on the web account page); from then on the
 witness's decisions must be signed, e.g. with ` + "`guildhall sign`" + `. Keep the file
 secret: whoever holds it can sign as the witness.`,
@@ -43,7 +43,8 @@ secret: whoever holds it can sign as the witness.`,
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "wrote %s (mode 0600; keep it secret)\n", out)
 			fmt.Fprintf(w, "witness:    %s\nkey id:     %s\npublic key: %s\n", kf.WitnessID, kf.KeyID, kf.PublicKey)
-			fmt.Fprintf(w, "register it:\n  guildhall witness add-key %s %s\n", shellQuote(kf.WitnessID), kf.PublicKey)
+			fmt.Fprintf(w, "register it (this proves you hold it):\n  guildhall witness add-key %s %s\n", shellQuote(kf.WitnessID), shellQuote(out))
+			fmt.Fprintf(w, "or on your web account page: Add an ed25519 key, then guildhall prove-key --key %s <challenge>\n", shellQuote(out))
 			return nil
 		},
 	}
@@ -128,7 +129,7 @@ func safeName(s string) string {
 }
 
 func shellQuote(s string) string {
-	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._-") == "" {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._/-") == "" {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

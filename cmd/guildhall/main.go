@@ -57,6 +57,8 @@ func newRootCmd() *cobra.Command {
 		newTemplateCmd(),
 		newSignCmd(),
 		newChronicleCmd(),
+		newProveKeyCmd(),
+		newSessionsCmd(),
 		newConfigCmd(),
 		newTemporalCmd(),
 	)

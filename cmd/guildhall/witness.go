@@ -15,7 +15,6 @@ import (
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/directory"
 	"github.com/guildhouse/guildhall/rules"
-	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -343,20 +342,18 @@ func witnessKeyCmds() []*cobra.Command {
 	var label, name string
 	var create bool
 	add := &cobra.Command{
-		Use:   "add-key <witness-id> <public-key|key-file>",
-		Short: "Register an ed25519 public key for a witness (recorded on the custody chain)",
-		Long: `add-key registers an ed25519 public key: the base64 that ` + "`guildhall keygen`" + ` prints,
-a PEM PUBLIC KEY, or a file holding either (or a guildhall key file, of which only
-the public half is used). The registration is a custody event. --create adds the
-witness first if the Ops DB does not know them (with no roles: give them with
+		Use:   "add-key <witness-id> <key-file>",
+		Short: "Register a witness's ed25519 key, proving possession with its key file (recorded on the custody chain)",
+		Long: `add-key registers the ed25519 key in a key file (as ` + "`guildhall keygen`" + ` writes it, or a
+PKCS#8 PEM private key): it signs a one-time challenge from the Ops DB with the
+private key, so only the key's holder can register it, and the proof goes on the
+custody chain with the registration. A public key alone is refused; a key
+another person holds is refused. --create adds the witness first if the Ops DB
+does not know them (with no roles: give them with
 ` + "`guildhall witness set ID --role ROLE`" + `).`,
 		Args: cobra.ExactArgs(2),
 		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
 			id := args[0]
-			pub, err := publicKeyArg(args[1], id)
-			if err != nil {
-				return err
-			}
 			if create {
 				if _, err := s.GetWitness(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
 					p := rules.PersonFields{ID: id, Name: name}
@@ -368,15 +365,7 @@ witness first if the Ops DB does not know them (with no roles: give them with
 					}
 				}
 			}
-			k := statement.NewPublicKey(id, pub)
-			if err := s.AddCredential(cmd.Context(), id, store.Credential{Type: k.Type, KeyID: k.KeyID, PublicKey: k.PublicKey, Label: label}); err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("%w (add them with --create, or log in once through the web)", err)
-				}
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "registered %s for %s\n", k.KeyID, id)
-			return nil
+			return addKeyWithProof(cmd.Context(), cmd.OutOrStdout(), s, id, args[1], label)
 		}),
 	}
 	add.Flags().StringVar(&label, "label", "", "a note to tell keys apart, e.g. \"laptop\"")

@@ -152,8 +152,16 @@ func TestWitnessCLI(t *testing.T) {
 		}
 	}
 
-	// The key commands still work next to the directory's.
-	cli(t, "witness", "add-key", "dee@example.org", "MCowBQYDK2VwAyEA"+strings.Repeat("A", 43)+"=", "--create")
+	// The key commands still work next to the directory's: --create adds the
+	// person through the directory, then the key file proves possession.
+	keyFile := filepath.Join(dir, "dee.key")
+	cli(t, "keygen", "--witness", "dee@example.org", "--out", keyFile)
+	if out := cli(t, "witness", "add-key", "dee@example.org", keyFile, "--create"); !strings.Contains(out, "dee@example.org") {
+		t.Fatalf("add-key --create: %q", out)
+	}
+	if w, err := s.GetWitness(ctx, "dee@example.org"); err != nil || w.Email != "dee@example.org" {
+		t.Fatalf("created: %+v %v", w, err)
+	}
 }
 
 // TestTemplateCLI applies templates from files, refuses bad ones by field, and

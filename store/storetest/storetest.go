@@ -5,10 +5,12 @@ package storetest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"path/filepath"
 	"testing"
 
 	"github.com/guildhouse/guildhall/internal/testenv"
+	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -49,4 +51,20 @@ func open(t testing.TB, url string) *store.Store {
 func Each(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
 	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
+}
+
+// AddKey registers priv's public key for witnessID the way a key holder does:
+// it answers a challenge from the store with a proof of possession.
+func AddKey(t testing.TB, s *store.Store, witnessID string, priv ed25519.PrivateKey) store.Credential {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.NewKeyChallenge(ctx, witnessID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := s.AddProvenKey(ctx, witnessID, statement.ProvePossession(c, priv), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/oidctest"
 	"github.com/guildhouse/guildhall/internal/testenv"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -193,9 +194,9 @@ func newOIDCUser(t *testing.T, who oidctest.Person) *user {
 // TestOIDCNewcomerSignsAndLosesTheGroup: Nia has never used Guildhall; her
 // identity provider puts her in the security group. She logs in, is added to
 // the directory with the security role, and signs a ceremony that lists her as
-// security. Then she leaves the group: at her next login the role is gone,
-// the next ceremony does not ask her to sign and says why, and a post forged
-// from her page is refused.
+// security. Then she leaves the group: at her next login the role is gone and
+// she cannot read; given reading by an admin, the next ceremony does not ask
+// her to sign and says why, and a post forged from her page is refused.
 func TestOIDCNewcomerSignsAndLosesTheGroup(t *testing.T) {
 	ctx := context.Background()
 	const niaID = "nia@guildhall.test"
@@ -233,6 +234,17 @@ func TestOIDCNewcomerSignsAndLosesTheGroup(t *testing.T) {
 	u.do(chromedp.Click(chromedp.ID("oidc-login")), chromedp.WaitVisible(chromedp.ID("whoami")))
 	if w, _ := stack.store.GetWitness(ctx, niaID); len(w.IdPRoles) != 0 || len(w.Roles) != 0 {
 		t.Fatalf("after leaving the group: %+v", w)
+	}
+	// With no role left she cannot even read; the page says why.
+	u.open("/ceremonies/" + second)
+	if got := u.text("main"); !strings.Contains(got, "hold no role") {
+		t.Fatalf("without a role: %q", got)
+	}
+	// An admin lets her read: the ceremony still lists her as security, which
+	// she no longer is.
+	reader := []string{rules.RoleReader}
+	if _, err := stack.store.UpdateWitness(ctx, niaID, store.PersonChange{Roles: &reader}, ada); err != nil {
+		t.Fatal(err)
 	}
 	u.open("/ceremonies/" + second)
 	u.do(chromedp.WaitVisible(chromedp.ID("cannot-sign")))

@@ -94,6 +94,13 @@ func appPages(f fixtures) []page {
 		{name: "chronicle-all", as: erin, path: "/chronicle?all=1"},
 		{name: "posture", as: erin, path: "/posture"},
 		{name: "account", as: erin, path: "/account"},
+		{name: "account-new-token", as: erin, path: "/account", reach: func(u *user) {
+			u.do(chromedp.SendKeys(chromedp.ID("token_label"), "release script"), chromedp.Click(chromedp.ID("create-token")),
+				chromedp.WaitVisible(chromedp.ID("api-token")))
+		}},
+		{name: "account-add-key", as: erin, path: "/account", reach: func(u *user) {
+			u.do(chromedp.Click(chromedp.ID("key-challenge")), chromedp.WaitVisible(chromedp.ID("key-proof")))
+		}},
 		{name: "admin-directory", as: ada, path: "/admin/witnesses?q=guildhall.test&state=active"},
 		{name: "admin-person", as: ada, path: "/admin/witnesses/" + erin},
 		{name: "admin-add-errors", as: ada, path: "/admin/witnesses/new", reach: func(u *user) {
