@@ -56,6 +56,7 @@ func newRootCmd() *cobra.Command {
 		newWitnessCmd(),
 		newSignCmd(),
 		newChronicleCmd(),
+		newIntuneCmd(),
 		newConfigCmd(),
 		newTemporalCmd(),
 	)
