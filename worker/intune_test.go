@@ -195,7 +195,10 @@ func TestIntuneReleaseAndRevokeEndToEnd(t *testing.T) {
 
 	// The artifact is revoked (Chronicle): Guildhall's groups go to uninstall.
 	p := chronicle.NewProjector(g.s).WithIntune(&chronicle.IntuneWithdrawal{Deployments: g.s,
-		Start: func(ctx context.Context, job contract.IntuneJob) error { _, err := g.cc.StartIntune(ctx, job); return err }})
+		Start: func(ctx context.Context, job contract.IntuneJob) error {
+			_, err := g.cc.StartIntune(ctx, job)
+			return err
+		}})
 	ev := fmt.Sprintf(`{"id":"evt-revoke-1","type":"artifact.revoked","time":"2026-12-01T10:00:00Z","artifact":{"name":"app","digest":%q},"data":{"reason":"CVE-2026-1234"}}`, sp.Artifact.Digest)
 	if _, err := p.Project(ctx, []byte(ev)); err != nil {
 		t.Fatal(err)
@@ -323,7 +326,9 @@ func TestIntuneDriftCheck(t *testing.T) {
 			t.Fatalf("schedule %d: %q %v, want %q", i, got, err, want)
 		}
 	}
-	t.Cleanup(func() { _ = g.c.ScheduleClient().GetHandle(context.Background(), contract.IntuneDriftSchedule).Delete(context.Background()) })
+	t.Cleanup(func() {
+		_ = g.c.ScheduleClient().GetHandle(context.Background(), contract.IntuneDriftSchedule).Delete(context.Background())
+	})
 	before, _ := g.s.GetIntuneDeployment(ctx, id)
 	if err := g.cc.TriggerIntuneDriftCheck(ctx); err != nil {
 		t.Fatal(err)
