@@ -48,6 +48,11 @@ type artifactView struct {
 	A          store.Artifact
 	Ceremonies []store.Ceremony
 	Custody    []timelineEntry
+	// Intune are the artifact's Graph bridge deployments; MayReapply lets the
+	// viewer carry them out again, Reapplied says they just did.
+	Intune     []intuneView
+	MayReapply bool
+	Reapplied  bool
 }
 
 // timelineEntry is a custody event made readable.
@@ -85,6 +90,13 @@ func (a *App) artifactDetail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Custody = timeline(events, a.people(ctx))
+	ds, err := a.store.IntuneDeploymentsOf(ctx, digest)
+	if err != nil {
+		a.dbError(w, r, "list intune deployments", err)
+		return
+	}
+	v.Intune, v.Reapplied = intuneViews(ds), r.URL.Query().Get("reapplied") == "1"
+	v.MayReapply = viewerFrom(ctx).mayReapplyIntune() && a.intune != nil
 	a.render(w, r, http.StatusOK, artifactPage(a.meta(r, art.Name), v))
 }
 

@@ -63,6 +63,8 @@ type Store interface {
 	ListTemplates(ctx context.Context) ([]store.TemplateRow, error)
 	GetTemplate(ctx context.Context, name string, version int) (store.TemplateRow, error)
 	Directory(ctx context.Context) ([]rules.Person, error)
+	IntuneDeploymentsOf(ctx context.Context, digest string) ([]store.IntuneDeployment, error)
+	IntuneAttention(ctx context.Context, minAttempts, limit int) ([]store.IntuneDeployment, error)
 }
 
 // Ceremonies is the workflow side: *ceremonyclient.Client satisfies it.
@@ -119,6 +121,9 @@ type Deps struct {
 	// cluster (the watcher then starts the workflow) instead of starting the
 	// workflow itself.
 	Cluster CeremonyCreator
+	// Intune lets an admin carry an artifact's Intune decision out again from
+	// its page (the Graph bridge); optional.
+	Intune IntuneJobs
 }
 
 // CeremonyCreator creates a Ceremony resource from a spec (cluster mode).
@@ -147,6 +152,7 @@ type App struct {
 	evidence http.Handler
 	ingest   http.Handler
 	cluster  CeremonyCreator
+	intune   IntuneJobs
 	voucher  *webVoucher
 	// streamMaxAge bounds one live stream's life (see live.go).
 	streamMaxAge time.Duration
@@ -192,7 +198,7 @@ func New(cfg Config, deps Deps) (*App, error) {
 		cookies:  newCookieCodec(cfg.SessionSecret),
 		closing:  make(chan struct{}),
 		changes:  deps.Store,
-		evidence: deps.Evidence, ingest: deps.ChronicleIngest, cluster: deps.Cluster,
+		evidence: deps.Evidence, ingest: deps.ChronicleIngest, cluster: deps.Cluster, intune: deps.Intune,
 		streamMaxAge: streamMaxAge,
 	}
 	if net.ParseIP(base.Hostname()) != nil {
@@ -298,6 +304,7 @@ func (a *App) routes() http.Handler {
 			r.Get("/events", a.listEvents)
 			r.Get("/artifacts", a.artifactList)
 			r.Get("/artifacts/{digest}", a.artifactDetail)
+			r.Post("/artifacts/{digest}/intune/apply", a.intuneReapply)
 			r.Get("/chronicle", a.chronicle)
 			r.Get("/posture", a.posture)
 			r.Get("/account", a.account)

@@ -130,7 +130,7 @@ func serveWebWith(ctx context.Context, log *slog.Logger, addr string, cfg web.Co
 	if err := prometheus.Register(m); err != nil {
 		return fmt.Errorf("register web metrics: %w", err)
 	}
-	deps := web.Deps{Store: s, Ceremonies: cc, Logger: log, Metrics: m, Evidence: evidence.Handler(s, nil), Cluster: cluster}
+	deps := web.Deps{Store: s, Ceremonies: cc, Logger: log, Metrics: m, Evidence: evidence.Handler(s, nil), Cluster: cluster, Intune: cc}
 	if cfg.IngestToken != "" {
 		start := func(ctx context.Context, job contract.IntuneJob) error {
 			_, err := cc.StartIntune(ctx, job)
