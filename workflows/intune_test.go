@@ -50,7 +50,10 @@ func TestNoDeploymentUnlessSealed(t *testing.T) {
 		h := newHarness(t)
 		started := false
 		h.env.OnWorkflow(contract.WorkflowIntuneDeploy, mock.Anything, mock.Anything).Return(
-			func(_ workflow.Context, _ contract.IntuneJob) (activities.IntuneOutcome, error) { started = true; return activities.IntuneOutcome{}, nil })
+			func(_ workflow.Context, _ contract.IntuneJob) (activities.IntuneOutcome, error) {
+				started = true
+				return activities.IntuneOutcome{}, nil
+			})
 		var e error
 		h.sign(time.Minute, "alice", contract.Approve, "k1", &e)
 		h.sign(2*time.Minute, "bob", contract.Approve, "k2", &e)
