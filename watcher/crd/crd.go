@@ -41,6 +41,8 @@ type CeremonySpec struct {
 	Quorum      contract.Quorum       `json:"quorum"`
 	Deadline    string                `json:"deadline"`
 	Description string                `json:"description,omitempty"`
+	// Intune is where a sealed release goes in Intune (the Graph bridge).
+	Intune *contract.IntuneTarget `json:"intune,omitempty"`
 }
 
 // CeremonyID is Guildhall's id for a Ceremony: "<namespace>/<name>", which is also
@@ -82,6 +84,7 @@ func ContractSpec(obj *unstructured.Unstructured, s CeremonySpec) contract.Spec 
 		Deadline:    deadline.UTC(),
 		Generation:  obj.GetGeneration(),
 		Source:      Source,
+		Intune:      s.Intune,
 	}
 }
 

@@ -226,6 +226,7 @@ func SpecFromContract(s contract.Spec) CeremonySpec {
 	return CeremonySpec{
 		Kind: s.Kind, Artifact: s.Artifact, Initiator: s.Initiator, Witnesses: s.Witnesses,
 		Quorum: s.Quorum, Deadline: s.Deadline.UTC().Format(time.RFC3339Nano), Description: s.Description,
+		Intune: s.Intune,
 	}
 }
 
