@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/rules"
@@ -107,14 +105,9 @@ func intuneViews(ds []store.IntuneDeployment) []intuneView {
 // current decision (released, or revoked once it was) out again for each of
 // its deployments. Admins only; recorded on the chain as asked for by them.
 func (a *App) intuneReapply(w http.ResponseWriter, r *http.Request) {
-	digest := chi.URLParam(r, "digest")
 	me := viewerFrom(r.Context())
-	if !rules.Digest.MatchString(digest) {
-		a.errorPage(w, r, http.StatusNotFound, "No such artifact", "The digest in the address is not valid.")
-		return
-	}
 	if !me.mayReapplyIntune() {
-		a.log.Warn("intune re-apply refused", "artifact", digest, "viewer", me.ID)
+		a.log.Warn("intune re-apply refused", "path", r.URL.Path, "viewer", me.ID)
 		a.errorPage(w, r, http.StatusForbidden, "Admins only", "Only an admin may carry an Intune deployment out again.")
 		return
 	}
@@ -122,16 +115,11 @@ func (a *App) intuneReapply(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Not available", "This web app cannot start Graph bridge work.")
 		return
 	}
-	ctx := r.Context()
-	art, err := a.store.GetArtifact(ctx, digest)
-	if err != nil {
-		if isNotFound(err) {
-			a.errorPage(w, r, http.StatusNotFound, "No such artifact", "No governed artifact has this digest.")
-			return
-		}
-		a.dbError(w, r, "load artifact", err)
+	art, ok := a.artifactOf(w, r)
+	if !ok {
 		return
 	}
+	ctx, digest := r.Context(), art.Digest
 	ds, err := a.store.IntuneDeploymentsOf(ctx, digest)
 	if err != nil {
 		a.dbError(w, r, "list intune deployments", err)
