@@ -168,8 +168,13 @@ func TestIntuneReleaseAndRevokeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := evidence.Verify(b); err != nil {
+	rep, err := evidence.Verify(b)
+	if err != nil {
 		t.Fatalf("evidence bundle does not verify: %v", err)
+	}
+	if len(rep.Graph) != 2 || rep.Graph[0].Type != custody.TypeIntuneRequested || rep.Graph[1].Type != custody.TypeIntuneApplied ||
+		rep.Graph[1].Changes != 2 || rep.Graph[1].Calls < 4 {
+		t.Fatalf("the verified bundle's Graph actions: %+v", rep.Graph)
 	}
 	for _, typ := range []string{custody.TypeIntuneRequested, custody.TypeIntuneApplied} {
 		if !strings.Contains(string(b), `"type":"`+typ+`"`) {
