@@ -239,7 +239,8 @@ func TestIntuneOutageDelaysNeverLoses(t *testing.T) {
 	id := "it/intune-outage"
 	sealedAt := time.Now()
 	sp := g.release(t, id, contract.IntuneRevokeRemove, nil)
-	if took := time.Since(sealedAt); took > 12*time.Second {
+	took := time.Since(sealedAt)
+	if took > 12*time.Second {
 		t.Fatalf("sealing waited for Graph (%s)", took)
 	}
 	testenv.Eventually(t, 20*time.Second, "the deployment to show pending with Graph's error", func() bool {
@@ -250,6 +251,7 @@ func TestIntuneOutageDelaysNeverLoses(t *testing.T) {
 		t.Fatal("assignments during the outage")
 	}
 	g.waitIntents(t, sp.Intune, decided)
+	t.Logf("sealed %s after the outage began; assignments made %s after it began", took, time.Since(sealedAt))
 	var out activities.IntuneOutcome
 	if err := g.c.GetWorkflow(ctx, contract.IntuneWorkflowID(id, contract.IntuneReleased), "").Get(ctx, &out); err != nil || out.Outcome != "applied" {
 		t.Fatalf("IntuneDeploy after the outage: %+v %v", out, err)
@@ -258,6 +260,7 @@ func TestIntuneOutageDelaysNeverLoses(t *testing.T) {
 	if types[custody.TypeIntuneFailed] < 3 || types[custody.TypeIntuneApplied] != 1 {
 		t.Fatalf("custody events: %v (want the failed tries and the success)", types)
 	}
+	t.Logf("custody: %d failed tries recorded, then applied; Graph saw %d requests answered 503", types[custody.TypeIntuneFailed], count503(g.fake))
 	// The run flagged itself for operators while it kept failing, and lowered
 	// the flag when it succeeded.
 	var flags []string
@@ -371,4 +374,14 @@ func TestIntuneDriftCheck(t *testing.T) {
 	if d, _ = g.s.GetIntuneDeployment(ctx, id); d.Decision != "revoked" || d.Cause != contract.IntuneCauseDrift {
 		t.Fatalf("deployment: %+v", d)
 	}
+}
+
+func count503(f *intunetest.Server) int {
+	n := 0
+	for _, r := range f.Requests() {
+		if r.Status == 503 {
+			n++
+		}
+	}
+	return n
 }
