@@ -141,3 +141,30 @@ func TestComposerIntuneTarget(t *testing.T) {
 		t.Error("the detail page does not say where the release goes")
 	}
 }
+
+// A release template may fix the target: the composer shows it instead of the
+// fieldset, and the ceremony opens with it.
+func TestComposerTemplateFixesTarget(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	tmpl := releaseTemplate(1)
+	tmpl.Name = "vpn-release"
+	tmpl.Intune = &contract.IntuneTarget{AppID: testApp, OnRevoke: contract.IntuneRevokeUninstall,
+		Groups: []contract.IntuneGroup{{GroupID: testGroup, Intent: contract.IntuneAvailable}}}
+	if _, _, err := h.st.ApplyTemplate(context.Background(), tmpl, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ivy := h.client("ivy@example.org")
+	_, page := h.get(ivy, "/ceremonies/new?template=vpn-release")
+	if page = htmlUnescape(page); strings.Contains(page, `id="intune-fields"`) || !strings.Contains(page, "Once sealed, the release goes to Intune app "+testApp) {
+		t.Fatal("the composer does not show the template's target in place of the fields")
+	}
+	form := composeValues("vpn-1")
+	form.Set("template", "vpn-release")
+	form.Set("intune_app", "ignored") // the template decides
+	if resp := h.post(ivy, "/ceremonies/new", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("open from the template: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	if st := mustState(t, h, "web/vpn-1"); st.Spec.Intune == nil || st.Spec.Intune.Groups[0].Intent != contract.IntuneAvailable {
+		t.Fatalf("opened with %+v", st.Spec.Intune)
+	}
+}
