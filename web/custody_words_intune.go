@@ -27,7 +27,7 @@ func intuneSummary(typ string, d map[string]json.RawMessage, str func(string) st
 		app = str("appId")
 	}
 	if app != "" {
-		app = " of Intune app " + app
+		app = " for app " + app
 	}
 	callWords := ""
 	if len(calls) > 0 {
@@ -58,9 +58,9 @@ func intuneSummary(typ string, d map[string]json.RawMessage, str func(string) st
 		for i, c := range changes {
 			texts[i] = c.Text
 		}
-		return "Intune " + what + app + " carried out" + callWords + ": " + strings.Join(texts, "; "), true
+		return what + " carried out in Intune" + app + callWords + ": " + strings.Join(texts, "; "), true
 	case custody.TypeIntuneFailed:
-		s := "Intune " + what + app + " failed" + callWords
+		s := what + app + " failed in Intune" + callWords
 		if retry, _ := jsonBool(d["retryable"]); retry {
 			s += ", will be retried"
 		} else if _, ok := d["retryable"]; ok {

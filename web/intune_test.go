@@ -69,7 +69,7 @@ func TestIntuneOnTheArtifactPage(t *testing.T) {
 	page = htmlUnescape(page)
 	for _, want := range []string{`id="intune-deployments"`, `data-state="applied"`, "drift", "Intune has available; the ceremony decided required",
 		"Intune app " + testApp + " to the groups " + testGroup + " (required: installed)",
-		"Intune release asked for: the ceremony was sealed", "Intune release of Intune app VPN client carried out",
+		"Intune release asked for: the ceremony was sealed", "Release carried out in Intune for app VPN client",
 		"Drift check: Intune differs from the release"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("artifact page lacks %q", want)
