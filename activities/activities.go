@@ -24,6 +24,9 @@ type Activities struct {
 	Notifiers []notify.Notifier
 	// BaseURL is the web app's public URL, for links in notifications.
 	BaseURL string
+	// Graph carries sealed decisions out in Intune (the Graph bridge); nil when
+	// GRAPH_* is not configured: deployments then wait, pending.
+	Graph Graph
 }
 
 // Opened is the input of RecordOpened.

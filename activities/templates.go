@@ -40,8 +40,8 @@ func (a *Activities) ResolveTemplate(ctx context.Context, spec contract.Spec) (R
 	if !rules.MayOpen(t, person(dir, spec.Initiator)) {
 		return Resolved{Problem: fmt.Sprintf("%s may not open ceremonies from template %s (it allows %v and admins)", spec.Initiator, t.Name, t.OpenedBy)}, nil
 	}
-	if spec.Kind != "" && spec.Kind != t.Kind {
-		return Resolved{Problem: fmt.Sprintf("template %s is for %s ceremonies, not %s", t.Name, t.Kind, spec.Kind)}, nil
+	if why := rules.TemplateMisfit(t, spec); why != "" {
+		return Resolved{Problem: why}, nil
 	}
 	return Resolved{Spec: rules.Resolve(t, row.Version, dir, spec)}, nil
 }

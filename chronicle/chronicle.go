@@ -16,7 +16,8 @@
 // Effects on the artifact lifecycle:
 //
 //	artifact.proposed, artifact.observed  start governing the artifact (proposed) if new
-//	artifact.revoked                      revoke it (it must be governed here)
+//	artifact.revoked                      revoke it (it must be governed here), and
+//	                                      withdraw its Intune deployments (WithIntune)
 //
 // Every other type is recorded without effect. Attested and released are never
 // set from outside: only a ceremony reaching quorum and being sealed does that.
@@ -140,7 +141,8 @@ type Store interface {
 
 // Projector projects events into the Ops DB.
 type Projector struct {
-	store Store
+	store  Store
+	intune *IntuneWithdrawal
 }
 
 // NewProjector returns a projector writing to st.
@@ -169,6 +171,13 @@ func (p *Projector) Project(ctx context.Context, raw []byte) (Result, error) {
 		return Result{ID: e.ID}, &InvalidError{Reason: err.Error()}
 	case err != nil:
 		return Result{ID: e.ID}, fmt.Errorf("project event %s: %w", e.ID, err)
+	}
+	if in.ArtifactState == store.ArtifactRevoked && p.intune != nil {
+		// Also for a duplicate: a resend is how a failed start is retried.
+		if err := p.intune.withdraw(ctx, e.Artifact.Digest, "chronicle:"+e.ID); err != nil {
+			return Result{ID: e.ID, Seq: res.Seq, Duplicate: res.Duplicate}, fmt.Errorf(
+				"event %s revoked artifact %s, but withdrawing its Intune deployments could not be started (%w); resend the event: it is recorded once", e.ID, e.Artifact.Digest, err)
+		}
 	}
 	return Result{ID: e.ID, Seq: res.Seq, Duplicate: res.Duplicate}, nil
 }

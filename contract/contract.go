@@ -182,7 +182,70 @@ type Spec struct {
 	// that names a template and lists no witnesses is completed from it when
 	// the ceremony opens (a cluster Ceremony may do that).
 	Template *TemplateRef `json:"template,omitempty"`
+	// Intune, on a release, is where the sealed release goes in Microsoft
+	// Intune: the Graph bridge assigns the app to these groups once the
+	// ceremony is sealed and withdraws them when the artifact is revoked. It
+	// is part of what the witnesses sign (statement.PolicyHash).
+	Intune *IntuneTarget `json:"intune,omitempty"`
 }
+
+// IntuneTarget is what a release ceremony decides for Intune: one app (the
+// Intune mobileApp id), the Entra groups it is assigned to with an intent each,
+// and what a revocation does to those assignments. Guildhall only carries it
+// out; rules.ValidateIntuneTarget says what a valid one is.
+//
+//	{"appId":"0177548a-548a-0177-8a54-77018a547701",
+//	 "groups":[{"groupId":"11111111-2222-3333-4444-555555555555","intent":"required"}],
+//	 "onRevoke":"uninstall"}
+type IntuneTarget struct {
+	AppID    string        `json:"appId"`
+	Groups   []IntuneGroup `json:"groups"`
+	OnRevoke IntuneRevoke  `json:"onRevoke"`
+}
+
+// IntuneGroup is one Entra group of a target and the intent decided for it.
+type IntuneGroup struct {
+	GroupID string       `json:"groupId"`
+	Intent  IntuneIntent `json:"intent"`
+}
+
+// IntuneIntent is an app assignment's install intent.
+type IntuneIntent string
+
+// The intents a ceremony may decide for a group: Intune installs the app
+// (required), offers it in the Company Portal (available), or removes it
+// (uninstall).
+const (
+	IntuneRequired  IntuneIntent = "required"
+	IntuneAvailable IntuneIntent = "available"
+	IntuneUninstall IntuneIntent = "uninstall"
+)
+
+// IntuneIntents lists the intents a target may use.
+var IntuneIntents = []IntuneIntent{IntuneRequired, IntuneAvailable, IntuneUninstall}
+
+// IntuneRevoke says what withdrawing a revoked release does to the assignments
+// Guildhall made for it.
+type IntuneRevoke string
+
+const (
+	// IntuneRevokeRemove deletes them: nothing new is installed, installed
+	// copies stay.
+	IntuneRevokeRemove IntuneRevoke = "remove"
+	// IntuneRevokeUninstall switches them to uninstall: Intune removes the app
+	// from those groups' devices.
+	IntuneRevokeUninstall IntuneRevoke = "uninstall"
+)
+
+// IntuneDecision is which decision about a target the Graph bridge carries out.
+type IntuneDecision string
+
+const (
+	// IntuneReleased: the ceremony was sealed; the groups get their intents.
+	IntuneReleased IntuneDecision = "released"
+	// IntuneRevoked: the artifact was revoked; the groups are withdrawn per OnRevoke.
+	IntuneRevoked IntuneDecision = "revoked"
+)
 
 // WorkflowID derives the workflow id of a ceremony from its id.
 func WorkflowID(ceremonyID string) string { return "ceremony/" + ceremonyID }
@@ -375,6 +438,64 @@ type State struct {
 	Runs int `json:"runs,omitempty"`
 	// RejectedCount counts every refused message; Rejected lists the latest 200.
 	RejectedCount int `json:"rejectedCount,omitempty"`
+}
+
+// The Graph bridge's workflows. A sealed ceremony with an Intune target starts
+// IntuneDeploy as a child it does not wait for (its outcome is final
+// already); a revoked artifact, an operator's re-apply and the drift check
+// start it too. IntuneDriftCheck runs on the Temporal Schedule
+// IntuneDriftSchedule, which the worker keeps when the bridge is configured.
+const (
+	WorkflowIntuneDeploy     = "IntuneDeploy"
+	WorkflowIntuneDriftCheck = "IntuneDriftCheck"
+	IntuneDriftSchedule      = "intune-drift"
+)
+
+// Attention reasons of the Graph bridge's workflows (the CeremonyAttention
+// search attribute on them, and the dashboard).
+const (
+	// AttentionIntuneFailing: carrying a decision out keeps failing (Graph
+	// unreachable or refusing); it is still being retried.
+	AttentionIntuneFailing = "intune_failing"
+	// AttentionIntuneDrift: Intune's assignments differ from a sealed decision.
+	AttentionIntuneDrift = "intune_drift"
+)
+
+// IntuneWorkflowID is the id of the IntuneDeploy run that carries out decision
+// d for a ceremony: one at a time per ceremony and decision.
+func IntuneWorkflowID(ceremonyID string, d IntuneDecision) string {
+	return "intune/" + ceremonyID + "/" + string(d)
+}
+
+// Why an IntuneDeploy run was started (IntuneJob.Cause).
+const (
+	IntuneCauseSealed   = "sealed"      // the ceremony was sealed
+	IntuneCauseRevoked  = "revoked"     // a Chronicle artifact.revoked event
+	IntuneCauseOperator = "operator"    // re-applied from the artifact page or the CLI
+	IntuneCauseDrift    = "drift-check" // the drift check found a revocation not yet carried out
+)
+
+// IntuneJob is IntuneDeploy's argument. Target is set when the sealed ceremony
+// starts it; otherwise the deployment recorded in the Ops DB is carried out.
+//
+//	{"ceremonyId":"web/release-vpn-2-4","decision":"released","cause":"operator","by":"ada@guildhouse.dev"}
+type IntuneJob struct {
+	CeremonyID string         `json:"ceremonyId"`
+	Decision   IntuneDecision `json:"decision"`
+	Target     *IntuneTarget  `json:"target,omitempty"`
+	Digest     string         `json:"artifactDigest,omitempty"`
+	Cause      string         `json:"cause"`
+	By         string         `json:"by,omitempty"`
+}
+
+// Summary is the one line operators see for a deployment run in the Temporal
+// UI's list.
+func (j IntuneJob) Summary() string {
+	verb := "release to Intune"
+	if j.Decision == IntuneRevoked {
+		verb = "withdraw from Intune"
+	}
+	return verb + " · " + j.CeremonyID + " · " + j.Cause
 }
 
 // Rejection is the error text prefix the `sign` update returns when it refuses a

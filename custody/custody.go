@@ -63,6 +63,18 @@ const (
 	// TypeWebKeyRegistered is a web signing key the workflows trust to vouch for
 	// the logins and API tokens the web app authenticated.
 	TypeWebKeyRegistered = "webkey.registered"
+	// The Graph bridge, each tied to the ceremony whose decision it carries out
+	// (so it is in that ceremony's evidence bundle): a carry-out asked for (on
+	// sealing, a revocation, an operator's re-apply), each attempt's Graph calls
+	// and what they changed (applied), an attempt that failed (retried or given
+	// up), one that did nothing because the decision no longer stands
+	// (skipped), and a drift check that found Intune differing from the
+	// decision, or agreeing again.
+	TypeIntuneRequested = "intune.requested"
+	TypeIntuneApplied   = "intune.applied"
+	TypeIntuneFailed    = "intune.failed"
+	TypeIntuneSkipped   = "intune.skipped"
+	TypeIntuneDrift     = "intune.drift"
 )
 
 // ZeroHash is the prevHash of the genesis event.

@@ -1142,6 +1142,52 @@ func TestCRDLimitsAreTheRules(t *testing.T) {
 	}
 }
 
+// The Ceremony CRD's intune property states the rules of an Intune target
+// (rules.ValidateIntuneTarget) that a schema can: GUID ids, the intents, the
+// revoke modes and the group limit.
+func TestCRDIntuneIsTheRules(t *testing.T) {
+	var intune apiextensionsv1.JSONSchemaProps
+	for _, m := range loadAll(t) {
+		if c, ok := m.Obj.(*apiextensionsv1.CustomResourceDefinition); ok && c.Spec.Names.Kind == "Ceremony" {
+			intune = c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["intune"]
+		}
+	}
+	if intune.Type != "object" || !slices.Equal(intune.Required, []string{"appId", "groups", "onRevoke"}) {
+		t.Fatalf("the Ceremony schema's intune is %q requiring %v", intune.Type, intune.Required)
+	}
+	groups := intune.Properties["groups"]
+	item := groups.Items.Schema.Properties
+	if ptrOr(groups.MaxItems) != rules.MaxIntuneGroups || ptrOr(groups.MinItems) != 1 {
+		t.Errorf("CRD intune.groups items %d..%d, the rules say 1..%d", ptrOr(groups.MinItems), ptrOr(groups.MaxItems), rules.MaxIntuneGroups)
+	}
+	for what, got := range map[string]string{"appId": intune.Properties["appId"].Pattern, "groups[].groupId": item["groupId"].Pattern} {
+		if got != rules.GUID.String() {
+			t.Errorf("CRD intune.%s pattern %q, the rules say %q", what, got, rules.GUID)
+		}
+	}
+	enum := func(s apiextensionsv1.JSONSchemaProps) []string {
+		var out []string
+		for _, e := range s.Enum {
+			var v string
+			if err := json.Unmarshal(e.Raw, &v); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v)
+		}
+		return out
+	}
+	var intents []string
+	for _, i := range contract.IntuneIntents {
+		intents = append(intents, string(i))
+	}
+	if got := enum(item["intent"]); !slices.Equal(got, intents) {
+		t.Errorf("CRD intune intents %v, the contract says %v", got, intents)
+	}
+	if got := enum(intune.Properties["onRevoke"]); !slices.Equal(got, []string{string(contract.IntuneRevokeRemove), string(contract.IntuneRevokeUninstall)}) {
+		t.Errorf("CRD intune.onRevoke %v", got)
+	}
+}
+
 func ptrOr(v *int64) int64 {
 	if v == nil {
 		return -1

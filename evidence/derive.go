@@ -22,6 +22,19 @@ type derived struct {
 	signatures   []Signature
 	keysOnChain  map[int64]*statement.PublicKey // signature seq → key recorded with it
 	outcome      Outcome
+	graph        []GraphAction
+}
+
+// GraphAction is one of the Graph bridge's custody events of the ceremony:
+// carrying its Intune decision out (or trying to), and drift found.
+type GraphAction struct {
+	Seq        int64
+	Type       string // intune.requested, intune.applied, intune.failed, intune.skipped, intune.drift
+	OccurredAt string
+	Decision   string // released or revoked
+	Changes    int    // what the Graph calls changed (drift: what differs)
+	Calls      int    // HTTP exchanges recorded with it
+	Error      string
 }
 
 type specAt struct {
@@ -139,6 +152,23 @@ func deriveFrom(ceremonyID string, links []Link) (*derived, error) {
 				}
 			}
 			voids = append(voids, v)
+		case custody.TypeIntuneRequested, custody.TypeIntuneApplied, custody.TypeIntuneFailed, custody.TypeIntuneSkipped, custody.TypeIntuneDrift:
+			var data struct {
+				Decision string            `json:"decision"`
+				Changes  []json.RawMessage `json:"changes"`
+				Drift    []json.RawMessage `json:"drift"`
+				Calls    []json.RawMessage `json:"calls"`
+				Error    string            `json:"error"`
+			}
+			if err := json.Unmarshal(e.Data, &data); err != nil {
+				return nil, bad(err)
+			}
+			n := len(data.Changes)
+			if e.Type == custody.TypeIntuneDrift {
+				n = len(data.Drift)
+			}
+			d.graph = append(d.graph, GraphAction{Seq: l.Seq, Type: e.Type, OccurredAt: e.OccurredAt, Decision: data.Decision,
+				Changes: n, Calls: len(data.Calls), Error: data.Error})
 		case custody.TypeStatusChanged:
 			var data struct {
 				Status string `json:"status"`

@@ -48,6 +48,9 @@ type Report struct {
 	Head       Point
 	Links      int
 	Signatures []SignatureReport
+	// Graph lists the Graph bridge's events of the ceremony in the segment:
+	// every Intune action taken for its decision, and drift found.
+	Graph []GraphAction
 }
 
 // SignatureReport is one verified signature.
@@ -98,6 +101,7 @@ func Verify(data []byte, anchors ...Point) (*Report, error) {
 		c.ceremony(&b, d, r)
 		c.signatures(&b, d, r)
 		c.outcome(&b, d)
+		r.Graph = d.graph
 	}
 	c.meta(&b)
 	c.digests(&b)

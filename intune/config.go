@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // The settings this package needs, by the environment variable that carries
@@ -88,10 +90,10 @@ func checkConfig(cfg *Config) error {
 	case "common", "organizations", "consumers":
 		return configError(SettingTenantID, "is %q: the client credentials grant needs the tenant's own id or domain", cfg.TenantID)
 	}
-	if !IsGUID(cfg.TenantID) && !isDomain(cfg.TenantID) {
+	if !rules.IsGUID(cfg.TenantID) && !isDomain(cfg.TenantID) {
 		return configError(SettingTenantID, "%q is neither a tenant id (GUID) nor a domain", cfg.TenantID)
 	}
-	if !IsGUID(cfg.ClientID) {
+	if !rules.IsGUID(cfg.ClientID) {
 		return configError(SettingClientID, "%q is not an application (client) id (a GUID)", cfg.ClientID)
 	}
 	switch {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // appURL is the URL of a mobileApp, or of one of its sub-resources.
@@ -25,7 +27,7 @@ func (c *Client) GetApp(ctx context.Context, appID string) (MobileApp, error) {
 }
 
 func (c *Client) getApp(ctx context.Context, rec *recorder, appID string) (MobileApp, error) {
-	if !IsGUID(appID) {
+	if !rules.IsGUID(appID) {
 		return MobileApp{}, &Error{Kind: KindInvalid, Op: "get app", Message: fmt.Sprintf("%q is not an Intune app id", appID)}
 	}
 	var a appAnswer
@@ -68,7 +70,7 @@ func (c *Client) ListAssignments(ctx context.Context, appID string) ([]Assignmen
 }
 
 func (c *Client) listAssignments(ctx context.Context, rec *recorder, appID string) ([]Assignment, error) {
-	if !IsGUID(appID) {
+	if !rules.IsGUID(appID) {
 		return nil, &Error{Kind: KindInvalid, Op: "list assignments", Message: fmt.Sprintf("%q is not an Intune app id", appID)}
 	}
 	var out []Assignment
@@ -107,7 +109,7 @@ func (c *Client) Assign(ctx context.Context, appID string, as []Assignment) erro
 }
 
 func (c *Client) assign(ctx context.Context, rec *recorder, appID string, as []Assignment) error {
-	if !IsGUID(appID) {
+	if !rules.IsGUID(appID) {
 		return &Error{Kind: KindInvalid, Op: "assign", Message: fmt.Sprintf("%q is not an Intune app id", appID)}
 	}
 	if as == nil {

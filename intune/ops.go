@@ -4,16 +4,19 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/guildhouse/guildhall/contract"
 )
 
-// Decision is which decision about a target an operation carries out or checks.
-type Decision string
+// Decision is which decision about a target an operation carries out or checks
+// (contract.IntuneDecision).
+type Decision = contract.IntuneDecision
 
 const (
 	// Released: the ceremony sealed the release; the target's groups get their intents.
-	Released Decision = "released"
+	Released = contract.IntuneReleased
 	// Revoked: the artifact was revoked; the target's groups are withdrawn per OnRevoke.
-	Revoked Decision = "revoked"
+	Revoked = contract.IntuneRevoked
 )
 
 // Result is what an operation saw and did, for the custody chain and the

@@ -30,7 +30,7 @@ func target(onRevoke RevokeMode, gs ...GroupIntent) Target {
 }
 
 func TestPlanReleaseIntoEmpty(t *testing.T) {
-	tg := target(RevokeRemove, GroupIntent{groupA, IntentRequired}, GroupIntent{groupB, IntentAvailable})
+	tg := target(RevokeRemove, GroupIntent{GroupID: groupA, Intent: IntentRequired}, GroupIntent{GroupID: groupB, Intent: IntentAvailable})
 	p := PlanRelease(tg, nil)
 	if !p.NeedsAssign() || len(p.Assignments) != 2 || len(p.Changes) != 2 {
 		t.Fatalf("plan %+v", p)
@@ -52,7 +52,7 @@ func TestPlanReleaseKeepsForeignAssignments(t *testing.T) {
 		{ID: "all", Intent: IntentAvailable, Target: AssignmentTarget{ODataType: TypeAllDevicesTarget}},
 	}
 	foreign[0].Settings = json.RawMessage(`{"@odata.type":"#microsoft.graph.iosStoreAppAssignmentSettings","vpnConfigurationId":"vpn-1"}`)
-	tg := target(RevokeRemove, GroupIntent{groupA, IntentRequired})
+	tg := target(RevokeRemove, GroupIntent{GroupID: groupA, Intent: IntentRequired})
 	p := PlanRelease(tg, foreign)
 	if len(p.Assignments) != 3 {
 		t.Fatalf("assignments %+v", p.Assignments)
@@ -70,7 +70,7 @@ func TestPlanReleaseKeepsForeignAssignments(t *testing.T) {
 }
 
 func TestPlanReleaseMatchesGroupsNotIDs(t *testing.T) {
-	tg := target(RevokeRemove, GroupIntent{groupA, IntentRequired})
+	tg := target(RevokeRemove, GroupIntent{GroupID: groupA, Intent: IntentRequired})
 	// Intune's id for it is unrelated to anything Guildhall recorded, and the
 	// group id comes back upper-cased: still the same group, nothing to do.
 	cur := []Assignment{{ID: "whatever-intune-chose", Intent: IntentRequired, Target: GroupTarget(strings.ToUpper(groupA))}}
@@ -80,7 +80,7 @@ func TestPlanReleaseMatchesGroupsNotIDs(t *testing.T) {
 }
 
 func TestPlanReleaseChanges(t *testing.T) {
-	tg := target(RevokeRemove, GroupIntent{groupA, IntentRequired}, GroupIntent{groupB, IntentAvailable})
+	tg := target(RevokeRemove, GroupIntent{GroupID: groupA, Intent: IntentRequired}, GroupIntent{GroupID: groupB, Intent: IntentAvailable})
 	filtered := group(groupB, IntentAvailable)
 	filtered.Target.FilterID, filtered.Target.FilterType = "9f0f4b0e-7c39-4a45-a8b7-2d0c1e2f3a4b", FilterExclude
 	settings := json.RawMessage(`{"@odata.type":"#microsoft.graph.win32LobAppAssignmentSettings","notifications":"hideAll"}`)
@@ -122,7 +122,7 @@ func toStrings(ks []ChangeKind) []string {
 }
 
 func TestPlanReleaseConflictWithForeignExclusion(t *testing.T) {
-	tg := target(RevokeRemove, GroupIntent{groupA, IntentRequired})
+	tg := target(RevokeRemove, GroupIntent{GroupID: groupA, Intent: IntentRequired})
 	p := PlanRelease(tg, []Assignment{exclusion(groupA)})
 	if p.NeedsAssign() || len(p.Conflicts()) != 1 || !strings.Contains(p.Conflicts()[0].Text, "excluded") {
 		t.Fatalf("plan %+v", p)
@@ -134,7 +134,7 @@ func TestPlanReleaseConflictWithForeignExclusion(t *testing.T) {
 }
 
 func TestPlanRevoke(t *testing.T) {
-	tg := target(RevokeRemove, GroupIntent{groupA, IntentRequired}, GroupIntent{groupB, IntentAvailable})
+	tg := target(RevokeRemove, GroupIntent{GroupID: groupA, Intent: IntentRequired}, GroupIntent{GroupID: groupB, Intent: IntentAvailable})
 	released := applyPlan(PlanRelease(tg, []Assignment{group(groupC, IntentAvailable)}))
 
 	removed := PlanRevoke(tg, released)
@@ -170,7 +170,7 @@ func TestPlanRevoke(t *testing.T) {
 }
 
 func TestDriftInWords(t *testing.T) {
-	tg := target(RevokeUninstall, GroupIntent{groupA, IntentRequired}, GroupIntent{groupB, IntentAvailable})
+	tg := target(RevokeUninstall, GroupIntent{GroupID: groupA, Intent: IntentRequired}, GroupIntent{GroupID: groupB, Intent: IntentAvailable})
 	cur := []Assignment{group(groupA, IntentAvailable)}
 	d := Drift(tg, Released, cur)
 	if len(d) != 2 {
@@ -193,10 +193,17 @@ func TestDriftInWords(t *testing.T) {
 }
 
 func TestManaged(t *testing.T) {
-	tg := target(RevokeRemove, GroupIntent{groupA, IntentRequired})
+	tg := target(RevokeRemove, GroupIntent{GroupID: groupA, Intent: IntentRequired})
 	cur := []Assignment{group(groupB, IntentRequired), exclusion(groupA), group(groupA, IntentRequired)}
 	m := Managed(tg, cur)
 	if len(m) != 1 || m[0].ID != groupA+"_x" {
 		t.Fatalf("managed %+v", m)
 	}
 }
+
+const (
+	appA   = "0177548a-548a-0177-8a54-77018a547701"
+	groupA = "11111111-2222-3333-4444-555555555555"
+	groupB = "22222222-3333-4444-5555-666666666666"
+	groupC = "33333333-4444-5555-6666-777777777777"
+)

@@ -56,7 +56,7 @@ func TestDecodeDocumentedAssignmentList(t *testing.T) {
 // without id and with null settings.
 func TestAssignRequestShape(t *testing.T) {
 	p := readPage(t)
-	tg := Target{AppID: appA, Groups: []GroupIntent{{groupA, IntentRequired}, {groupD, IntentUninstall}}, OnRevoke: RevokeRemove}
+	tg := Target{AppID: appA, Groups: []GroupIntent{{GroupID: groupA, Intent: IntentRequired}, {GroupID: groupD, Intent: IntentUninstall}}, OnRevoke: RevokeRemove}
 	plan := PlanRelease(tg, p.Value)
 	got, err := json.Marshal(AssignRequest{MobileAppAssignments: plan.Assignments})
 	if err != nil {

@@ -11,7 +11,8 @@ import (
 )
 
 // ValidateSpec lists every problem with a spec, keyed by field: the shape and
-// limits of each field, a deadline after now, a policy
+// limits of each field, a deadline after now, an Intune target only on a
+// release and valid (ValidateIntuneTarget, fields "intune.*"), a policy
 // whose roles some witness holds, and a quorum the witnesses can reach at all
 // (counting each person once and never the initiator, as the workflow will).
 func ValidateSpec(s contract.Spec, now time.Time) Problems {
@@ -38,6 +39,7 @@ func ValidateSpec(s contract.Spec, now time.Time) Problems {
 	if err := Deadline(s.Deadline, now); err != nil {
 		ps.add("deadline", "%s", err)
 	}
+	ps = append(ps, intuneProblems(s.Kind, s.Intune)...)
 	if s.Template != nil {
 		if !NameOK(s.Template.Name) || len(s.Template.Name) > MaxTemplateName {
 			ps.add("template.name", "%q is not a template name (lowercase letters, digits and dashes)", Clip(s.Template.Name))

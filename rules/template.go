@@ -27,6 +27,10 @@ type Template struct {
 	// OpenedBy lists who may open a ceremony from it: roles, or people by id.
 	// An admin always may.
 	OpenedBy []string `json:"openedBy"`
+	// Intune, on a release template, fixes where its releases go in Intune (a
+	// release team's app and groups); without it, whoever opens a release may
+	// name a target.
+	Intune *contract.IntuneTarget `json:"intune,omitempty"`
 }
 
 // TemplateWitnesses chooses a template's witnesses.
@@ -88,6 +92,7 @@ func ValidateTemplate(t Template) Problems {
 	if len(t.OpenedBy) == 0 {
 		ps.add("openedBy", "name the roles or people who may open ceremonies from it (admins always may)")
 	}
+	ps = append(ps, intuneProblems(t.Kind, t.Intune)...)
 	return ps
 }
 
@@ -132,12 +137,31 @@ func MayOpen(t Template, p Person) bool {
 		slices.ContainsFunc(p.Roles, func(r string) bool { return slices.Contains(t.OpenedBy, r) })
 }
 
+// TemplateMisfit says why a spec that names a template cannot be completed
+// from it ("" when it can): it is for another kind of ceremony, or the spec
+// sets an Intune target other than the one the template fixes.
+func TemplateMisfit(t Template, s contract.Spec) string {
+	switch {
+	case s.Kind != "" && s.Kind != t.Kind:
+		return fmt.Sprintf("template %s is for %s ceremonies, not %s", t.Name, t.Kind, s.Kind)
+	case t.Intune != nil && s.Intune != nil && !SameIntuneTarget(t.Intune, s.Intune):
+		return fmt.Sprintf("template %s fixes where its releases go in Intune; leave the spec's intune target out", t.Name)
+	}
+	return ""
+}
+
 // Resolve fills a spec's witnesses and policy from a template and the directory
 // as it is now: everyone active holding one of the template's roles (with that
 // role), then the people it names, never the initiator. The spec records the
-// template and version. The caller validates the result with ValidateSpec.
+// template and version, and takes the template's Intune target if it fixes
+// one. The caller validates the result with ValidateSpec.
 func Resolve(t Template, version int, directory []Person, s contract.Spec) contract.Spec {
 	s.Kind, s.Quorum = t.Kind, t.Quorum
+	if t.Intune != nil {
+		target := *t.Intune
+		target.Groups = slices.Clone(t.Intune.Groups)
+		s.Intune = &target
+	}
 	s.Template = &contract.TemplateRef{Name: t.Name, Version: version}
 	s.Witnesses = nil
 	for _, role := range t.Witnesses.Roles {

@@ -44,6 +44,7 @@ import (
 	"github.com/gowebpki/jcs"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // Type versions the statement format.
@@ -66,7 +67,10 @@ type Statement struct {
 // TimeLayout is how IssuedAt is written.
 const TimeLayout = time.RFC3339
 
-// PolicyHash hashes a spec's quorum policy and witness set.
+// PolicyHash hashes a spec's quorum policy and witness set and, when the spec
+// has one, its Intune target: where a release goes is part of what a witness
+// approves, so a statement signed for one target does not fit another. (Specs
+// without a target hash as they always have.)
 func PolicyHash(spec contract.Spec) string {
 	q := spec.Quorum
 	q.Veto = slices.Clone(q.Veto)
@@ -81,7 +85,11 @@ func PolicyHash(spec contract.Spec) string {
 	if ws == nil {
 		ws = []contract.WitnessRef{}
 	}
-	b, err := canonicalJSON(map[string]any{"quorum": q, "witnesses": ws})
+	policy := map[string]any{"quorum": q, "witnesses": ws}
+	if spec.Intune != nil {
+		policy["intune"] = spec.Intune
+	}
+	b, err := canonicalJSON(policy)
 	if err != nil {
 		panic(err) // plain structs always encode
 	}
@@ -235,6 +243,9 @@ func PolicyWords(spec contract.Spec) string {
 	}
 	if m := spec.Quorum.MinAssurance; m != "" {
 		fmt.Fprintf(&b, "; a signature counts only with assurance %s or stronger", m)
+	}
+	if spec.Intune != nil {
+		fmt.Fprintf(&b, "; once sealed, the release goes to %s", rules.IntuneWords(spec.Intune))
 	}
 	return b.String() + "."
 }

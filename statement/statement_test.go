@@ -65,12 +65,44 @@ func TestCanonicalBytesAreStable(t *testing.T) {
 		"veto":      func(s *contract.Spec) { s.Quorum.Veto = nil },
 		"witness":   func(s *contract.Spec) { s.Witnesses = append(s.Witnesses, contract.WitnessRef{ID: "dave"}) },
 		"role":      func(s *contract.Spec) { s.Witnesses[0].Role = "security" },
+		"intune target": func(s *contract.Spec) {
+			s.Intune = &contract.IntuneTarget{AppID: "0177548a-548a-0177-8a54-77018a547701", OnRevoke: contract.IntuneRevokeRemove,
+				Groups: []contract.IntuneGroup{{GroupID: "11111111-2222-3333-4444-555555555555", Intent: contract.IntuneRequired}}}
+		},
 	} {
 		s := demoSpec()
 		change(&s)
 		if PolicyHash(s) == PolicyHash(demoSpec()) {
 			t.Errorf("changing the %s did not change the policy hash", name)
 		}
+	}
+}
+
+// Where a release goes in Intune is part of the policy a witness signs: any
+// change to the target changes the hash, and the words say it.
+func TestPolicyHashCoversTheIntuneTarget(t *testing.T) {
+	withTarget := func(mut func(*contract.IntuneTarget)) contract.Spec {
+		s := demoSpec()
+		s.Intune = &contract.IntuneTarget{AppID: "0177548a-548a-0177-8a54-77018a547701", OnRevoke: contract.IntuneRevokeRemove,
+			Groups: []contract.IntuneGroup{{GroupID: "11111111-2222-3333-4444-555555555555", Intent: contract.IntuneRequired}}}
+		if mut != nil {
+			mut(s.Intune)
+		}
+		return s
+	}
+	base := PolicyHash(withTarget(nil))
+	for name, mut := range map[string]func(*contract.IntuneTarget){
+		"app":       func(t *contract.IntuneTarget) { t.AppID = "0177548a-548a-0177-8a54-77018a547702" },
+		"intent":    func(t *contract.IntuneTarget) { t.Groups[0].Intent = contract.IntuneAvailable },
+		"group":     func(t *contract.IntuneTarget) { t.Groups[0].GroupID = "21111111-2222-3333-4444-555555555555" },
+		"on revoke": func(t *contract.IntuneTarget) { t.OnRevoke = contract.IntuneRevokeUninstall },
+	} {
+		if PolicyHash(withTarget(mut)) == base {
+			t.Errorf("changing the target's %s did not change the policy hash", name)
+		}
+	}
+	if w := PolicyWords(withTarget(nil)); !strings.Contains(w, "once sealed, the release goes to Intune app 0177548a-548a-0177-8a54-77018a547701") {
+		t.Errorf("policy words: %s", w)
 	}
 }
 

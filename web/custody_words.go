@@ -87,6 +87,9 @@ func summarize(e store.CustodyEvent, p people) string {
 	if s, ok := directorySummary(e.Type, str, strs); ok {
 		return s
 	}
+	if s, ok := intuneSummary(e.Type, d, str); ok {
+		return s
+	}
 	switch e.Type {
 	case custody.TypeGenesis:
 		return "start of the chain of custody"
@@ -299,6 +302,8 @@ func eventLabel(t string) string {
 		return "cluster"
 	case custody.TypeAttention:
 		return "attention"
+	case custody.TypeIntuneRequested, custody.TypeIntuneApplied, custody.TypeIntuneFailed, custody.TypeIntuneSkipped, custody.TypeIntuneDrift:
+		return "intune"
 	}
 	return "other"
 }

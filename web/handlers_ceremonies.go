@@ -35,6 +35,8 @@ type dashboardView struct {
 	OverdueTotal    int
 	RecentlySealed  []store.Ceremony
 	Chain           chainStatus
+	// IntuneAttention are Graph bridge deployments an operator should look at.
+	IntuneAttention []intuneView
 }
 
 func (a *App) dashboard(w http.ResponseWriter, r *http.Request) {
@@ -65,6 +67,12 @@ func (a *App) dashboard(w http.ResponseWriter, r *http.Request) {
 		a.dbError(w, r, "list recently sealed ceremonies", err)
 		return
 	}
+	ds, err := a.store.IntuneAttention(ctx, intuneAttentionAfter, 10)
+	if err != nil {
+		a.dbError(w, r, "list intune deployments needing attention", err)
+		return
+	}
+	v.IntuneAttention = intuneViews(ds)
 	v.Chain = a.chainStatus(ctx)
 	if r.URL.Query().Get("fragment") == "cards" {
 		a.render(w, r, http.StatusOK, dashboardCards(v))

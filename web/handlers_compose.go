@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -28,6 +29,9 @@ type composeForm struct {
 	Title, Description, Name  string
 	ArtifactName, Digest, URI string
 	Deadline                  string
+	// The optional Intune target of a release whose template fixes none:
+	// the app, one "GROUP-ID intent" per line, and what a revocation does.
+	IntuneApp, IntuneGroups, IntuneOnRevoke string
 }
 
 type fieldErrors map[string]string
@@ -41,10 +45,12 @@ var composeLabels = map[string]string{
 	"title": "Title", "name": "Name", "description": "Description",
 	"artifact_name": "Artifact name", "digest": "Digest (sha256:…)", "uri": "Location (optional)",
 	"deadline": "Deadline (UTC)", "form": "The template's policy",
+	"intune_app": "Intune app id (optional)", "intune_groups": "Entra groups, one per line: group id and intent",
+	"intune_on_revoke": "If the artifact is revoked",
 }
 
 // composeOrder is the order of the composer's fields on the page.
-var composeOrder = []string{"title", "name", "description", "artifact_name", "digest", "uri", "deadline", "form"}
+var composeOrder = []string{"title", "name", "description", "artifact_name", "digest", "uri", "intune_app", "intune_groups", "intune_on_revoke", "deadline", "form"}
 
 // aria ties a field to its error for assistive technology.
 func (e fieldErrors) aria(name string) templ.Attributes {
@@ -250,7 +256,30 @@ func readComposeForm(r *http.Request) composeForm {
 		Template: v("template"), Version: v("version"),
 		Title: v("title"), Description: v("description"), Name: v("name"),
 		ArtifactName: v("artifact_name"), Digest: v("digest"), URI: v("uri"), Deadline: v("deadline"),
+		IntuneApp: v("intune_app"), IntuneGroups: v("intune_groups"), IntuneOnRevoke: v("intune_on_revoke"),
 	}
+}
+
+// intuneTarget reads the form's Intune fields: none filled is no target; a
+// group line that is not "GROUP-ID intent" is the form's to refuse (the rest
+// is the rules package's).
+func (f composeForm) intuneTarget() (*contract.IntuneTarget, string) {
+	if f.IntuneApp == "" && f.IntuneGroups == "" {
+		return nil, ""
+	}
+	t := &contract.IntuneTarget{AppID: f.IntuneApp, OnRevoke: contract.IntuneRevoke(f.IntuneOnRevoke)}
+	for n, line := range strings.Split(f.IntuneGroups, "\n") {
+		fields := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' || r == ':' || r == '\r' })
+		switch len(fields) {
+		case 0:
+			continue
+		case 2:
+			t.Groups = append(t.Groups, contract.IntuneGroup{GroupID: fields[0], Intent: contract.IntuneIntent(strings.ToLower(fields[1]))})
+		default:
+			return t, fmt.Sprintf("Line %d is not a group id and an intent, such as 11111111-2222-3333-4444-555555555555 required.", n+1)
+		}
+	}
+	return t, ""
 }
 
 var slugBad = regexp.MustCompile(`[^a-z0-9]+`)
@@ -286,6 +315,12 @@ func (a *App) buildSpec(ctx context.Context, f composeForm, t rules.Template, ve
 	if err != nil {
 		errs["form"] = "The directory could not be read. Try again in a moment."
 		return spec, errs
+	}
+	if t.Intune == nil {
+		var problem string
+		if spec.Intune, problem = f.intuneTarget(); problem != "" {
+			errs["intune_groups"] = problem
+		}
 	}
 	spec = rules.Resolve(t, version, dir, spec)
 	for _, p := range rules.ValidateSpec(spec, now) {
@@ -330,6 +365,12 @@ func formField(field string) string {
 		return strings.TrimPrefix(field, "artifact.")
 	case field == "title" || field == "description" || field == "deadline":
 		return field
+	case field == "intune" || field == "intune.appId":
+		return "intune_app"
+	case strings.HasPrefix(field, "intune.groups"):
+		return "intune_groups"
+	case field == "intune.onRevoke":
+		return "intune_on_revoke"
 	}
 	return "form"
 }

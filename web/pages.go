@@ -48,6 +48,11 @@ type artifactView struct {
 	A          store.Artifact
 	Ceremonies []store.Ceremony
 	Custody    []timelineEntry
+	// Intune are the artifact's Graph bridge deployments; MayReapply lets the
+	// viewer carry them out again, Reapplied says they just did.
+	Intune     []intuneView
+	MayReapply bool
+	Reapplied  bool
 }
 
 // timelineEntry is a custody event made readable.
@@ -58,23 +63,34 @@ type timelineEntry struct {
 	Summary string
 }
 
-func (a *App) artifactDetail(w http.ResponseWriter, r *http.Request) {
+// artifactOf loads the artifact the address names, or answers the request
+// with why not.
+func (a *App) artifactOf(w http.ResponseWriter, r *http.Request) (store.Artifact, bool) {
 	digest := chi.URLParam(r, "digest")
 	if !rules.Digest.MatchString(digest) {
 		a.errorPage(w, r, http.StatusNotFound, "No such artifact", "The digest in the address is not valid.")
-		return
+		return store.Artifact{}, false
 	}
-	ctx := r.Context()
-	art, err := a.store.GetArtifact(ctx, digest)
+	art, err := a.store.GetArtifact(r.Context(), digest)
 	if err != nil {
 		if isNotFound(err) {
 			a.errorPage(w, r, http.StatusNotFound, "No such artifact", "No governed artifact has this digest.")
-			return
+			return art, false
 		}
 		a.dbError(w, r, "load artifact", err)
+		return art, false
+	}
+	return art, true
+}
+
+func (a *App) artifactDetail(w http.ResponseWriter, r *http.Request) {
+	art, ok := a.artifactOf(w, r)
+	if !ok {
 		return
 	}
+	ctx, digest := r.Context(), art.Digest
 	v := artifactView{A: art}
+	var err error
 	if v.Ceremonies, err = a.store.CeremoniesOfArtifact(ctx, digest, 50); err != nil {
 		a.dbError(w, r, "list ceremonies of artifact", err)
 		return
@@ -85,6 +101,13 @@ func (a *App) artifactDetail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Custody = timeline(events, a.people(ctx))
+	ds, err := a.store.IntuneDeploymentsOf(ctx, digest)
+	if err != nil {
+		a.dbError(w, r, "list intune deployments", err)
+		return
+	}
+	v.Intune, v.Reapplied = intuneViews(ds), r.URL.Query().Get("reapplied") == "1"
+	v.MayReapply = viewerFrom(ctx).mayReapplyIntune() && a.intune != nil
 	a.render(w, r, http.StatusOK, artifactPage(a.meta(r, art.Name), v))
 }
 

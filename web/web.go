@@ -69,6 +69,8 @@ type Store interface {
 	AdminStore
 	SessionStore
 	KeyStore
+	IntuneDeploymentsOf(ctx context.Context, digest string) ([]store.IntuneDeployment, error)
+	IntuneAttention(ctx context.Context, minAttempts, limit int) ([]store.IntuneDeployment, error)
 }
 
 // Ceremonies is the workflow side: *ceremonyclient.Client satisfies it.
@@ -125,6 +127,9 @@ type Deps struct {
 	// cluster (the watcher then starts the workflow) instead of starting the
 	// workflow itself.
 	Cluster CeremonyCreator
+	// Intune lets an admin carry an artifact's Intune decision out again from
+	// its page (the Graph bridge); optional.
+	Intune IntuneJobs
 }
 
 // CeremonyCreator creates a Ceremony resource from a spec (cluster mode).
@@ -153,6 +158,7 @@ type App struct {
 	evidence http.Handler
 	ingest   http.Handler
 	cluster  CeremonyCreator
+	intune   IntuneJobs
 	voucher  *webVoucher
 	// opens limits the ceremonies a person opens (ratelimit.go).
 	opens *httprate.RateLimiter
@@ -200,7 +206,7 @@ func New(cfg Config, deps Deps) (*App, error) {
 		cookies:  newCookieCodec(cfg.SessionSecret),
 		closing:  make(chan struct{}),
 		changes:  deps.Store,
-		evidence: deps.Evidence, ingest: deps.ChronicleIngest, cluster: deps.Cluster,
+		evidence: deps.Evidence, ingest: deps.ChronicleIngest, cluster: deps.Cluster, intune: deps.Intune,
 		streamMaxAge: streamMaxAge,
 	}
 	if net.ParseIP(base.Hostname()) != nil {
@@ -307,6 +313,7 @@ func (a *App) routes() http.Handler {
 			r.Get("/events", a.listEvents)
 			r.Get("/artifacts", a.artifactList)
 			r.Get("/artifacts/{digest}", a.artifactDetail)
+			r.Post("/artifacts/{digest}/intune/apply", a.intuneReapply)
 			r.Get("/chronicle", a.chronicle)
 			r.Get("/posture", a.posture)
 			r.Get("/account", a.account)

@@ -45,10 +45,14 @@ func Register(r interface {
 	}
 }
 
-// RegisterWorkflows adds only the workflow, under its contract name (for a
-// replayer, which runs no activities).
+// RegisterWorkflows adds only the workflows, under their contract names (for a
+// replayer, which runs no activities): Ceremony, and the Graph bridge's
+// IntuneDeploy (a sealed ceremony starts it, bridge configured or not: until it
+// is, deployments wait) and IntuneDriftCheck.
 func RegisterWorkflows(r interface {
 	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
 }) {
 	r.RegisterWorkflowWithOptions(workflows.Ceremony, workflow.RegisterOptions{Name: contract.WorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.IntuneDeploy, workflow.RegisterOptions{Name: contract.WorkflowIntuneDeploy})
+	r.RegisterWorkflowWithOptions(workflows.IntuneDriftCheck, workflow.RegisterOptions{Name: contract.WorkflowIntuneDriftCheck})
 }

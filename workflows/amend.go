@@ -21,7 +21,7 @@ func (c *ceremony) onSpecChanged(actx workflow.Context, raw []byte, perr error) 
 	if c.duplicate(msg.IdempotencyKey) {
 		return
 	}
-	spec := msg.Spec
+	spec := c.intuneSpec(actx, msg.Spec)
 	if spec.ID == "" {
 		spec.ID = c.st.CeremonyID
 	}
@@ -57,7 +57,7 @@ func (c *ceremony) onSpecChanged(actx workflow.Context, raw []byte, perr error) 
 }
 
 // amend applies a valid, newer spec:
-//   - a changed artifact digest, policy, initiator or role of a kept witness voids
+//   - a changed artifact digest, policy, initiator, Intune target or role of a kept witness voids
 //     every collected signature (they were given for something else);
 //   - a removed witness's signature is voided, the others are kept;
 //   - an added witness keeps everything;
@@ -140,6 +140,11 @@ func diffSpecs(old contract.Spec, oldMembers []quorum.Member, spec contract.Spec
 	}
 	if old.Initiator != spec.Initiator {
 		changes = append(changes, fmt.Sprintf("initiator changed from %s to %s", old.Initiator, spec.Initiator))
+		voidAll = true
+	}
+	if ch := intuneChanged(old.Intune, spec.Intune); ch != "" {
+		// Where the release goes is part of what was signed (PolicyHash).
+		changes = append(changes, ch)
 		voidAll = true
 	}
 	for _, m := range oldMembers {

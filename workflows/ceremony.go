@@ -152,6 +152,8 @@ type ceremony struct {
 	// assuranceOn: signers are checked against the directory and their
 	// assurance recorded (see assuranceChange)
 	assuranceOn bool
+	// intuneOn: Intune targets are honoured (see intuneChange)
+	intuneOn bool
 	// rejectedKeys are the keys of refused messages in answers, oldest first.
 	rejectedKeys []string
 	tuning       Tuning
@@ -220,6 +222,7 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 		// Keep the record findable even when the start argument is broken.
 		spec.ID, _ = contract.CeremonyIDFromWorkflowID(workflow.GetInfo(ctx).WorkflowExecution.ID)
 	}
+	spec = c.intuneSpec(ctx, spec)
 	now := workflow.Now(ctx)
 	c.st = contract.State{CeremonyID: spec.ID, Status: contract.StatusCollecting, OpenedAt: now,
 		Signatures: []contract.Signature{}, Generation: spec.Generation, Runs: 1}
@@ -227,6 +230,7 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 	problem := c.specProblem(ctx, spec)
 	if problem == "" && rules.FromTemplate(spec) && c.assuranceEnabled(ctx) {
 		if spec, problem = c.resolveTemplate(ctx, actx, spec); problem == "" {
+			spec = c.intuneSpec(ctx, spec)
 			c.setSpec(spec)
 		}
 	}
@@ -590,6 +594,9 @@ func (c *ceremony) setStatus(actx workflow.Context, s contract.Status, reason, a
 	if s.Final() || s == contract.StatusQuorumReached {
 		c.notifyOutcome(actx)
 		c.attest(actx)
+	}
+	if s == contract.StatusSealed {
+		c.deployIntune(actx, actor)
 	}
 }
 

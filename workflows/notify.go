@@ -56,6 +56,9 @@ func (c *ceremony) describe() string {
 		fmt.Fprintf(&b, "URI:      %s\n", s.Artifact.URI)
 	}
 	fmt.Fprintf(&b, "Initiator: %s\nQuorum: %s\nDeadline: %s\n", s.Initiator, describePolicy(s.Quorum), fmtTime(s.Deadline))
+	if s.Intune != nil {
+		fmt.Fprintf(&b, "Intune: once sealed, %s\n", rules.IntuneWords(s.Intune))
+	}
 	if s.Description != "" {
 		b.WriteString("\n" + s.Description + "\n")
 	}

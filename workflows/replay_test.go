@@ -22,6 +22,8 @@ import (
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/testenv"
+	"github.com/guildhouse/guildhall/intune"
+	"github.com/guildhouse/guildhall/intune/intunetest"
 	"github.com/guildhouse/guildhall/notify"
 	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
@@ -38,6 +40,7 @@ var replayPaths = []string{
 	"quorum-sealed", "veto", "impossible", "expiry-with-reminders", "amendments",
 	"cancel", "temporal-cancel", "substrate-timeout", "continue-as-new-run1", "continue-as-new-run2",
 	"signed-statement", "directory-template", "cluster",
+	"intune-sealed", "intune-deploy", "intune-drift-check", "intune-revoke",
 }
 
 // Histories recorded by earlier versions of the workflow are kept as
@@ -45,7 +48,7 @@ var replayPaths = []string{
 // GetVersion branches; they are replayed too. v0 predates "witness-keys", v1
 // predates "local-activities", v2 predates "one-rule-set", v3 predates
 // "directory-assurance", and "live-attestation" (which reaches only the cluster
-// path, so only it has a v3 of its own).
+// path, so only it has a v3 of its own); v4 predates "intune-bridge".
 
 // TestReplayHistories replays every captured history against the current
 // workflow code. A failure means the change would break ceremonies that are
@@ -159,6 +162,17 @@ func (cp *capture) save(name string, run client.WorkflowRun, runID string, want 
 	cp.t.Logf("captured %s: %d events", path, len(events))
 }
 
+// saveRun waits for a run of any workflow to succeed and writes its history.
+func (cp *capture) saveRun(name string, run client.WorkflowRun) {
+	cp.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run.Get(ctx, nil); err != nil {
+		cp.t.Fatalf("%s: %v", name, err)
+	}
+	cp.save(name, run, run.GetRunID(), "")
+}
+
 func captureHistories(t *testing.T) {
 	srv, err := testenv.StartDevServer(context.Background(), testenv.DevServerOptions{})
 	if err != nil {
@@ -172,7 +186,12 @@ func captureHistories(t *testing.T) {
 	defer c.Close()
 	s := storetest.SQLite(t)
 	rec := &notify.Recorder{Log: slog.New(slog.DiscardHandler)}
-	w := worker.New(c, &activities.Activities{Store: s, Notifiers: []notify.Notifier{rec}}, worker.Options{TaskQueue: "replay-capture"})
+	fake := intunetest.New(t)
+	graph, err := intune.New(fake.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(c, &activities.Activities{Store: s, Notifiers: []notify.Notifier{rec}, Graph: graph}, worker.Options{TaskQueue: "replay-capture"})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -309,6 +328,41 @@ func captureHistories(t *testing.T) {
 	cp.save("directory-template", run, "", contract.StatusCancelled)
 
 	captureCluster(cp)
+
+	// The Graph bridge: a release with an Intune target is sealed and starts its
+	// IntuneDeploy child (captured too); an assignment is changed behind
+	// Guildhall's back and the drift check finds it; the artifact is revoked
+	// and the withdrawal runs.
+	app := "0177548a-548a-0177-8a54-77018a547701"
+	fake.AddApp(intunetest.App{ID: app, DisplayName: "Guildhall agent"})
+	target := &contract.IntuneTarget{AppID: app, OnRevoke: contract.IntuneRevokeUninstall, Groups: []contract.IntuneGroup{
+		{GroupID: "11111111-2222-3333-4444-555555555555", Intent: contract.IntuneRequired},
+		{GroupID: "22222222-3333-4444-5555-666666666666", Intent: contract.IntuneAvailable}}}
+	spec, run = cp.open("intune-sealed", func(s *contract.Spec) {
+		s.Intune, s.Artifact.Digest = target, "sha256:"+strings.Repeat("1e", 32)
+	}, nil)
+	cp.sign(spec, "alice", contract.Approve, "a1")
+	cp.sign(spec, "bob", contract.Approve, "b1")
+	cp.signal(spec, contract.SignalSubstrateDecision, contract.SubstrateDecision{IdempotencyKey: "d1", Phase: "Sealed"})
+	cp.save("intune-sealed", run, "", contract.StatusSealed)
+	deploy := c.GetWorkflow(context.Background(), contract.IntuneWorkflowID(spec.ID, contract.IntuneReleased), "")
+	cp.saveRun("intune-deploy", deploy)
+	fake.ChangeIntent(app, target.Groups[0].GroupID, "available")
+	drift, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "replay/intune-drift-check", TaskQueue: cp.tq},
+		contract.WorkflowIntuneDriftCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.saveRun("intune-drift-check", drift)
+	if _, err := s.TransitionArtifact(context.Background(), store.Transition{Digest: spec.Artifact.Digest, To: store.ArtifactRevoked, Actor: "capture"}); err != nil {
+		t.Fatal(err)
+	}
+	revoke, err := cp.cc.StartIntuneOn(context.Background(), cp.tq, contract.IntuneJob{CeremonyID: spec.ID, Decision: contract.IntuneRevoked,
+		Digest: spec.Artifact.Digest, Cause: contract.IntuneCauseRevoked, By: "chronicle:capture"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.saveRun("intune-revoke", c.GetWorkflow(context.Background(), revoke.WorkflowID, revoke.RunID))
 
 	// Continue-as-new after three messages (the test hook), then finish in run 2.
 	spec, run = cp.open("continue-as-new", nil, &workflows.Continued{Tuning: workflows.Tuning{ContinueAsNewAfter: 3}})

@@ -21,7 +21,10 @@ func newChronicleCmd() *cobra.Command {
 		Short: "Import Chronicle events from a JSON-lines file (- for stdin); replaying a file adds nothing",
 		Long: `import projects one Chronicle event per line (see the chronicle package for the
 format). Each event is stored once by its id and recorded on the custody chain;
-artifact.revoked and artifact.proposed/observed events move the artifact lifecycle.
+artifact.revoked and artifact.proposed/observed events move the artifact lifecycle;
+artifact.revoked also starts withdrawing the artifact's Intune deployments (the
+Graph bridge), which needs Temporal (TEMPORAL_ADDRESS): if it cannot be reached,
+the line fails as worth retrying, and importing the file again starts it.
 A bad line is reported with its number and the reason and the rest carry on; the
 command exits 1 when any line failed.`,
 		Args: cobra.ExactArgs(1),
@@ -35,7 +38,9 @@ command exits 1 when any line failed.`,
 				defer f.Close()
 				r = f
 			}
-			sum, err := chronicle.NewProjector(s).Import(cmd.Context(), r)
+			start, closeTemporal := lazyIntuneStart()
+			defer closeTemporal()
+			sum, err := chronicle.NewProjector(s).WithIntune(intuneWithdrawal(s, start)).Import(cmd.Context(), r)
 			for _, e := range sum.Errors {
 				id := ""
 				if e.ID != "" {

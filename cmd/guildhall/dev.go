@@ -91,6 +91,10 @@ func runDev(ctx context.Context, o devOptions) error {
 	fmt.Printf("\n  Guildhall      %s   (development login: pick a witness)\n  Temporal UI    http://localhost:8233\n  Ops DB         %s\n  Stop with Ctrl-C.\n\n", base, s.Dialect)
 	g, gctx := errgroup.WithContext(ctx)
 	acts := newActivities(s, cfg.Notify, base, log)
+	if err := withGraph(acts, cfg.Graph, log); err != nil {
+		return err
+	}
+	keepDriftSchedule(ctx, cc, cfg.Graph, log)
 	g.Go(func() error { return runWorker(gctx, log, worker.New(c, acts, workerOptions())) })
 	g.Go(func() error {
 		wcfg := web.Config{BaseURL: base, SessionSecret: devSecret(), DevLogin: true}

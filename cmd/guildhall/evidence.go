@@ -132,6 +132,16 @@ func printReport(w io.Writer, r *evidence.Report) {
 			fmt.Fprintf(w, "    %s\n", s.Words)
 		}
 	}
+	if len(r.Graph) > 0 {
+		fmt.Fprintln(w, "Graph bridge (Intune), as recorded on the chain:")
+		for _, g := range r.Graph {
+			line := fmt.Sprintf("  #%d %s %s %s: %d change(s), %d Graph call(s)", g.Seq, g.OccurredAt, g.Type, g.Decision, g.Changes, g.Calls)
+			if g.Error != "" {
+				line += "; " + g.Error
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
 	fmt.Fprintf(w, "exported %s. The bundle is consistent by itself; to tie it to the live chain run\n  guildhall verify --anchor %d:%s\n",
 		r.ExportedAt, r.Head.Seq, r.Head.Hash)
 }

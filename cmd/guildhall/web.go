@@ -14,6 +14,7 @@ import (
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/chronicle"
+	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/evidence"
 	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/store"
@@ -134,9 +135,13 @@ func serveWebWith(ctx context.Context, log *slog.Logger, addr string, cfg web.Co
 	if err := prometheus.Register(m); err != nil {
 		return fmt.Errorf("register web metrics: %w", err)
 	}
-	deps := web.Deps{Store: s, Ceremonies: cc, Logger: log, Metrics: m, Evidence: evidence.Handler(s, nil), Cluster: cluster}
+	deps := web.Deps{Store: s, Ceremonies: cc, Logger: log, Metrics: m, Evidence: evidence.Handler(s, nil), Cluster: cluster, Intune: cc}
 	if cfg.IngestToken != "" {
-		deps.ChronicleIngest = chronicle.NewHandler(chronicle.NewProjector(s), cfg.IngestToken)
+		start := func(ctx context.Context, job contract.IntuneJob) error {
+			_, err := cc.StartIntune(ctx, job)
+			return err
+		}
+		deps.ChronicleIngest = chronicle.NewHandler(chronicle.NewProjector(s).WithIntune(intuneWithdrawal(s, start)), cfg.IngestToken)
 	}
 	app, err := web.New(cfg, deps)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/guildhouse/guildhall/activities"
+	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/notify"
 	"github.com/guildhouse/guildhall/store"
@@ -46,7 +47,12 @@ func newWorkerCmd() *cobra.Command {
 			if err := requireSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
 				return err
 			}
-			return runWorker(ctx, log, worker.New(c, newActivities(s, cfg.Notify, cfg.Host, log), workerOptions()))
+			acts := newActivities(s, cfg.Notify, cfg.Host, log)
+			if err := withGraph(acts, cfg.Graph, log); err != nil {
+				return err
+			}
+			keepDriftSchedule(ctx, ceremonyclient.New(c), cfg.Graph, log)
+			return runWorker(ctx, log, worker.New(c, acts, workerOptions()))
 		},
 	}
 }
@@ -69,6 +75,18 @@ func newActivities(s *store.Store, n config.Notify, baseURL string, log *slog.Lo
 	}
 	log.Info("notifications", "channels", channels)
 	return &activities.Activities{Store: s, Notifiers: ns, BaseURL: baseURL}
+}
+
+// withGraph turns the Graph bridge on in acts when it is configured.
+func withGraph(acts *activities.Activities, g config.Graph, log *slog.Logger) error {
+	graph, err := newGraph(g, log)
+	if err != nil {
+		return err
+	}
+	if graph != nil {
+		acts.Graph = graph
+	}
+	return nil
 }
 
 // runWorker runs w until ctx ends, then stops it, letting running activities

@@ -24,6 +24,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/guildhouse/guildhall/rules"
 )
@@ -59,6 +60,56 @@ type Notify struct {
 	SMTPPassword  string `env:"NOTIFY_SMTP_PASSWORD" secret:"true" doc:"SMTP PLAIN auth password"`
 	WebhookURL    string `env:"NOTIFY_WEBHOOK_URL" secret:"true" doc:"POST notifications here; enables the webhook"`
 	WebhookFormat string `env:"NOTIFY_WEBHOOK_FORMAT" default:"json" oneof:"json,slack" doc:"webhook body: the full message or Slack's {\"text\": …}"`
+}
+
+// Graph configures the Graph bridge: sealed releases with an Intune target are
+// carried out as Intune app assignments through Microsoft Graph. It is off
+// unless GRAPH_TENANT_ID is set (deployments then wait, pending).
+type Graph struct {
+	TenantID       string `env:"GRAPH_TENANT_ID" doc:"Entra directory (tenant) id or verified domain of the Intune tenant; empty: the Graph bridge is off"`
+	ClientID       string `env:"GRAPH_CLIENT_ID" doc:"application (client) id of the app registration (permission DeviceManagementApps.ReadWrite.All)"`
+	ClientSecret   string `env:"GRAPH_CLIENT_SECRET" secret:"true" doc:"client secret value; or a certificate:"`
+	Certificate    string `env:"GRAPH_CLIENT_CERTIFICATE" doc:"PEM file: the certificate uploaded to the app registration (may hold the key too)"`
+	CertificateKey string `env:"GRAPH_CLIENT_CERTIFICATE_KEY" doc:"PEM file: the certificate's unencrypted RSA key; empty: the certificate file"`
+	AuthorityURL   string `env:"GRAPH_AUTHORITY_URL" default:"https://login.microsoftonline.com" doc:"token authority (national clouds differ)"`
+	BaseURL        string `env:"GRAPH_BASE_URL" default:"https://graph.microsoft.com/v1.0" doc:"Microsoft Graph endpoint"`
+	Scope          string `env:"GRAPH_SCOPE" default:"https://graph.microsoft.com/.default" doc:"token scope: the Graph endpoint's host and /.default"`
+	DriftInterval  string `env:"GRAPH_DRIFT_INTERVAL" default:"1h" doc:"how often the drift check (Temporal Schedule intune-drift) compares sealed targets with Intune"`
+}
+
+// Enabled reports whether the Graph bridge is configured.
+func (g Graph) Enabled() bool { return g.TenantID != "" }
+
+// Drift is the drift check's interval (checked by check).
+func (g Graph) Drift() time.Duration {
+	d, _ := time.ParseDuration(g.DriftInterval)
+	return d
+}
+
+func (g *Graph) check() error {
+	var errs []error
+	if d, err := time.ParseDuration(g.DriftInterval); err != nil || d < time.Minute || d > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("GRAPH_DRIFT_INTERVAL=%q: want a duration between 1m and 168h, e.g. 1h", g.DriftInterval))
+	}
+	if !g.Enabled() {
+		if g.ClientID != "" || g.ClientSecret != "" || g.Certificate != "" {
+			errs = append(errs, errors.New("GRAPH_CLIENT_ID, GRAPH_CLIENT_SECRET or GRAPH_CLIENT_CERTIFICATE is set but GRAPH_TENANT_ID is not: set the tenant to turn the Graph bridge on, or unset them"))
+		}
+		return errors.Join(errs...)
+	}
+	if g.ClientID == "" {
+		errs = append(errs, errors.New("GRAPH_TENANT_ID is set: GRAPH_CLIENT_ID must be too (the app registration's application id)"))
+	}
+	switch {
+	case g.ClientSecret == "" && g.Certificate == "":
+		errs = append(errs, errors.New("GRAPH_TENANT_ID is set: set GRAPH_CLIENT_SECRET, or GRAPH_CLIENT_CERTIFICATE (and GRAPH_CLIENT_CERTIFICATE_KEY)"))
+	case g.ClientSecret != "" && g.Certificate != "":
+		errs = append(errs, errors.New("GRAPH_CLIENT_SECRET and GRAPH_CLIENT_CERTIFICATE are both set: use one credential"))
+	}
+	if g.CertificateKey != "" && g.Certificate == "" {
+		errs = append(errs, errors.New("GRAPH_CLIENT_CERTIFICATE_KEY is set without GRAPH_CLIENT_CERTIFICATE"))
+	}
+	return errors.Join(errs...)
 }
 
 // OIDC is the login through the organisation's identity provider.
@@ -136,6 +187,7 @@ type Worker struct {
 	Server
 	Database
 	Notify
+	Graph
 	Host              string `env:"GUILDHALL_HOST" default:"http://localhost:4000" doc:"base URL for links in notifications"`
 	WorkflowCacheSize int    `env:"WORKFLOW_CACHE_SIZE" default:"0" doc:"ceremonies kept loaded between messages; 0: the SDK default (10,000)"`
 }
@@ -155,6 +207,7 @@ type Dev struct {
 	Temporal
 	Database
 	Notify
+	Graph
 	Addr              string `env:"GUILDHALL_ADDR" default:"127.0.0.1:4000" doc:"web listen address"`
 	Host              string `env:"GUILDHALL_HOST" doc:"public base URL; empty: http://localhost:<port of GUILDHALL_ADDR>"`
 	WorkflowCacheSize int    `env:"WORKFLOW_CACHE_SIZE" default:"0" doc:"ceremonies kept loaded between messages; 0: the SDK default"`
@@ -278,13 +331,13 @@ func (w *Web) check() error {
 }
 
 func (w *Worker) check() error {
-	return errors.Join(checkBaseURL(w.Host), w.Server.check(), w.Database.check(), w.Notify.check(), checkMin("WORKFLOW_CACHE_SIZE", w.WorkflowCacheSize, 0))
+	return errors.Join(checkBaseURL(w.Host), w.Server.check(), w.Database.check(), w.Notify.check(), w.Graph.check(), checkMin("WORKFLOW_CACHE_SIZE", w.WorkflowCacheSize, 0))
 }
 
 func (w *Watcher) check() error { return w.Server.check() }
 
 func (d *Dev) check() error {
-	errs := []error{checkTCPAddr("GUILDHALL_ADDR", d.Addr), d.Database.check(), d.Notify.check(), checkMin("WORKFLOW_CACHE_SIZE", d.WorkflowCacheSize, 0)}
+	errs := []error{checkTCPAddr("GUILDHALL_ADDR", d.Addr), d.Database.check(), d.Notify.check(), d.Graph.check(), checkMin("WORKFLOW_CACHE_SIZE", d.WorkflowCacheSize, 0)}
 	if d.Host != "" {
 		errs = append(errs, checkBaseURL(d.Host))
 	}

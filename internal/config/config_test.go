@@ -77,6 +77,10 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{"worker", env("NOTIFY_WEBHOOK_FORMAT", "teams"), []string{"NOTIFY_WEBHOOK_FORMAT", "json, slack"}},
 		{"worker", env("DATABASE_URL", "mysql://x"), []string{"DATABASE_URL", "postgres://"}},
 		{"worker", env("WORKFLOW_CACHE_SIZE", "-1"), []string{"WORKFLOW_CACHE_SIZE=-1"}},
+		{"worker", env("GRAPH_TENANT_ID", "contoso.onmicrosoft.com"), []string{"GRAPH_CLIENT_ID must be too", "set GRAPH_CLIENT_SECRET, or GRAPH_CLIENT_CERTIFICATE"}},
+		{"worker", env("GRAPH_TENANT_ID", "t", "GRAPH_CLIENT_ID", "c", "GRAPH_CLIENT_SECRET", "s", "GRAPH_CLIENT_CERTIFICATE", "/c.pem"), []string{"use one credential"}},
+		{"worker", env("GRAPH_CLIENT_SECRET", "s"), []string{"GRAPH_TENANT_ID is not"}},
+		{"dev", env("GRAPH_DRIFT_INTERVAL", "10s"), []string{"GRAPH_DRIFT_INTERVAL", "1m and 168h"}},
 	}
 	for _, c := range cases {
 		_, err := Inspect(c.role, c.env)

@@ -15,6 +15,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
@@ -175,6 +176,12 @@ func (s *Server) Config() intune.Config {
 
 // HTTPClient trusts the fake's TLS certificate.
 func (s *Server) HTTPClient() *http.Client { return s.srv.Client() }
+
+// CertificatePEM is the fake's TLS certificate, for a process that cannot be
+// given HTTPClient (point SSL_CERT_FILE at a file holding it).
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
 
 // TokenURL is the token endpoint of tenant.
 func (s *Server) TokenURL(tenant string) string { return s.URL + "/" + tenant + "/oauth2/v2.0/token" }

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/guildhouse/guildhall/intune"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // graphHandler serves one Graph endpoint with s.mu held; it returns the status.
@@ -220,7 +222,7 @@ func (s *Server) serveAssign(w http.ResponseWriter, r *http.Request, body []byte
 			return graphErr(w, 400, "BadRequest", fmt.Sprintf("mobileAppAssignments[%d]: the intent %q is not a value of installIntent.", i, p.Intent))
 		case strict(p.Target, &t) != nil || !targetTypes[t.ODataType]:
 			return graphErr(w, 400, "BadRequest", fmt.Sprintf("mobileAppAssignments[%d]: the target is not a known deviceAndAppManagementAssignmentTarget.", i))
-		case (t.ODataType == intune.TypeGroupTarget || t.ODataType == intune.TypeExclusionTarget) && !intune.IsGUID(t.GroupID):
+		case (t.ODataType == intune.TypeGroupTarget || t.ODataType == intune.TypeExclusionTarget) && !rules.IsGUID(t.GroupID):
 			return graphErr(w, 400, "BadRequest", fmt.Sprintf("mobileAppAssignments[%d]: groupId must be a group id.", i))
 		case len(p.Settings) > 0 && !bytes.Equal(p.Settings, []byte("null")) && p.Settings[0] != '{':
 			return graphErr(w, 400, "BadRequest", fmt.Sprintf("mobileAppAssignments[%d]: settings must be an object or null.", i))

@@ -44,6 +44,8 @@ type CeremonySpec struct {
 	// Template, instead of witnesses and a quorum, names the approval template
 	// the workflow completes the spec from when it opens.
 	Template *contract.TemplateRef `json:"template,omitempty"`
+	// Intune is where a sealed release goes in Intune (the Graph bridge).
+	Intune *contract.IntuneTarget `json:"intune,omitempty"`
 }
 
 // CeremonyID is Guildhall's id for a Ceremony: "<namespace>/<name>", which is also
@@ -86,6 +88,7 @@ func ContractSpec(obj *unstructured.Unstructured, s CeremonySpec) contract.Spec 
 		Template:    s.Template,
 		Generation:  obj.GetGeneration(),
 		Source:      Source,
+		Intune:      s.Intune,
 	}
 }
 

@@ -229,6 +229,7 @@ func SpecFromContract(s contract.Spec) CeremonySpec {
 	cs := CeremonySpec{
 		Kind: s.Kind, Artifact: s.Artifact, Initiator: s.Initiator, Witnesses: s.Witnesses,
 		Quorum: s.Quorum, Deadline: s.Deadline.UTC().Format(time.RFC3339Nano), Description: s.Description,
+		Intune: s.Intune,
 	}
 	if s.Template != nil {
 		cs.Template, cs.Witnesses, cs.Quorum = s.Template, nil, contract.Quorum{}

@@ -40,6 +40,8 @@ func roundTripSpecs() map[string]contract.Spec {
 		},
 		Quorum:   contract.Quorum{Threshold: 2, Roles: map[string]int{"maintainer": 1, "security": 1}, Veto: []string{"security"}},
 		Deadline: time.Date(2031, 2, 3, 4, 5, 6, 789000000, time.FixedZone("CEST", 2*3600)),
+		Intune: &contract.IntuneTarget{AppID: "0177548a-548a-0177-8a54-77018a547701", OnRevoke: contract.IntuneRevokeUninstall,
+			Groups: []contract.IntuneGroup{{GroupID: "11111111-2222-3333-4444-555555555555", Intent: contract.IntuneRequired}}},
 	}
 	minimal := contract.Spec{
 		ID: "web/key-rotation-3f2a1b", Kind: contract.KindKeyRotation, Initiator: "dora",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,8 +16,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/custody"
 	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/rules"
+	"github.com/guildhouse/guildhall/store"
 )
 
 // page is one page of the app as a person reaches it. Every check that walks
@@ -38,6 +41,9 @@ type page struct {
 type fixtures struct {
 	collecting, roleShort, quorum, sealed, rejected, cancelled, expired string
 	digest, template                                                    string
+	// intuneDigest is an artifact with Intune deployments (one deployed but
+	// drifted, one failed).
+	intuneDigest string
 }
 
 const (
@@ -90,6 +96,7 @@ func appPages(f fixtures) []page {
 		}},
 		{name: "artifacts", as: erin, path: "/artifacts"},
 		{name: "artifact", as: erin, path: "/artifacts/" + f.digest},
+		{name: "artifact-intune", as: erin, path: "/artifacts/" + f.intuneDigest},
 		{name: "chronicle", as: erin, path: "/chronicle"},
 		{name: "chronicle-all", as: erin, path: "/chronicle?all=1"},
 		{name: "posture", as: erin, path: "/posture"},
@@ -401,5 +408,47 @@ openedBy: [initiator, release]`))
 			return err == nil && c.Status == string(st)
 		})
 	}
+	f.intuneDigest = digest("v1.4.1")
+	pilot := open("sealed-pilot", "v1.4.1", "Release guildhall v1.4.1 to the pilot ring", 72*time.Hour, security, three...)
+	sign(pilot, erin, contract.Approve, "")
+	sign(pilot, finn, contract.Approve, "")
+	signal(pilot, contract.SignalSubstrateDecision, contract.SubstrateDecision{IdempotencyKey: "pages-pilot", Phase: "Sealed"})
+	testenv.Eventually(t, 20*time.Second, pilot+" sealed in the Ops DB", func() bool {
+		c, err := stack.store.GetCeremony(ctx, pilot)
+		return err == nil && c.Status == string(contract.StatusSealed)
+	})
+	intuneFixtures(t, f.sealed, pilot, f.intuneDigest)
 	return f
+}
+
+// intuneFixtures records two Graph bridge deployments of one artifact as the
+// worker would: one carried out, then found drifted; one refused by Graph.
+func intuneFixtures(t *testing.T, deployed, failed, digest string) {
+	t.Helper()
+	ctx, now := context.Background(), time.Now()
+	target := &contract.IntuneTarget{AppID: "0177548a-548a-0177-8a54-77018a547701", OnRevoke: contract.IntuneRevokeUninstall,
+		Groups: []contract.IntuneGroup{{GroupID: "11111111-2222-3333-4444-555555555555", Intent: contract.IntuneRequired},
+			{GroupID: "22222222-3333-4444-5555-666666666666", Intent: contract.IntuneAvailable}}}
+	for _, id := range []string{deployed, failed} {
+		if _, err := stack.store.RequestIntune(ctx, store.IntuneRequest{CeremonyID: id, Digest: digest, Target: target,
+			Decision: contract.IntuneReleased, Cause: contract.IntuneCauseSealed, By: "substrate", Key: "pages-req-" + id, At: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stack.store.RecordIntune(ctx, store.IntuneResult{CeremonyID: deployed, Decision: contract.IntuneReleased, Type: custody.TypeIntuneApplied,
+		State: store.IntuneApplied, Key: "pages-try-1", At: now, Data: map[string]any{"decision": "released", "appName": "Guildhall agent",
+			"changes": []map[string]string{{"text": "group 11111111-2222-3333-4444-555555555555: Intune has no assignment; the ceremony decided required"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	drift := []byte(`[{"kind":"intent","groupId":"11111111-2222-3333-4444-555555555555","from":"required","to":"available","text":"group 11111111-2222-3333-4444-555555555555: Intune has uninstall; the ceremony decided required"}]`)
+	if _, err := stack.store.RecordIntuneCheck(ctx, store.IntuneCheck{CeremonyID: deployed, Drift: drift, Key: "pages-drift-1", At: now,
+		Data: map[string]any{"decision": "released", "drift": json.RawMessage(drift)}}); err != nil {
+		t.Fatal(err)
+	}
+	refusal := "graph assign: Graph refused the call (403 Forbidden): grant the app registration the application permission DeviceManagementApps.ReadWrite.All with admin consent"
+	if err := stack.store.RecordIntune(ctx, store.IntuneResult{CeremonyID: failed, Decision: contract.IntuneReleased, Type: custody.TypeIntuneFailed,
+		State: store.IntuneFailed, Error: refusal, Key: "pages-try-2", At: now,
+		Data: map[string]any{"decision": "released", "error": refusal, "retryable": false}}); err != nil {
+		t.Fatal(err)
+	}
 }

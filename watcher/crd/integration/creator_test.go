@@ -239,3 +239,32 @@ func TestCreatorSchemaRefusal(t *testing.T) {
 	}
 	t.Logf("refused: %v", err)
 }
+
+// TestCreatorIntuneTarget: a release's Intune target passes the CRD schema and
+// comes back to the watcher as it was; an intent the schema does not know is
+// refused naming the field.
+func TestCreatorIntuneTarget(t *testing.T) {
+	ctx := context.Background()
+	c := &crd.Creator{Dynamic: dynamic.NewForConfigOrDie(saCfg)}
+	spec := composed(saNamespace)
+	spec.Intune = &contract.IntuneTarget{AppID: "0177548a-548a-0177-8a54-77018a547701", OnRevoke: contract.IntuneRevokeRemove,
+		Groups: []contract.IntuneGroup{{GroupID: "11111111-2222-3333-4444-555555555555", Intent: contract.IntuneAvailable}}}
+	if err := c.CreateCeremony(ctx, spec); err != nil {
+		t.Fatalf("create with an Intune target: %v", err)
+	}
+	ns, name, _ := strings.Cut(spec.ID, "/")
+	got, err := admin().Resource(crd.CeremonyGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, problems := watcher.Validate(got, time.Now())
+	if len(problems) > 0 || !reflect.DeepEqual(back.Intune, spec.Intune) {
+		t.Fatalf("the watcher reads %+v (%v)", back.Intune, problems)
+	}
+	bad := composed(saNamespace)
+	bad.Intune = &contract.IntuneTarget{AppID: spec.Intune.AppID, OnRevoke: contract.IntuneRevokeRemove,
+		Groups: []contract.IntuneGroup{{GroupID: "11111111-2222-3333-4444-555555555555", Intent: "install"}}}
+	if err := c.CreateCeremony(ctx, bad); !errors.Is(err, crd.ErrRefused) || !strings.Contains(err.Error(), "intune.groups[0].intent") {
+		t.Fatalf("bad intent: %v, want ErrRefused naming intune.groups[0].intent", err)
+	}
+}
