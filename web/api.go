@@ -229,6 +229,12 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 	}
 	// Authorization first: nothing reaches the workflow for non-witnesses.
 	v, ref := a.signTarget(r.Context(), id, false)
+	if ref != nil && ref.Status == http.StatusConflict && in.IdempotencyKey != "" {
+		if st, ok := a.answeredBefore(r.Context(), v, messageKey("api", me.ID, in.IdempotencyKey)); ok {
+			writeJSON(w, http.StatusOK, map[string]any{"state": st})
+			return
+		}
+	}
 	if ref != nil {
 		a.log.Warn("API signature refused", "ceremony", id, "caller", me.ID, "why", ref.Title)
 		refuseJSON(w, ref)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
+	"github.com/guildhouse/guildhall/store"
 )
 
 // Signing is two steps. Review: the witness's decision and comment become a
@@ -186,6 +188,25 @@ func (a *App) sendSign(ctx context.Context, id string, t signTicket, proof *cont
 	return a.sendSignVia(ctx, id, t, proof, "web")
 }
 
+// messageKey is the idempotency key a signature is sent to the workflow with:
+// the caller's key scoped to the channel and the witness, so keys cannot collide.
+func messageKey(via, witnessID, key string) string { return via + ":" + witnessID + ":" + key }
+
+// answeredBefore finds whether the ceremony already accepted the signature sent
+// with this message key, and then the state to answer with (live, or as the Ops
+// DB has it): a retry of an accepted request gets the answer the first one got,
+// as the workflow gives it, even once the ceremony has reached quorum or closed.
+func (a *App) answeredBefore(ctx context.Context, v detailView, key string) (contract.State, bool) {
+	sigs, err := a.store.Signatures(ctx, v.ID)
+	if err != nil || !slices.ContainsFunc(sigs, func(s store.Signature) bool { return s.IdempotencyKey == key }) {
+		return contract.State{}, false
+	}
+	if st, err := a.cer.Status(ctx, v.ID); err == nil {
+		return st, true
+	}
+	return v.State, true
+}
+
 func (a *App) sendSignVia(ctx context.Context, id string, t signTicket, proof *contract.Proof, via string) (contract.State, string, int) {
 	stmt := t.Statement
 	if proof == nil {
@@ -196,7 +217,7 @@ func (a *App) sendSignVia(ctx context.Context, id string, t signTicket, proof *c
 	req := contract.SignRequest{
 		// The key comes from the rendered form, so submitting the same form twice is
 		// one signature; it is scoped to the witness so keys cannot collide.
-		IdempotencyKey: via + ":" + t.WitnessID + ":" + t.Key,
+		IdempotencyKey: messageKey(via, t.WitnessID, t.Key),
 		WitnessID:      t.WitnessID, Decision: t.Decision, Comment: t.Comment,
 		Statement: stmt, Proof: proof, Via: via,
 	}

@@ -691,6 +691,35 @@ func TestAPI(t *testing.T) {
 	if req.Proof == nil || req.Proof.Type != "ed25519" || req.Statement != stmt || req.Via != "api" || req.IdempotencyKey != "api:bob@example.org:b1" {
 		t.Fatalf("sign request = %+v", req)
 	}
+	// A retry of the accepted request gets the same answer, though Bob has
+	// signed now; the same signature under a new key is refused as a second one.
+	body := map[string]string{"idempotencyKey": "b1", "decision": "approve", "comment": "via api",
+		"statement": stmt, "keyId": statement.KeyID(pub), "signature": base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte(stmt)))}
+	if resp, p := api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, body); resp.StatusCode != 200 || p["state"] == nil {
+		t.Fatalf("retried API sign: %d %v", resp.StatusCode, p)
+	}
+	body["idempotencyKey"] = "b2"
+	if resp, p := api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, body); resp.StatusCode != 409 {
+		t.Fatalf("second signature under a new key: %d %v", resp.StatusCode, p)
+	}
+	// Once the ceremony has reached quorum the Ops DB row refuses before the
+	// workflow, and the retry is answered from the recorded signature.
+	h.fake.mutate(id, func(s *contract.State) { s.Status = contract.StatusQuorumReached })
+	if err := h.st.RecordStatus(context.Background(), id, store.StatusChange{Status: contract.StatusQuorumReached, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	signs := h.fake.signCount()
+	body["idempotencyKey"] = "b1"
+	if resp, p := api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, body); resp.StatusCode != 200 || p["state"] == nil {
+		t.Fatalf("retried API sign after quorum: %d %v", resp.StatusCode, p)
+	}
+	body["idempotencyKey"] = "b3"
+	if resp, p := api("POST", "/api/v1/ceremonies/"+id+"/sign", bobTok, body); resp.StatusCode != 409 {
+		t.Fatalf("a new key after quorum: %d %v", resp.StatusCode, p)
+	}
+	if n := h.fake.signCount() - signs; n != 0 {
+		t.Fatalf("after quorum the retries sent %d sign updates", n)
+	}
 	// A ceremony whose opening the Ops DB has not recorded yet is checked
 	// against the live state instead.
 	h.fake.mu.Lock()
