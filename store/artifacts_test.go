@@ -191,7 +191,7 @@ func TestCredentialsAndSignatureKeys(t *testing.T) {
 			Proof: &contract.Proof{Type: "webauthn", KeyID: key.KeyID, Signature: "c2ln"}}, store.Tally{Approvals: 1}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RemoveCredential(ctx, "alice", key.KeyID); err != nil {
+		if err := s.RemoveCredential(ctx, "alice", key.KeyID, "alice"); err != nil {
 			t.Fatal(err)
 		}
 		if keys, _ := s.WitnessKeys(ctx, []string{"alice"}); len(keys) != 0 {

@@ -40,14 +40,15 @@ func (s *Store) AddCredential(ctx context.Context, witnessID string, c Credentia
 		if c.AddedAt.IsZero() {
 			c.AddedAt = now
 		}
-		return s.addCredentialTx(ctx, tx, w, c, now, "", nil)
+		return s.addCredentialTx(ctx, tx, w, c, now, w.ID, "", nil)
 	})
 }
 
 // addCredentialTx adds c to w's keys and the chain within tx (which holds the
-// chain and w's row); keySuffix keeps the custody idempotency key of a new
-// registration of a key held before distinct, and extra goes into its data.
-func (s *Store) addCredentialTx(ctx context.Context, tx bun.Tx, w Witness, c Credential, now time.Time, keySuffix string, extra map[string]any) error {
+// chain and w's row), as done by by; keySuffix keeps the custody idempotency
+// key of a new registration of a key held before distinct, and extra goes into
+// its data.
+func (s *Store) addCredentialTx(ctx context.Context, tx bun.Tx, w Witness, c Credential, now time.Time, by, keySuffix string, extra map[string]any) error {
 	for _, have := range w.Credentials {
 		if have.KeyID == c.KeyID && have.Type == c.Type {
 			if have.PublicKey == c.PublicKey {
@@ -70,16 +71,17 @@ func (s *Store) addCredentialTx(ctx context.Context, tx bun.Tx, w Witness, c Cre
 		data[k] = v
 	}
 	_, _, err := s.appendCustody(ctx, tx, NewEvent{
-		Type: custody.TypeKeyRegistered, Actor: w.ID,
+		Type: custody.TypeKeyRegistered, Actor: by,
 		IdempotencyKey: "key/" + w.ID + "/" + c.Type + "/" + c.KeyID + "/added" + keySuffix, OccurredAt: now,
 		Data: data,
 	})
 	return err
 }
 
-// RemoveCredential unregisters a key; signatures already made with it keep the
-// copy stored with them. Removing a key that is not registered is an error.
-func (s *Store) RemoveCredential(ctx context.Context, witnessID, keyID string) error {
+// RemoveCredential unregisters a key, as done by by (the witness on the web, or
+// cli:<user>); signatures already made with it keep the copy stored with them.
+// Removing a key that is not registered is an error.
+func (s *Store) RemoveCredential(ctx context.Context, witnessID, keyID, by string) error {
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		w, err := s.lockWitness(ctx, tx, witnessID)
 		if err != nil {
@@ -97,11 +99,34 @@ func (s *Store) RemoveCredential(ctx context.Context, witnessID, keyID string) e
 		// A key id may be registered again later, so the removal time keeps the
 		// idempotency key unique.
 		_, _, err = s.appendCustody(ctx, tx, NewEvent{
-			Type: custody.TypeKeyRemoved, Actor: witnessID,
+			Type: custody.TypeKeyRemoved, Actor: by,
 			IdempotencyKey: fmt.Sprintf("key/%s/%s/%s/removed/%d", witnessID, gone.Type, keyID, now.UnixNano()), OccurredAt: now,
 			Data: map[string]any{"witnessId": witnessID, "type": gone.Type, "keyId": keyID, "publicKey": gone.PublicKey},
 		})
 		return err
+	})
+}
+
+// RecordSignCount stores a passkey's signature counter after a signature made
+// with it. It changes that one key only: a key registered or removed meanwhile
+// stays as it is. The counter is bookkeeping against cloned authenticators, not
+// a custody event. An unknown key is ErrNotFound.
+func (s *Store) RecordSignCount(ctx context.Context, witnessID, keyID string, n uint32) error {
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var w Witness
+		q := tx.NewSelect().Model(&w).Column("id", "credentials").Where("id = ?", witnessID)
+		if s.Dialect == Postgres {
+			q = q.For("UPDATE")
+		}
+		if err := q.Scan(ctx); err != nil {
+			return notFound(err, "witness "+witnessID)
+		}
+		i := slices.IndexFunc(w.Credentials, func(c Credential) bool { return c.Type == "webauthn" && c.KeyID == keyID })
+		if i < 0 {
+			return fmt.Errorf("%s has no passkey %s: %w", witnessID, keyID, ErrNotFound)
+		}
+		w.Credentials[i].SignCount = n
+		return s.saveCredentials(ctx, tx, witnessID, w.Credentials, time.Now().UTC())
 	})
 }
 

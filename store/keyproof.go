@@ -68,8 +68,9 @@ func (s *Store) NewKeyChallenge(ctx context.Context, witnessID string) (statemen
 // witnessID: the proof must verify, answer an unused, unexpired challenge
 // issued for witnessID, and the key must not be another person's. The proof
 // goes on the chain with the registration. Registering a key already held
-// changes nothing.
-func (s *Store) AddProvenKey(ctx context.Context, witnessID string, p statement.Possession, label string) (Credential, error) {
+// changes nothing. by is who registers it: the witness on the web, or
+// cli:<user>; the proof shows only that someone holds the private key.
+func (s *Store) AddProvenKey(ctx context.Context, witnessID string, p statement.Possession, label, by string) (Credential, error) {
 	if _, err := p.Verify(); err != nil {
 		return Credential{}, &KeyProofError{Reason: err.Error()}
 	}
@@ -88,7 +89,7 @@ func (s *Store) AddProvenKey(ctx context.Context, witnessID string, p statement.
 			return err
 		}
 		c.AddedAt = now
-		return s.addCredentialTx(ctx, tx, w, c, now, "/"+st.Nonce, map[string]any{"possession": p})
+		return s.addCredentialTx(ctx, tx, w, c, now, by, "/"+st.Nonce, map[string]any{"possession": p})
 	})
 	return c, err
 }

@@ -3,10 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
-	"time"
-
-	"github.com/uptrace/bun"
 )
 
 // CeremonyFilter narrows ListCeremonies.
@@ -85,30 +81,6 @@ func (s *Store) ListWitnesses(ctx context.Context) ([]Witness, error) {
 		return nil, fmt.Errorf("list witnesses: %w", err)
 	}
 	return out, nil
-}
-
-// SetCredentials rewrites a witness's registered credentials: a passkey's sign
-// counter, or fewer keys. It never adds a key: keys register through
-// AddProvenKey (ed25519, with a proof of possession) or AddCredential.
-func (s *Store) SetCredentials(ctx context.Context, id string, creds []Credential) error {
-	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var w Witness
-		if err := tx.NewSelect().Model(&w).Column("id", "credentials").Where("id = ?", id).Scan(ctx); err != nil {
-			return notFound(err, "witness "+id)
-		}
-		for _, c := range creds {
-			if !slices.ContainsFunc(w.Credentials, func(have Credential) bool {
-				return have.Type == c.Type && have.KeyID == c.KeyID && have.PublicKey == c.PublicKey
-			}) {
-				return fmt.Errorf("%s key %s is not registered for %s: SetCredentials adds no key (register it with a proof of possession)", c.Type, c.KeyID, id)
-			}
-		}
-		if _, err := tx.NewUpdate().Model((*Witness)(nil)).Set("credentials = ?", jsonText(creds)).
-			Set("updated_at = ?", time.Now().UTC()).Where("id = ?", id).Exec(ctx); err != nil {
-			return fmt.Errorf("save credentials of %s: %w", id, err)
-		}
-		return nil
-	})
 }
 
 // ListArtifacts returns artifacts, most recently changed first.

@@ -19,7 +19,7 @@ import (
 // has it.
 type KeyStore interface {
 	NewKeyChallenge(ctx context.Context, witnessID string) (statement.KeyChallenge, error)
-	AddProvenKey(ctx context.Context, witnessID string, p statement.Possession, label string) (store.Credential, error)
+	AddProvenKey(ctx context.Context, witnessID string, p statement.Possession, label, by string) (store.Credential, error)
 }
 
 type accountView struct {

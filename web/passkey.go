@@ -214,14 +214,14 @@ func (a *App) beginPasskeySign(me *viewer, stmt []byte) (*protocol.CredentialAss
 }
 
 // finishPasskeySign verifies the assertion and returns the proof to keep with
-// the signature, and the witness's credentials with the new sign counter.
-func (a *App) finishPasskeySign(me *viewer, session webauthn.SessionData, stmt []byte, nonceB64 string, raw json.RawMessage) (*contract.Proof, []store.Credential, error) {
+// the signature, and the passkey's new sign counter.
+func (a *App) finishPasskeySign(me *viewer, session webauthn.SessionData, stmt []byte, nonceB64 string, raw json.RawMessage) (*contract.Proof, uint32, error) {
 	if a.webauthn == nil {
-		return nil, nil, errors.New(passkeysOffText)
+		return nil, 0, errors.New(passkeysOffText)
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("parse assertion: %w", err)
+		return nil, 0, fmt.Errorf("parse assertion: %w", err)
 	}
 	// The stored credential does not record the backup-eligible flag yet, so
 	// take it from this assertion; the signature, origin, RP and challenge checks
@@ -233,26 +233,24 @@ func (a *App) finishPasskeySign(me *viewer, session webauthn.SessionData, stmt [
 	}
 	cred, err := a.webauthn.ValidateLogin(fixedCreds{user, creds}, session, parsed)
 	if err != nil {
-		return nil, nil, fmt.Errorf("verify assertion: %w", err)
+		return nil, 0, fmt.Errorf("verify assertion: %w", err)
 	}
 	if cred.Authenticator.CloneWarning {
-		return nil, nil, errCloned
+		return nil, 0, errCloned
 	}
 	keyID := base64.RawURLEncoding.EncodeToString(cred.ID)
-	updated := append([]store.Credential{}, me.Witness.Credentials...)
 	var pub string
-	for i := range updated {
-		if updated[i].Type == "webauthn" && updated[i].KeyID == keyID {
-			updated[i].SignCount = cred.Authenticator.SignCount
-			pub = updated[i].PublicKey
+	for _, c := range me.Witness.Credentials {
+		if c.Type == "webauthn" && c.KeyID == keyID {
+			pub = c.PublicKey
 		}
 	}
 	if pub == "" {
-		return nil, nil, errors.New("credential not registered")
+		return nil, 0, errors.New("credential not registered")
 	}
 	r := parsed.Raw.AssertionResponse
 	if !bytes.Equal(parsed.RawID, cred.ID) {
-		return nil, nil, errors.New("credential id mismatch")
+		return nil, 0, errors.New("credential id mismatch")
 	}
 	proof := &contract.Proof{
 		Type: "webauthn", KeyID: keyID,
@@ -264,9 +262,9 @@ func (a *App) finishPasskeySign(me *viewer, session webauthn.SessionData, stmt [
 	// What is kept must verify offline, without this server: check it the way an
 	// evidence verifier will.
 	if err := statement.VerifyProof(stmt, proof, publicKeys(me.Witness)); err != nil {
-		return nil, nil, fmt.Errorf("proof does not verify offline: %w", err)
+		return nil, 0, fmt.Errorf("proof does not verify offline: %w", err)
 	}
-	return proof, updated, nil
+	return proof, cred.Authenticator.SignCount, nil
 }
 
 // fixedCreds overrides a user's credential list for one validation.
@@ -289,7 +287,7 @@ func (a *App) removePasskey(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, r, http.StatusNotFound, "No such passkey", "That passkey is not registered for you.")
 		return
 	}
-	if err := a.store.RemoveCredential(r.Context(), me.ID, key); err != nil {
+	if err := a.store.RemoveCredential(r.Context(), me.ID, key, me.ID); err != nil {
 		a.dbError(w, r, "remove passkey", err)
 		return
 	}

@@ -283,13 +283,13 @@ func (a *App) signPasskey(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "not a passkey review", "Review the ceremony again and sign with your passkey.")
 		return
 	}
-	proof, updated, err := a.finishPasskeySign(me, *t.WebAuthn, []byte(t.Statement), t.Nonce, in.Credential)
+	proof, signCount, err := a.finishPasskeySign(me, *t.WebAuthn, []byte(t.Statement), t.Nonce, in.Credential)
 	if err != nil {
 		a.log.Warn("passkey assertion refused", "ceremony", id, "witness", me.ID, "err", err)
 		problem(w, http.StatusForbidden, "passkey signature not valid", "Your passkey's signature could not be verified, so nothing was signed.")
 		return
 	}
-	if err := a.store.SetCredentials(r.Context(), me.ID, updated); err != nil {
+	if err := a.store.RecordSignCount(r.Context(), me.ID, proof.KeyID, signCount); err != nil {
 		// The counter only guards against cloned authenticators; not saving it
 		// must not lose a valid signature.
 		a.log.Warn("save passkey sign counter", "witness", me.ID, "err", err)

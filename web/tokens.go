@@ -137,7 +137,7 @@ func (a *App) addEd25519Key(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	label := truncate(strings.TrimSpace(r.PostFormValue("label")), 60)
-	c, err := a.store.AddProvenKey(r.Context(), me.ID, p, label)
+	c, err := a.store.AddProvenKey(r.Context(), me.ID, p, label, me.ID)
 	var kpe *store.KeyProofError
 	switch {
 	case errors.As(err, &kpe):

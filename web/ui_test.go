@@ -220,11 +220,11 @@ func TestCustodyTimelineInWords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		carolCred, err := st.AddProvenKey(ctx, "carol@example.org", statement.ProvePossession(ch, carolKey), "yubikey")
+		carolCred, err := st.AddProvenKey(ctx, "carol@example.org", statement.ProvePossession(ch, carolKey), "yubikey", "carol@example.org")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.RemoveCredential(ctx, "carol@example.org", carolCred.KeyID); err != nil {
+		if err := st.RemoveCredential(ctx, "carol@example.org", carolCred.KeyID, "carol@example.org"); err != nil {
 			t.Fatal(err)
 		}
 		body := []byte(`{"id":"evt-1","source":"ci","type":"build.finished"}`)

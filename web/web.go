@@ -47,9 +47,9 @@ type Store interface {
 	CeremonyCustody(ctx context.Context, ceremonyID string) ([]store.CustodyEvent, error)
 	GetWitness(ctx context.Context, id string) (store.Witness, error)
 	ListWitnesses(ctx context.Context) ([]store.Witness, error)
-	SetCredentials(ctx context.Context, id string, creds []store.Credential) error
+	RecordSignCount(ctx context.Context, witnessID, keyID string, n uint32) error
 	AddCredential(ctx context.Context, witnessID string, c store.Credential) error
-	RemoveCredential(ctx context.Context, witnessID, keyID string) error
+	RemoveCredential(ctx context.Context, witnessID, keyID, by string) error
 	OverdueCeremonies(ctx context.Context, now time.Time, limit int) ([]store.Ceremony, int, error)
 	RecentlyClosed(ctx context.Context, statuses []string, limit int) ([]store.Ceremony, error)
 	CeremoniesChangedSince(ctx context.Context, since time.Time, limit int) ([]store.CeremonyChange, error)

@@ -108,9 +108,7 @@ func TestRemovedKeyNoLongerSigns(t *testing.T) {
 	// The key is removed after opening; the validator still knows it, the main
 	// loop reloads and refuses.
 	h.env.RegisterDelayedCallback(func() {
-		if err := h.store.SetCredentials(context.Background(), "alice", []store.Credential{}); err != nil {
-			t.Error(err)
-		}
+		storetest.RemoveKeys(t, h.store, "alice")
 	}, time.Minute)
 	h.signReq(2*time.Minute, signedReq(spec, "alice", contract.Approve, "g1", at, alice), &got)
 	h.signal(3*time.Minute, contract.SignalCancel, contract.Cancel{IdempotencyKey: "c", By: "operator"})
@@ -130,9 +128,7 @@ func TestRemovedKeysAllowSessionSigning(t *testing.T) {
 	// device) and decides unsigned, as the web app then offers: the main loop
 	// reloads her keys and accepts. Bob still has his: unsigned is refused.
 	h.env.RegisterDelayedCallback(func() {
-		if err := h.store.SetCredentials(context.Background(), "alice", []store.Credential{}); err != nil {
-			t.Error(err)
-		}
+		storetest.RemoveKeys(t, h.store, "alice")
 	}, time.Minute)
 	h.sign(2*time.Minute, "alice", contract.Approve, "a1", &aliceGot)
 	h.sign(3*time.Minute, "bob", contract.Approve, "b1", &bobGot)

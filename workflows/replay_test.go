@@ -292,9 +292,7 @@ func captureHistories(t *testing.T) {
 	cp.sign(spec, "bob", contract.Approve, "b1")
 	cp.signal(spec, contract.SignalSubstrateDecision, contract.SubstrateDecision{IdempotencyKey: "d1", Phase: "Sealed"})
 	cp.save("signed-statement", run, "", contract.StatusSealed)
-	if err := s.SetCredentials(context.Background(), "alice", []store.Credential{}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.RemoveKeys(t, s, "alice")
 
 	// The directory: a spec naming a template is completed from it at opening; a
 	// vouched (session) signature, an operator one, a deactivated pending

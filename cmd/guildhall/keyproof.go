@@ -70,7 +70,7 @@ func addKeyWithProof(ctx context.Context, out io.Writer, s *store.Store, id, key
 		}
 		return err
 	}
-	cred, err := s.AddProvenKey(ctx, id, statement.ProvePossession(c, priv), label)
+	cred, err := s.AddProvenKey(ctx, id, statement.ProvePossession(c, priv), label, cliActor())
 	if err != nil {
 		return err
 	}

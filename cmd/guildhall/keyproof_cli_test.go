@@ -93,7 +93,7 @@ func TestAddKeyProvesPossessionAndSessionsEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddProvenKey(ctx, "mallory@guildhouse.dev", p, "web"); err != nil {
+	if _, err := s.AddProvenKey(ctx, "mallory@guildhouse.dev", p, "web", "mallory@guildhouse.dev"); err != nil {
 		t.Fatalf("the proof prove-key printed: %v", err)
 	}
 	if _, _, err := runCLI(t, "", "prove-key", "--key", alicePath, c.String()); err == nil || !strings.Contains(err.Error(), "not mallory@guildhouse.dev") {

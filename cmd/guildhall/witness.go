@@ -395,7 +395,7 @@ does not know them (with no roles: give them with
 		Short: "Unregister a key (signatures already made with it stay verifiable)",
 		Args:  cobra.ExactArgs(2),
 		RunE: withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
-			if err := s.RemoveCredential(cmd.Context(), args[0], args[1]); err != nil {
+			if err := s.RemoveCredential(cmd.Context(), args[0], args[1], cliActor()); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from %s\n", args[1], args[0])

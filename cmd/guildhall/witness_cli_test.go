@@ -159,8 +159,20 @@ func TestWitnessCLI(t *testing.T) {
 	if out := cli(t, "witness", "add-key", "dee@example.org", keyFile, "--create"); !strings.Contains(out, "dee@example.org") {
 		t.Fatalf("add-key --create: %q", out)
 	}
-	if w, err := s.GetWitness(ctx, "dee@example.org"); err != nil || w.Email != "dee@example.org" {
+	w, err := s.GetWitness(ctx, "dee@example.org")
+	if err != nil || w.Email != "dee@example.org" || len(w.Credentials) != 1 {
 		t.Fatalf("created: %+v %v", w, err)
+	}
+	cli(t, "witness", "remove-key", "dee@example.org", w.Credentials[0].KeyID)
+	// The chain names who ran the commands, not the key's holder.
+	keyEvents, err := s.ListCustody(ctx, store.CustodyFilter{Types: []string{custody.TypeKeyRegistered, custody.TypeKeyRemoved}, Limit: 10})
+	if err != nil || len(keyEvents) != 2 {
+		t.Fatalf("key events: %d %v", len(keyEvents), err)
+	}
+	for _, e := range keyEvents {
+		if e.Actor != cliActor() {
+			t.Errorf("%s by %q, want %q", e.Type, e.Actor, cliActor())
+		}
 	}
 }
 

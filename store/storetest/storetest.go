@@ -62,9 +62,24 @@ func AddKey(t testing.TB, s *store.Store, witnessID string, priv ed25519.Private
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := s.AddProvenKey(ctx, witnessID, statement.ProvePossession(c, priv), "")
+	cred, err := s.AddProvenKey(ctx, witnessID, statement.ProvePossession(c, priv), "", witnessID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cred
+}
+
+// RemoveKeys unregisters every key witnessID holds, as the witness does on
+// their account page.
+func RemoveKeys(t testing.TB, s *store.Store, witnessID string) {
+	t.Helper()
+	w, err := s.GetWitness(context.Background(), witnessID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range w.Credentials {
+		if err := s.RemoveCredential(context.Background(), witnessID, c.KeyID, witnessID); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/testenv"
 	"github.com/guildhouse/guildhall/statement"
-	"github.com/guildhouse/guildhall/store"
+	"github.com/guildhouse/guildhall/store/storetest"
 )
 
 // user is one person in their own browser context (own cookies, own virtual
@@ -437,9 +437,7 @@ func TestSessionSignatureAndReplay(t *testing.T) {
 
 func removeCredentials(t *testing.T, id string) {
 	t.Helper()
-	if err := stack.store.SetCredentials(context.Background(), id, []store.Credential{}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.RemoveKeys(t, stack.store, id)
 }
 
 // TestPasskeyRegisteredAfterOpening: a witness without keys when the ceremony
