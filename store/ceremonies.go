@@ -78,6 +78,23 @@ type Tally struct {
 	Pending    []string
 }
 
+// Contract is the signature as the workflow's state holds it, for pages that
+// show the Ops DB's copy when the workflow cannot be asked (its vouch stays on
+// the custody chain).
+func (r Signature) Contract() contract.Signature {
+	sig := contract.Signature{WitnessID: r.WitnessID, Roles: r.Roles, Decision: contract.Decision(r.Decision), Comment: r.Comment,
+		SignedAt: r.SignedAt, IdempotencyKey: r.IdempotencyKey, Statement: r.Statement, Via: r.Via,
+		Assurance: contract.Assurance(r.Assurance), AssuranceMethod: r.AssuranceMethod, HeldRoles: r.HeldRoles,
+		Epoch: r.Epoch, VoidedAt: r.VoidedAt}
+	if r.Proof != "" {
+		var p contract.Proof
+		if json.Unmarshal([]byte(r.Proof), &p) == nil {
+			sig.Proof = &p
+		}
+	}
+	return sig
+}
+
 // RecordSignature stores an accepted signature (in its epoch, sig.Epoch), the
 // ceremony's new counts and the signature.accepted custody event in one
 // transaction. Retrying it writes nothing new: signatures are unique per

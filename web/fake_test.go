@@ -28,7 +28,8 @@ type fakeCeremonies struct {
 	lastReq    contract.SignRequest
 	now        func() time.Time
 	signals    []sentSignal
-	down       bool // Temporal unreachable: signals fail
+	down       bool  // Temporal unreachable: signals fail
+	statusErr  error // when set, the status query fails with it
 }
 
 func newFake(st *store.Store) *fakeCeremonies {
@@ -145,6 +146,9 @@ func (f *fakeCeremonies) Status(ctx context.Context, id string) (contract.State,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries++
+	if f.statusErr != nil {
+		return contract.State{}, f.statusErr
+	}
 	s, ok := f.states[id]
 	if !ok {
 		return contract.State{}, ceremonyclient.ErrNotFound

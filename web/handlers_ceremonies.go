@@ -309,6 +309,15 @@ func (a *App) detailData(ctx context.Context, id string) (detailView, int, error
 	default:
 		a.log.Warn("status query failed; showing the Ops DB copy", "ceremony", id, "err", qerr)
 		v.State = stateFromRow(row)
+		sigs, err := a.store.Signatures(ctx, id)
+		if err != nil {
+			a.log.Warn("read signatures", "ceremony", id, "err", err)
+		}
+		for _, s := range sigs {
+			if s.VoidedAt == nil {
+				v.State.Signatures = append(v.State.Signatures, s.Contract())
+			}
+		}
 		if isNotFound(qerr) {
 			v.LiveNote = "The workflow history is no longer available; this is the recorded outcome."
 		} else {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -1107,6 +1108,26 @@ func TestIssuedCredentialsMatchTheApp(t *testing.T) {
 		resp.Body.Close()
 		if (resp.StatusCode == http.StatusOK) != c.ok {
 			t.Errorf("session %s: /ceremonies answered %d, want ok=%v", c.name, resp.StatusCode, c.ok)
+		}
+	}
+}
+
+// TestDetailFromTheOpsDB: when the workflow cannot be asked, the page shows the
+// Ops DB's copy, with its signatures and counts, and says so.
+func TestDetailFromTheOpsDB(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "offline")
+	if _, err := h.fake.Sign(context.Background(), id, contract.SignRequest{IdempotencyKey: "b1", WitnessID: "bob@example.org",
+		Decision: contract.Approve, Comment: "looks right"}); err != nil {
+		t.Fatal(err)
+	}
+	h.fake.mu.Lock()
+	h.fake.statusErr = errors.New("connection refused")
+	h.fake.mu.Unlock()
+	_, body := h.get(h.client("carol@example.org"), "/ceremonies/"+id)
+	for _, want := range []string{"showing the last recorded state", "1 of 2 approvals", "looks right"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the Ops DB copy lacks %q", want)
 		}
 	}
 }
