@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
@@ -32,14 +34,8 @@ const step = 30 * time.Second
 
 func newUser(t *testing.T, witnessID string, authenticator bool) *user {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(stack.browser, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
+	ctx := openTab(t, witnessID)
 	u := &user{t: t, ctx: ctx, id: witnessID}
-	// The first action creates the tab and binds it to the context it runs
-	// with, so it runs without a timeout (a timeout would close the tab).
-	if err := chromedp.Do(ctx, chromedp.Navigate(stack.baseURL+"/login")); err != nil {
-		t.Fatalf("open a tab for %s: %v", witnessID, err)
-	}
 	if authenticator {
 		cctx, cancel := context.WithTimeout(ctx, step)
 		defer cancel()
@@ -296,13 +292,41 @@ func TestTwoWitnessesSignWithPasskeysAndSeeEachOtherLive(t *testing.T) {
 }
 
 func newUserAnon(t *testing.T) *user {
+	return &user{t: t, ctx: openTab(t, "anonymous"), id: "anonymous"}
+}
+
+// tabsOpened counts the tabs opened, so that each gets an address of its own.
+var tabsOpened atomic.Int32
+
+// openTab opens the login page in a browser context of its own, as a person on
+// their own machine would: the tab sends its own X-Forwarded-For, which the app
+// (trusting loopback as its proxy here) takes as the client address. So the
+// per-address login limit counts one person's logins, as in production, not
+// the whole suite's (which passed 30 a minute on a fast machine).
+func openTab(t *testing.T, who string) context.Context {
+	t.Helper()
 	ctx, cancel := chromedp.NewContext(stack.browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	u := &user{t: t, ctx: ctx, id: "anonymous"}
-	if err := chromedp.Do(ctx, chromedp.Navigate(stack.baseURL+"/login")); err != nil {
-		t.Fatal(err)
+	// The first action creates the tab and binds it to the context it runs
+	// with, so it runs without a timeout (a timeout would close the tab).
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("open a tab for %s: %v", who, err)
 	}
-	return u
+	n := tabsOpened.Add(1)
+	addr := fmt.Sprintf("10.0.%d.%d", n/250, n%250+1)
+	cctx, cancelStep := context.WithTimeout(ctx, step)
+	defer cancelStep()
+	if _, err := chromedp.Call(cctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatalf("tab for %s: %v", who, err)
+	}
+	if _, err := chromedp.Call(cctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+		Headers: network.Headers{"X-Forwarded-For": addr}}); err != nil {
+		t.Fatalf("tab for %s: %v", who, err)
+	}
+	if err := chromedp.Do(cctx, chromedp.Navigate(stack.baseURL+"/login")); err != nil {
+		t.Fatalf("open the login page for %s: %v", who, err)
+	}
+	return ctx
 }
 
 // openDirect opens a ceremony through the client (faster than the composer).

@@ -157,7 +157,8 @@ func setup(m *testing.M) (int, error) {
 	defer idp.Close()
 	stack.idp = idp
 	app, err := web.New(web.Config{BaseURL: stack.baseURL, SessionSecret: []byte("browser-test-session-secret-0123456789"), DevLogin: true,
-		OIDC: &web.OIDCConfig{Issuer: idp.URL, ClientID: idp.ClientID, ClientSecret: idp.Secret, RoleMap: roleMap}},
+		TrustedProxies: []string{"127.0.0.1/32", "::1/128"}, // each tab says its own address: see openTab
+		OIDC:           &web.OIDCConfig{Issuer: idp.URL, ClientID: idp.ClientID, ClientSecret: idp.Secret, RoleMap: roleMap}},
 		web.Deps{Store: st, Ceremonies: ceremonyclient.New(tc), Logger: slog.New(slog.NewTextHandler(logf, nil))})
 	if err != nil {
 		return 0, err
