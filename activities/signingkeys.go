@@ -24,8 +24,14 @@ func (a *Activities) LoadSigningKeys(ctx context.Context, ids []string) ([]state
 	if err != nil {
 		return nil, err
 	}
+	return a.publicKeys(ctx, keys, slices.Contains(ids, statement.WebSigner))
+}
+
+// publicKeys are keys the workflow can verify with, and the web's vouching keys
+// if withWeb, in LoadSigningKeys's order.
+func (a *Activities) publicKeys(ctx context.Context, keys []store.WitnessKey, withWeb bool) ([]statement.PublicKey, error) {
 	out := make([]statement.PublicKey, 0, len(keys))
-	if slices.Contains(ids, statement.WebSigner) {
+	if withWeb {
 		wks, err := a.Store.WebKeys(ctx)
 		if err != nil {
 			return nil, err
@@ -56,16 +62,19 @@ type Signer struct {
 
 // LoadSigner loads a signer (see Signer).
 func (a *Activities) LoadSigner(ctx context.Context, witnessID string) (Signer, error) {
-	keys, err := a.LoadSigningKeys(ctx, []string{witnessID, statement.WebSigner})
-	if err != nil {
-		return Signer{}, err
-	}
-	s := Signer{Keys: keys}
+	var s Signer
+	var keys []store.WitnessKey
 	w, err := a.Store.GetWitness(ctx, witnessID)
 	switch {
 	case err == nil:
 		s.Standing = rules.Standing{Known: true, Active: w.Active(), Roles: w.Roles}
+		for _, c := range w.Credentials {
+			keys = append(keys, store.WitnessKey{WitnessID: w.ID, Credential: c})
+		}
 	case !errors.Is(err, store.ErrNotFound):
+		return Signer{}, err
+	}
+	if s.Keys, err = a.publicKeys(ctx, keys, true); err != nil {
 		return Signer{}, err
 	}
 	return s, nil

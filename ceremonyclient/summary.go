@@ -2,8 +2,6 @@ package ceremonyclient
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -59,13 +57,7 @@ func Details(spec contract.Spec) string {
 			fmt.Fprintf(&b, " (%s)", w.Role)
 		}
 	}
-	fmt.Fprintf(&b, "\n- Quorum: %d approvals", spec.Quorum.Threshold)
-	for _, r := range slices.Sorted(maps.Keys(spec.Quorum.Roles)) {
-		fmt.Fprintf(&b, "; at least %d from %s", spec.Quorum.Roles[r], r)
-	}
-	if len(spec.Quorum.Veto) > 0 {
-		fmt.Fprintf(&b, "; a reject from %s ends it", strings.Join(slices.Sorted(slices.Values(spec.Quorum.Veto)), " or "))
-	}
+	fmt.Fprintf(&b, "\n- Quorum: %s", rules.PolicyWords(spec.Quorum))
 	fmt.Fprintf(&b, "\n- Deadline: %s\n\nCurrent state: query `status`, or the Ceremony* search attributes.",
 		spec.Deadline.UTC().Format("2006-01-02 15:04 UTC"))
 	return b.String()

@@ -223,7 +223,7 @@ func TestAlterationsAreNamed(t *testing.T) {
 		{"policy hash", `"policyHash":"`, `"policyHash":"0`, "ceremony", "policyHash", false},
 		{"decision", `"decision":"approve","epoch":1,"proof"`, `"decision":"reject!","epoch":1,"proof"`, "signatures", "decision differs from custody link", false},
 		{"comment", `"comment":"checked <the> digest & SBOM","custodySeq"`, `"comment":"checked <thx> digest & SBOM","custodySeq"`, "signatures", "comment differs", false},
-		{"signature bytes", `"keyId":"ed25519:`, `"keyId":"ed25519:0`, "signatures", "differs from custody link", false},
+		{"proof key", `"proof":{"keyId":"ed25519:`, `"proof":{"keyId":"ed25519:0`, "signatures", "proof differs from custody link", false},
 		{"vouch bytes", `"signature":"`, `"signature":"A`, "signatures", "vouch differs from custody link", false},
 		{"public key", `"publicKey":{"keyId":"ed25519:`, `"publicKey":{"keyId":"ed25519:0`, "signatures", "not the signer's key", false},
 		{"event payload", `"data":{"reason":"3 approvals","status":"quorum_reached"}`, `"data":{"reason":"2 approvals","status":"quorum_reached"}`, "custody", "stored hash does not match", false},

@@ -60,14 +60,16 @@ func SignVouch(priv ed25519.PrivateKey, ceremonyID string, req contract.SignRequ
 		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, b))}, nil
 }
 
-// Assurance decides how req's signer was authenticated, as far as can be
-// checked: AssuranceKey when its statement proof verifies (VerifyRequest has
-// checked it against the witness's registered keys), else the vouch's level
-// when a registered web key signed it for exactly this request (ceremony,
-// witness, decision, comment and idempotency key: copying it to any other
-// request breaks it, and the same request again is a duplicate), else
-// AssuranceOperator. It never returns more than it can prove; a vouch that does
-// not verify is ignored, not refused, and says why.
+// Assurance decides how req's signer was authenticated: AssuranceKey when it
+// carries a statement proof, else the vouch's level when a registered web key
+// signed the vouch for exactly this request (ceremony, witness, decision,
+// comment and idempotency key: copying it to any other request breaks it, and
+// the same request again is a duplicate), else AssuranceOperator. A vouch that
+// does not verify is ignored, not refused, and says why.
+//
+// Assurance does not verify the statement proof itself: the caller must have
+// refused a request whose proof VerifyRequest rejects before asking, or the
+// answer claims a key nobody proved.
 func Assurance(ceremonyID string, req contract.SignRequest, keys []PublicKey) (level contract.Assurance, method, why string) {
 	if req.Proof != nil && req.Statement != "" {
 		if req.Proof.Type == KeyWebAuthn {

@@ -134,7 +134,9 @@ func diffSpecs(old contract.Spec, oldMembers []quorum.Member, spec contract.Spec
 	if old.Artifact.Name != spec.Artifact.Name || old.Artifact.URI != spec.Artifact.URI {
 		changes = append(changes, fmt.Sprintf("artifact changed from %s (%s) to %s (%s)", old.Artifact.Name, old.Artifact.URI, spec.Artifact.Name, spec.Artifact.URI))
 	}
-	if a, b := describePolicy(old.Quorum), describePolicy(spec.Quorum); a != b || !sameSet(old.Quorum.Veto, spec.Quorum.Veto) {
+	// The policy, minimum assurance included, is part of what a statement signs
+	// (statement.PolicyHash).
+	if a, b := rules.PolicyWords(old.Quorum), rules.PolicyWords(spec.Quorum); a != b {
 		changes = append(changes, fmt.Sprintf("quorum policy changed from %q to %q", a, b))
 		voidAll = true
 	}

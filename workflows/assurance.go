@@ -46,8 +46,11 @@ func (c *ceremony) keyOwners(ctx workflow.Context) []string {
 func (c *ceremony) admit(actx workflow.Context, req contract.SignRequest) (contract.Assurance, string, []string, error) {
 	var signer activities.Signer
 	if err := c.execDB(actx, a.LoadSigner, req.WitnessID).Get(actx, &signer); err != nil {
-		// Retries are unlimited: only a cancelled workflow gets here.
+		// Retries are unlimited: only a cancelled workflow gets here. Without
+		// the signer's keys and standing nothing can be said of the signature,
+		// so it is refused rather than counted at the lowest assurance.
 		workflow.GetLogger(actx).Error("load signer failed", "witness", req.WitnessID, "error", err)
+		return "", "", nil, rejection(rules.CodeClosed, "the ceremony is ending: the signer could not be checked")
 	}
 	c.replaceKeys([]string{req.WitnessID, statement.WebSigner}, signer.Keys)
 	if err := c.verifyProof(workflow.Now(actx), req, false); err != nil {
@@ -92,7 +95,9 @@ func (c *ceremony) resolveTemplate(ctx, actx workflow.Context, spec contract.Spe
 	if res.Problem != "" {
 		return spec, res.Problem
 	}
-	return res.Spec, rules.ValidateSpec(res.Spec, workflow.Now(ctx)).Error()
+	// A template's Intune target is honoured only on runs that honour targets.
+	spec = c.intuneSpec(ctx, res.Spec)
+	return spec, rules.ValidateSpec(spec, workflow.Now(ctx)).Error()
 }
 
 // onDirectoryChanged takes the directory's word that a witness was deactivated
@@ -113,7 +118,9 @@ func (c *ceremony) onDirectoryChanged(actx workflow.Context, raw []byte, perr er
 		return
 	}
 	c.answers[msg.IdempotencyKey] = Answer{}
-	if c.st.Status.Final() || !slices.Contains(c.st.Pending, msg.WitnessID) {
+	// Runs on the old path neither refuse a deactivated signer nor flag one;
+	// after quorum, who has not signed no longer matters.
+	if !c.assuranceEnabled(actx) || c.st.Status != contract.StatusCollecting || !slices.Contains(c.st.Pending, msg.WitnessID) {
 		return
 	}
 	i := slices.Index(c.st.Deactivated, msg.WitnessID)
@@ -131,6 +138,7 @@ func (c *ceremony) onDirectoryChanged(actx workflow.Context, raw []byte, perr er
 		if len(c.st.Deactivated) == 0 && c.st.Attention == contract.AttentionWitnessDeactivated {
 			c.st.Attention = ""
 			c.upsertSearchAttributes(actx)
+			c.showLive(actx)
 		}
 	}
 }

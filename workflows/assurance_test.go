@@ -80,7 +80,10 @@ func TestAssuranceIsWhatCanBeChecked(t *testing.T) {
 			t.Errorf("%s: assurance %v, want %v", s.WitnessID, got, want[s.WitnessID])
 		}
 	}
-	rows, _ := h.store.Signatures(context.Background(), st.CeremonyID)
+	rows, err := h.store.Signatures(context.Background(), st.CeremonyID)
+	if err != nil || len(rows) != len(want) {
+		t.Fatalf("signature rows: %d, %v; want %d", len(rows), err, len(want))
+	}
 	for _, r := range rows {
 		if r.Assurance != want[r.WitnessID][0] {
 			t.Errorf("row of %s: assurance %q", r.WitnessID, r.Assurance)
@@ -184,6 +187,75 @@ func TestDeactivatedWitnessFlagsTheCeremony(t *testing.T) {
 	}
 	if !told {
 		t.Fatalf("the initiator was not told: %+v", h.recorder.Sent())
+	}
+}
+
+// A deactivated witness stops mattering at quorum: the flag is lowered then, a
+// later deactivation raises none, and the substrate timeout can still flag the
+// ceremony (it waits for an unflagged one).
+func TestDeactivationDoesNotHideSubstrateSilence(t *testing.T) {
+	h := newHarness(t)
+	query := func(at time.Duration, into *contract.State) {
+		h.env.RegisterDelayedCallback(func() {
+			if v, err := h.env.QueryWorkflow(contract.QueryStatus); err == nil {
+				_ = v.Get(into)
+			}
+		}, at)
+	}
+	var flagged, quorum, silent contract.State
+	var e1, e2 error
+	h.signal(time.Minute, contract.SignalDirectoryChanged, contract.DirectoryChanged{IdempotencyKey: "d1", WitnessID: "carol", Deactivated: true, By: "ada"})
+	query(2*time.Minute, &flagged)
+	h.sign(3*time.Minute, "alice", contract.Approve, "k1", &e1)
+	h.sign(4*time.Minute, "bob", contract.Approve, "k2", &e2)
+	query(5*time.Minute, &quorum)
+	h.signal(6*time.Minute, contract.SignalDirectoryChanged, contract.DirectoryChanged{IdempotencyKey: "d2", WitnessID: "carol", Deactivated: false, By: "ada"})
+	h.signal(7*time.Minute, contract.SignalDirectoryChanged, contract.DirectoryChanged{IdempotencyKey: "d3", WitnessID: "carol", Deactivated: true, By: "ada"})
+	query(25*time.Hour, &silent)
+	h.signal(26*time.Hour, contract.SignalSubstrateDecision, contract.SubstrateDecision{IdempotencyKey: "s1", Phase: "Sealed"})
+	h.env.ExecuteWorkflow(contract.WorkflowType, testSpec())
+	if e1 != nil || e2 != nil {
+		t.Fatalf("signatures refused: %v, %v", e1, e2)
+	}
+	if flagged.Attention != contract.AttentionWitnessDeactivated {
+		t.Fatalf("after deactivation: attention %q", flagged.Attention)
+	}
+	if quorum.Status != contract.StatusQuorumReached || quorum.Attention != "" {
+		t.Fatalf("at quorum: %s attention %q", quorum.Status, quorum.Attention)
+	}
+	if silent.Attention != contract.AttentionSubstrateTimeout {
+		t.Fatalf("after the decision timeout: attention %q, want %s", silent.Attention, contract.AttentionSubstrateTimeout)
+	}
+	if st := h.state(); st.Status != contract.StatusSealed {
+		t.Fatalf("final %s", st.Status)
+	}
+	if ct := custodyTypes(t, h.store, "test/rel-1"); ct["ceremony.attention"] != 2 {
+		t.Fatalf("attention events %d, want 2 (deactivation, substrate silence): %v", ct["ceremony.attention"], ct)
+	}
+}
+
+// Raising the minimum assurance by amendment changes what a statement signs
+// (the policy hash), so it voids the signatures collected under the old one.
+func TestRaisedMinAssuranceVoids(t *testing.T) {
+	h := newHarness(t)
+	spec := testSpec()
+	spec.Quorum.Threshold = 3
+	var e1 error
+	h.sign(time.Minute, "alice", contract.Approve, "k1", &e1)
+	g2 := spec
+	g2.Quorum.MinAssurance = contract.AssuranceSession
+	h.signal(2*time.Minute, contract.SignalSpecChanged, contract.SpecChanged{IdempotencyKey: "s2", Generation: 2, Spec: g2})
+	h.signal(3*time.Minute, contract.SignalCancel, contract.Cancel{IdempotencyKey: "c", By: "operator", Reason: "test over"})
+	h.env.ExecuteWorkflow(contract.WorkflowType, spec)
+	if e1 != nil {
+		t.Fatal(e1)
+	}
+	st := h.state()
+	if len(st.Amendments) != 1 || len(st.Signatures) != 0 || len(st.Voided) != 1 || st.Epoch != 1 {
+		t.Fatalf("amendments %+v signatures %d voided %d epoch %d", st.Amendments, len(st.Signatures), len(st.Voided), st.Epoch)
+	}
+	if got := strings.Join(st.Amendments[0].Changes, "; "); !strings.Contains(got, "assurance session or stronger") {
+		t.Fatalf("changes %q do not say the assurance", got)
 	}
 }
 

@@ -125,6 +125,9 @@ type Continued struct {
 	KeysOn       bool              `json:"keysOn,omitempty"`
 	RejectedKeys []string          `json:"rejectedKeys,omitempty"`
 	Tuning       Tuning            `json:"tuning,omitempty"`
+	// Refused is the live view's newest refused generation, so the attestation
+	// keeps saying so in the next run.
+	Refused *contract.Refusal `json:"refused,omitempty"`
 }
 
 // inboxItem is a sign request from the update handler, processed by the main loop
@@ -230,7 +233,6 @@ func (c *ceremony) open(ctx, actx workflow.Context, spec contract.Spec) error {
 	problem := c.specProblem(ctx, spec)
 	if problem == "" && rules.FromTemplate(spec) && c.assuranceEnabled(ctx) {
 		if spec, problem = c.resolveTemplate(ctx, actx, spec); problem == "" {
-			spec = c.intuneSpec(ctx, spec)
 			c.setSpec(spec)
 		}
 	}
@@ -265,7 +267,7 @@ func (c *ceremony) resume(k *Continued) {
 		c.answers[key] = ans
 	}
 	c.seqs, c.keys, c.keysOn, c.reminderStep, c.decisionDue = k.Seqs, k.Keys, k.KeysOn, k.ReminderStep, k.DecisionDue
-	c.rejectedKeys = k.RejectedKeys
+	c.rejectedKeys, c.live.refused = k.RejectedKeys, k.Refused
 	c.attentionSA = c.st.Attention != ""
 	c.setSpec(c.st.Spec)
 }
@@ -471,23 +473,15 @@ func (c *ceremony) checkState(req contract.SignRequest) error {
 	return nil
 }
 
-// tally recomputes counts and pending witnesses from the signatures.
+// tally recomputes counts and pending witnesses from the signatures (the
+// current epoch's), and keeps the deactivated list to those still pending.
 func (c *ceremony) tally() quorum.Result {
-	votes := make([]quorum.Vote, 0, len(c.st.Signatures))
-	signed := map[string]bool{}
-	for _, s := range c.st.Signatures {
-		votes = append(votes, quorum.Vote{WitnessID: s.WitnessID, Approve: s.Decision == contract.Approve})
-		signed[s.WitnessID] = true
+	res := rules.Tally(c.st.Spec, c.st.Signatures)
+	c.st.Pending, c.st.Approvals, c.st.Rejections = rules.Pending(c.st.Spec, c.st.Signatures), res.Approvals, res.Rejections
+	c.st.Deactivated = slices.DeleteFunc(c.st.Deactivated, func(id string) bool { return !slices.Contains(c.st.Pending, id) })
+	if len(c.st.Deactivated) == 0 && c.st.Attention == contract.AttentionWitnessDeactivated {
+		c.st.Attention = ""
 	}
-	pending := []string{}
-	for _, m := range c.members {
-		if !signed[m.ID] {
-			pending = append(pending, m.ID)
-		}
-	}
-	slices.Sort(pending)
-	res := quorum.Evaluate(rules.Policy(c.st.Spec), c.members, votes)
-	c.st.Pending, c.st.Approvals, c.st.Rejections = pending, res.Approvals, res.Rejections
 	return res
 }
 
@@ -581,6 +575,11 @@ func (c *ceremony) setStatus(actx workflow.Context, s contract.Status, reason, a
 	}
 	if s != contract.StatusQuorumReached {
 		c.decisionDue = nil
+		c.st.Attention = ""
+	}
+	if s != contract.StatusCollecting && c.st.Attention == contract.AttentionWitnessDeactivated {
+		// Who has not signed no longer matters, and the substrate timeout must
+		// be free to flag.
 		c.st.Attention = ""
 	}
 	c.seqs.Status++

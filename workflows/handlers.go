@@ -95,6 +95,7 @@ func (c *ceremony) prepareContinue(ctx, actx workflow.Context, chans []workflow.
 	next := &Continued{
 		State: c.st, Answers: c.answers, Seqs: c.seqs, ReminderStep: c.reminderStep,
 		DecisionDue: c.decisionDue, Keys: c.keys, KeysOn: c.keysOn, RejectedKeys: c.rejectedKeys, Tuning: c.tuning,
+		Refused: c.live.refused,
 	}
 	for i, name := range signalNames {
 		var rv converter.RawValue

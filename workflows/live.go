@@ -10,6 +10,7 @@ import (
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/quorum"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // liveChange versions the live view of a cluster ceremony: its
@@ -128,7 +129,7 @@ func (c *ceremony) openedEvent() contract.ResourceEvent {
 	s := c.st.Spec
 	return contract.ResourceEvent{Key: "opened", Reason: contract.EventCeremonyOpened, Message: fmt.Sprintf(
 		"Workflow %s opened generation %d: needs %s by %s; waiting for %s",
-		contract.WorkflowID(c.st.CeremonyID), s.Generation, describePolicy(s.Quorum), fmtTime(s.Deadline), strings.Join(c.st.Pending, ", "))}
+		contract.WorkflowID(c.st.CeremonyID), s.Generation, rules.PolicyWords(s.Quorum), fmtTime(s.Deadline), strings.Join(c.st.Pending, ", "))}
 }
 
 // statusEvent announces the status setStatus just set (quorum reached or final).

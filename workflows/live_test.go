@@ -140,7 +140,10 @@ func TestLiveAttestationGone(t *testing.T) {
 	if st := h.state(); st.Status != contract.StatusCancelled {
 		t.Fatalf("status %s", st.Status)
 	}
-	custody, _ := h.store.CeremonyCustody(context.Background(), "test/rel-1")
+	custody, err := h.store.CeremonyCustody(context.Background(), "test/rel-1")
+	if err != nil || len(custody) == 0 {
+		t.Fatalf("custody: %d events, %v", len(custody), err)
+	}
 	for _, e := range custody {
 		if e.Type == "attestation.written" {
 			t.Errorf("an attestation of a deleted Ceremony on the chain: %+v", e)

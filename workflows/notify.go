@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -55,7 +54,7 @@ func (c *ceremony) describe() string {
 	if s.Artifact.URI != "" {
 		fmt.Fprintf(&b, "URI:      %s\n", s.Artifact.URI)
 	}
-	fmt.Fprintf(&b, "Initiator: %s\nQuorum: %s\nDeadline: %s\n", s.Initiator, describePolicy(s.Quorum), fmtTime(s.Deadline))
+	fmt.Fprintf(&b, "Initiator: %s\nQuorum: %s\nDeadline: %s\n", s.Initiator, rules.PolicyWords(s.Quorum), fmtTime(s.Deadline))
 	if s.Intune != nil {
 		fmt.Fprintf(&b, "Intune: once sealed, %s\n", rules.IntuneWords(s.Intune))
 	}
@@ -63,17 +62,6 @@ func (c *ceremony) describe() string {
 		b.WriteString("\n" + s.Description + "\n")
 	}
 	return b.String()
-}
-
-func describePolicy(q contract.Quorum) string {
-	parts := []string{fmt.Sprintf("%d approvals", q.Threshold)}
-	for _, r := range slices.Sorted(maps.Keys(q.Roles)) {
-		parts = append(parts, fmt.Sprintf("at least %d from %s", q.Roles[r], r))
-	}
-	if len(q.Veto) > 0 {
-		parts = append(parts, "veto: "+strings.Join(q.Veto, ", "))
-	}
-	return strings.Join(parts, "; ")
 }
 
 func (c *ceremony) notifyOpened(actx workflow.Context) {

@@ -76,9 +76,15 @@ func legacySpecProblem(s contract.Spec) string {
 			return fmt.Sprintf("role of %s is longer than 64 characters", clip(w.ID))
 		}
 	}
-	if slices.ContainsFunc(s.Quorum.Veto, func(r string) bool { return len(r) > 64 }) ||
-		slices.ContainsFunc(slices.Collect(maps.Keys(s.Quorum.Roles)), func(r string) bool { return len(r) > 64 }) {
-		return "role is longer than 64 characters"
+	for _, r := range s.Quorum.Veto {
+		if len(r) > 64 {
+			return "veto role is longer than 64 characters"
+		}
+	}
+	for _, r := range slices.Sorted(maps.Keys(s.Quorum.Roles)) {
+		if len(r) > 64 {
+			return "role is longer than 64 characters"
+		}
 	}
 	return ""
 }
