@@ -69,17 +69,18 @@ func intuneProblems(kind string, t *contract.IntuneTarget) Problems {
 	if t == nil {
 		return nil
 	}
-	ps := prefixed("intune.", ValidateIntuneTarget(*t))
+	ps := refield("", "intune.", ValidateIntuneTarget(*t))
 	if kind != contract.KindRelease {
 		ps.add("intune", "only a release ceremony carries an Intune target, not a %s", Clip(kind))
 	}
 	return ps
 }
 
-// prefixed puts p before every problem's field.
-func prefixed(p string, ps Problems) Problems {
+// refield moves problems under another field: a leading from in each field
+// becomes to.
+func refield(from, to string, ps Problems) Problems {
 	for i := range ps {
-		ps[i].Field = p + ps[i].Field
+		ps[i].Field = to + strings.TrimPrefix(ps[i].Field, from)
 	}
 	return ps
 }

@@ -119,8 +119,35 @@ func witnessProblems(ws []contract.WitnessRef) Problems {
 // quorumProblems checks the policy against the witness set: every role it names
 // is held by someone, and the quorum is reachable at all.
 func quorumProblems(s contract.Spec) Problems {
-	var ps Problems
 	q := s.Quorum
+	ps := policyProblems(q)
+	held := map[string]bool{}
+	for _, w := range s.Witnesses {
+		if w.Role != "" {
+			held[w.Role] = true
+		}
+	}
+	for _, r := range slices.Sorted(maps.Keys(q.Roles)) {
+		if len(r) <= MaxRole && q.Roles[r] >= 1 && !held[r] {
+			ps.add(fmt.Sprintf("quorum.roles[%s]", Clip(r)), "names role %q, which no witness holds", Clip(r))
+		}
+	}
+	for i, r := range q.Veto {
+		if len(r) <= MaxRole && !held[r] {
+			ps.add(fmt.Sprintf("quorum.veto[%d]", i), "names role %q, which no witness holds", Clip(r))
+		}
+	}
+	if len(ps) > 0 || len(s.Witnesses) == 0 {
+		return ps
+	}
+	return reachability(s)
+}
+
+// policyProblems checks a policy on its own, before anyone is named: the
+// limits, the counts and the minimum assurance. A template's policy is checked
+// this far; a spec's also against its witnesses (quorumProblems).
+func policyProblems(q contract.Quorum) Problems {
+	var ps Problems
 	if q.Threshold < 1 {
 		ps.add("quorum.threshold", "%d must be at least 1", q.Threshold)
 	}
@@ -133,32 +160,21 @@ func quorumProblems(s contract.Spec) Problems {
 	if err := AssuranceOK(q.MinAssurance); err != nil {
 		ps.add("quorum.minAssurance", "%s", err)
 	}
-	held := map[string]bool{}
-	for _, w := range s.Witnesses {
-		if w.Role != "" {
-			held[w.Role] = true
-		}
-	}
 	for _, r := range slices.Sorted(maps.Keys(q.Roles)) {
 		f := fmt.Sprintf("quorum.roles[%s]", Clip(r))
 		switch {
 		case len(r) > MaxRole:
 			ps.add(f, "role name longer than %d characters", MaxRole)
-		case !held[r]:
-			ps.add(f, "names role %q, which no witness holds", Clip(r))
 		case q.Roles[r] < 1:
 			ps.add(f, "%d must be at least 1", q.Roles[r])
 		}
 	}
 	for i, r := range q.Veto {
-		if len(r) > MaxRole || !held[r] {
-			ps.add(fmt.Sprintf("quorum.veto[%d]", i), "names role %q, which no witness holds", Clip(r))
+		if len(r) > MaxRole {
+			ps.add(fmt.Sprintf("quorum.veto[%d]", i), "role name longer than %d characters", MaxRole)
 		}
 	}
-	if len(ps) > 0 || len(s.Witnesses) == 0 {
-		return ps
-	}
-	return reachability(s)
+	return ps
 }
 
 // reachability names the part of the policy the members can never meet even if

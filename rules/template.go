@@ -73,19 +73,14 @@ func ValidateTemplate(t Template) Problems {
 		ps.add("witnesses", "name roles or people")
 	}
 	for i, r := range t.Witnesses.Roles {
-		if r == "" || len(r) > MaxRole {
-			ps.add(fmt.Sprintf("witnesses.roles[%d]", i), "must be 1 to %d characters", MaxRole)
+		if err := RoleOK(r); err != nil {
+			ps.add(fmt.Sprintf("witnesses.roles[%d]", i), "%s", err)
 		}
 	}
 	if len(t.Witnesses.People) > 0 { // roles alone are enough
-		ps = append(ps, prefix("witnesses.people", witnessProblems(t.Witnesses.People))...)
+		ps = append(ps, refield("witnesses", "witnesses.people", witnessProblems(t.Witnesses.People))...)
 	}
-	if t.Quorum.Threshold < 1 {
-		ps.add("quorum.threshold", "%d must be at least 1", t.Quorum.Threshold)
-	}
-	if err := AssuranceOK(t.Quorum.MinAssurance); err != nil {
-		ps.add("quorum.minAssurance", "%s", err)
-	}
+	ps = append(ps, policyProblems(t.Quorum)...)
 	if _, err := TemplateDeadline(t.Deadline); err != nil {
 		ps.add("deadline", "%s", err)
 	}
@@ -96,12 +91,6 @@ func ValidateTemplate(t Template) Problems {
 	return ps
 }
 
-func prefix(p string, ps Problems) Problems {
-	for i := range ps {
-		ps[i].Field = p + strings.TrimPrefix(ps[i].Field, "witnesses")
-	}
-	return ps
-}
 
 // TemplateDeadline reads a template's default deadline: a Go duration or a
 // number of days ("7d"); empty is DefaultDeadline.
