@@ -91,7 +91,6 @@ func ValidateTemplate(t Template) Problems {
 	return ps
 }
 
-
 // TemplateDeadline reads a template's default deadline: a Go duration or a
 // number of days ("7d"); empty is DefaultDeadline.
 func TemplateDeadline(s string) (time.Duration, error) {
