@@ -76,7 +76,9 @@ func (d Admin) Update(ctx context.Context, id string, ch store.PersonChange, by 
 		return w, ps
 	}
 	if ch.Roles != nil {
-		after := rules.Person{ID: w.ID, Active: w.Active(), Roles: append(slices.Clone(*ch.Roles), w.IdPRoles...)}
+		changed := w
+		changed.AdminRoles = *ch.Roles
+		after := rules.Person{ID: w.ID, Active: w.Active(), Roles: changed.EffectiveRoles()}
 		if err := d.keepsAnAdmin(ctx, after, "roles"); err != nil {
 			return w, err
 		}

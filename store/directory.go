@@ -40,7 +40,7 @@ func (s *Store) AddWitness(ctx context.Context, p NewPerson, by string) (Witness
 	if w.DisplayName == "" {
 		w.DisplayName = w.ID
 	}
-	w.Roles = effectiveRoles(w)
+	w.Roles = w.EffectiveRoles()
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.lockChain(ctx, tx); err != nil {
 			return err
@@ -188,7 +188,7 @@ func (s *Store) SyncIdentity(ctx context.Context, id Identity, idpRoles []string
 			if w.DisplayName == "" {
 				w.DisplayName = wid
 			}
-			w.Roles = effectiveRoles(w)
+			w.Roles = w.EffectiveRoles()
 			if _, err := tx.NewInsert().Model(&w).Exec(ctx); err != nil {
 				return fmt.Errorf("provision witness %s: %w", wid, err)
 			}
@@ -241,7 +241,7 @@ func (s *Store) findIdentity(ctx context.Context, tx bun.Tx, id Identity) (*Witn
 // saveDirectory writes a person's directory fields and the custody event.
 func (s *Store) saveDirectory(ctx context.Context, tx bun.Tx, w *Witness, typ, by string, data map[string]any) error {
 	now := time.Now().UTC()
-	w.Roles, w.UpdatedAt = effectiveRoles(*w), now
+	w.Roles, w.UpdatedAt = w.EffectiveRoles(), now
 	if _, err := tx.NewUpdate().Model(w).
 		Column("display_name", "email", "roles", "admin_roles", "idp_roles", "deactivated_at", "identity", "synced_at", "updated_at").
 		WherePK().Exec(ctx); err != nil {
@@ -256,10 +256,6 @@ func (s *Store) directoryEvent(ctx context.Context, tx bun.Tx, typ, id, by strin
 	_, _, err := s.appendCustody(ctx, tx, NewEvent{Type: typ, Actor: by, OccurredAt: at, Data: data,
 		IdempotencyKey: fmt.Sprintf("directory/%s/%s/%d", id, typ, at.UnixNano())})
 	return err
-}
-
-func effectiveRoles(w Witness) []string {
-	return sortedSet(append(slices.Clone(w.AdminRoles), w.IdPRoles...))
 }
 
 // sortedSet trims, drops empty and repeated roles, and sorts.
