@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // The directory: every change to a person is one transaction that writes the
@@ -77,7 +78,9 @@ type PersonChange struct {
 	Roles       *[]string
 }
 
-// UpdateWitness applies an admin's edit and records what changed in words.
+// UpdateWitness applies an admin's edit and records what changed in words. It
+// refuses, as a rules.Problems on "roles", a change of roles that leaves the
+// directory without an active admin.
 func (s *Store) UpdateWitness(ctx context.Context, id string, ch PersonChange, by string) (Witness, error) {
 	var w Witness
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -98,6 +101,9 @@ func (s *Store) UpdateWitness(ctx context.Context, id string, ch PersonChange, b
 			if roles := sortedSet(*ch.Roles); !slices.Equal(roles, w.AdminRoles) {
 				changes = append(changes, fmt.Sprintf("roles given by an admin [%s] → [%s]", strings.Join(w.AdminRoles, ", "), strings.Join(roles, ", ")))
 				w.AdminRoles = roles
+				if err := s.keepsAnAdmin(ctx, tx, w, "roles"); err != nil {
+					return err
+				}
 			}
 		}
 		if len(changes) == 0 {
@@ -109,7 +115,8 @@ func (s *Store) UpdateWitness(ctx context.Context, id string, ch PersonChange, b
 }
 
 // SetWitnessActive deactivates or reactivates a person; setting the state they
-// are in changes nothing. It reports whether it changed anything.
+// are in changes nothing. It reports whether it changed anything. It refuses,
+// as a rules.Problems on "id", to deactivate the last active admin.
 func (s *Store) SetWitnessActive(ctx context.Context, id string, active bool, by, reason string) (Witness, bool, error) {
 	var w Witness
 	changed := false
@@ -128,6 +135,9 @@ func (s *Store) SetWitnessActive(ctx context.Context, id string, active bool, by
 		} else {
 			now := time.Now().UTC()
 			w.DeactivatedAt, typ = &now, custody.TypeWitnessDeactivated
+			if err := s.keepsAnAdmin(ctx, tx, w, "id"); err != nil {
+				return err
+			}
 			// Their sessions and tokens end with it, for good: reactivated,
 			// they log in again and make new tokens.
 			if _, err := s.endWebSessions(ctx, tx, id, "", "", "", by, EndDeactivated, now); err != nil {
@@ -236,6 +246,22 @@ func (s *Store) findIdentity(ctx context.Context, tx bun.Tx, id Identity) (*Witn
 		return &ws[0], nil
 	}
 	return nil, nil
+}
+
+// keepsAnAdmin refuses, as a problem on field, a change after which nobody
+// active holds the admin role; after is the person as the change leaves them.
+// It reads the directory inside the change's transaction, after the chain lock
+// every directory change takes (lockWitness), so two changes made at once (two
+// admins each removing the other) cannot both pass it.
+func (s *Store) keepsAnAdmin(ctx context.Context, tx bun.Tx, after Witness, field string) error {
+	dir, err := directoryOf(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := rules.KeepsAnAdmin(dir, rules.Person{ID: after.ID, Roles: after.EffectiveRoles(), Active: after.Active()}); err != nil {
+		return rules.Problems{{Field: field, Message: err.Error()}}
+	}
+	return nil
 }
 
 // saveDirectory writes a person's directory fields and the custody event.
