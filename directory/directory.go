@@ -9,7 +9,6 @@ package directory
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
@@ -96,26 +95,12 @@ type Reach struct {
 }
 
 // SetActive deactivates (active false, with a reason) or reactivates a person,
-// then tells the open ceremonies that list them. A person cannot deactivate
-// themselves, nor the last active admin be deactivated (problems on "reason"
-// and "id"). Telling the ceremonies is best effort: the change stands either
-// way, and Outcome.NotTold says what was missed.
+// then tells the open ceremonies that list them. The store refuses, as
+// rules.Problems, what rules.CheckDeactivation refuses (no reason, or one's
+// own deactivation) and deactivating the last active admin. Telling the
+// ceremonies is best effort: the change stands either way, and
+// Outcome.NotTold says what was missed.
 func (d Admin) SetActive(ctx context.Context, id string, active bool, by, reason string) (Outcome, error) {
-	var ps rules.Problems
-	if !active {
-		switch {
-		case reason == "":
-			ps = append(ps, rules.Problem{Field: "reason", Message: "is required: say why, for the custody chain and the ceremonies' initiators"})
-		case len(reason) > rules.MaxReason:
-			ps = append(ps, rules.Problem{Field: "reason", Message: fmt.Sprintf("longer than %d characters", rules.MaxReason)})
-		}
-		if by == id {
-			ps = append(ps, rules.Problem{Field: "id", Message: "you cannot deactivate yourself: ask another admin"})
-		}
-	}
-	if len(ps) > 0 {
-		return Outcome{}, ps
-	}
 	w, changed, err := d.Store.SetWitnessActive(ctx, id, active, by, reason)
 	if err != nil {
 		return Outcome{}, err

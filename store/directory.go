@@ -115,9 +115,15 @@ func (s *Store) UpdateWitness(ctx context.Context, id string, ch PersonChange, b
 }
 
 // SetWitnessActive deactivates or reactivates a person; setting the state they
-// are in changes nothing. It reports whether it changed anything. It refuses,
-// as a rules.Problems on "id", to deactivate the last active admin.
+// are in changes nothing. It reports whether it changed anything. A
+// deactivation is refused as rules.Problems: by rules.CheckDeactivation (a
+// reason; not oneself), and on "id" when it would leave no active admin.
 func (s *Store) SetWitnessActive(ctx context.Context, id string, active bool, by, reason string) (Witness, bool, error) {
+	if !active {
+		if ps := rules.CheckDeactivation(id, by, reason); len(ps) > 0 {
+			return Witness{}, false, ps
+		}
+	}
 	var w Witness
 	changed := false
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
