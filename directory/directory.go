@@ -18,9 +18,8 @@ import (
 
 // Store is what the directory reads and writes; *store.Store is one.
 type Store interface {
-	GetWitness(ctx context.Context, id string) (store.Witness, error)
 	AddWitness(ctx context.Context, p store.NewPerson, by string) (store.Witness, error)
-	UpdateWitness(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, error)
+	ChangeWitness(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, bool, error)
 	SetWitnessActive(ctx context.Context, id string, active bool, by, reason string) (store.Witness, bool, error)
 	OpenCeremoniesListing(ctx context.Context, witnessID string) ([]string, error)
 }
@@ -42,40 +41,50 @@ func (d Admin) Add(ctx context.Context, p rules.PersonFields, by string) (store.
 	return d.Store.AddWitness(ctx, store.NewPerson{ID: p.ID, DisplayName: p.Name, Email: p.Email, Roles: p.Roles}, by)
 }
 
-// Update changes a person's name, e-mail or the roles an admin gave them (nil
-// fields stay). It refuses, as a problem on "roles", a change that leaves the
-// directory without an active admin.
+// Update is Change without saying whether anything changed. (Kept while the
+// web calls it; new code calls Change.)
 func (d Admin) Update(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, error) {
-	w, err := d.Store.GetWitness(ctx, id)
-	if err != nil {
-		return w, err
+	w, _, err := d.Change(ctx, id, ch, by)
+	return w, err
+}
+
+// Change changes a person's name, e-mail or the roles an admin gave them (nil
+// fields stay) and reports whether anything changed. Problems with the new
+// values come back as rules.Problems keyed by field ("name", "email",
+// "roles"); the store refuses, as a problem on "roles", a change that leaves
+// the directory without an active admin (checked as it writes: a check here
+// could race another admin's change).
+func (d Admin) Change(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, bool, error) {
+	if ch.DisplayName != nil && *ch.DisplayName == "" { // as when added without a name
+		ch.DisplayName = &id
 	}
-	p := rules.PersonFields{ID: w.ID, Name: w.DisplayName, Email: w.Email, Roles: w.AdminRoles}
-	var changed []string
+	if ps := changeProblems(id, ch); len(ps) > 0 {
+		return store.Witness{}, false, ps
+	}
+	return d.Store.ChangeWitness(ctx, id, ch, by)
+}
+
+// changeProblems checks the fields an edit sets: each field's rule depends on
+// that field alone, so the person's other values need not be read.
+func changeProblems(id string, ch store.PersonChange) rules.Problems {
+	p := rules.PersonFields{ID: id}
+	var fields []string
 	if ch.DisplayName != nil {
-		if *ch.DisplayName == "" { // as when added without a name
-			ch.DisplayName = &w.ID
-		}
-		p.Name, changed = *ch.DisplayName, append(changed, "name")
+		p.Name, fields = *ch.DisplayName, append(fields, "name")
 	}
 	if ch.Email != nil {
-		p.Email, changed = *ch.Email, append(changed, "email")
+		p.Email, fields = *ch.Email, append(fields, "email")
 	}
 	if ch.Roles != nil {
-		p.Roles, changed = *ch.Roles, append(changed, "roles")
+		p.Roles, fields = *ch.Roles, append(fields, "roles")
 	}
 	var ps rules.Problems
 	for _, pr := range rules.ValidatePerson(p) {
-		if slices.Contains(changed, pr.Field) {
+		if slices.Contains(fields, pr.Field) {
 			ps = append(ps, pr)
 		}
 	}
-	if len(ps) > 0 {
-		return w, ps
-	}
-	// The store refuses a change that leaves no active admin, checked as it
-	// writes: a check here could race another admin's change.
-	return d.Store.UpdateWitness(ctx, id, ch, by)
+	return ps
 }
 
 // Outcome is what a deactivation or reactivation did.

@@ -77,8 +77,14 @@ func TestAdmin(t *testing.T) {
 	if _, err := d.Update(ctx, "bob@example.org", store.PersonChange{DisplayName: &name, Email: &[]string{"bob@"}[0]}, "ada@example.org"); !problemOn(err, "email") || problemOn(err, "name") {
 		t.Fatalf("bad e-mail: %v", err)
 	}
-	if w, err := d.Update(ctx, "bob@example.org", store.PersonChange{DisplayName: &name}, "ada@example.org"); err != nil || w.DisplayName != name {
-		t.Fatalf("rename: %+v %v", w, err)
+	if w, changed, err := d.Change(ctx, "bob@example.org", store.PersonChange{DisplayName: &name}, "ada@example.org"); err != nil || !changed || w.DisplayName != name {
+		t.Fatalf("rename: %+v %v %v", w, changed, err)
+	}
+	if w, changed, err := d.Change(ctx, "bob@example.org", store.PersonChange{DisplayName: &name}, "ada@example.org"); err != nil || changed || w.DisplayName != name {
+		t.Fatalf("rename to the same name: %+v changed %v %v", w, changed, err)
+	}
+	if _, _, err := d.Change(ctx, "nobody@example.org", store.PersonChange{DisplayName: &name}, "ada@example.org"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("change nobody: %v", err)
 	}
 
 	// Deactivating Bob tells the open ceremony that lists him, once.

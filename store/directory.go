@@ -78,11 +78,20 @@ type PersonChange struct {
 	Roles       *[]string
 }
 
-// UpdateWitness applies an admin's edit and records what changed in words. It
-// refuses, as a rules.Problems on "roles", a change of roles that leaves the
-// directory without an active admin.
+// UpdateWitness is ChangeWitness without saying whether anything changed.
+// (Kept while the web's tests call it; new code calls ChangeWitness.)
 func (s *Store) UpdateWitness(ctx context.Context, id string, ch PersonChange, by string) (Witness, error) {
+	w, _, err := s.ChangeWitness(ctx, id, ch, by)
+	return w, err
+}
+
+// ChangeWitness applies an admin's edit and records what changed in words; it
+// reports whether anything did (an edit to the values held changes nothing
+// and writes no custody event). It refuses, as a rules.Problems on "roles", a
+// change of roles that leaves the directory without an active admin.
+func (s *Store) ChangeWitness(ctx context.Context, id string, ch PersonChange, by string) (Witness, bool, error) {
 	var w Witness
+	changed := false
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if w, err = s.lockWitness(ctx, tx, id); err != nil {
@@ -109,9 +118,13 @@ func (s *Store) UpdateWitness(ctx context.Context, id string, ch PersonChange, b
 		if len(changes) == 0 {
 			return nil
 		}
+		changed = true
 		return s.saveDirectory(ctx, tx, &w, custody.TypeWitnessChanged, by, map[string]any{"changes": changes})
 	})
-	return w, err
+	if err != nil {
+		return Witness{}, false, err
+	}
+	return w, changed, nil
 }
 
 // SetWitnessActive deactivates or reactivates a person; setting the state they

@@ -105,15 +105,11 @@ identity provider are not changed here: they follow the person's groups.`,
 			if ch == (store.PersonChange{}) {
 				return errors.New("nothing to change: give --name, --email, --role or --no-roles")
 			}
-			before, err := s.GetWitness(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			w, err := directory.Admin{Store: s}.Update(cmd.Context(), args[0], ch, cliActor())
+			w, changed, err := directory.Admin{Store: s}.Change(cmd.Context(), args[0], ch, cliActor())
 			if err != nil {
 				return problemsError(err)
 			}
-			if w.UpdatedAt.Equal(before.UpdatedAt) {
+			if !changed {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s unchanged\n", w.ID)
 				return nil
 			}
