@@ -26,6 +26,16 @@ const (
 	IntuneFailed = "failed"
 )
 
+// IntuneDecisionFor is what an artifact's Intune deployments carry out while it
+// is in artifactState: released, or revoked once the artifact was (revocation
+// is final, and a revoked release is never deployed).
+func IntuneDecisionFor(artifactState string) contract.IntuneDecision {
+	if artifactState == ArtifactRevoked {
+		return contract.IntuneRevoked
+	}
+	return contract.IntuneReleased
+}
+
 // IntuneDeployment is one sealed ceremony's Intune target and how far carrying
 // out its current decision got. The custody chain has every step.
 type IntuneDeployment struct {

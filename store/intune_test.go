@@ -144,3 +144,15 @@ func eventsOf(t *testing.T, s *store.Store, ceremonyID string) map[string]int {
 	}
 	return types
 }
+
+// A deployment carries out the release until the artifact is revoked.
+func TestIntuneDecisionFor(t *testing.T) {
+	for state, want := range map[string]contract.IntuneDecision{
+		store.ArtifactProposed: contract.IntuneReleased, store.ArtifactAttested: contract.IntuneReleased,
+		store.ArtifactReleased: contract.IntuneReleased, store.ArtifactRevoked: contract.IntuneRevoked,
+	} {
+		if got := store.IntuneDecisionFor(state); got != want {
+			t.Errorf("IntuneDecisionFor(%q) = %s, want %s", state, got, want)
+		}
+	}
+}

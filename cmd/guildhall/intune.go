@@ -156,7 +156,7 @@ user running it.`,
 			out := cmd.OutOrStdout()
 			failed := false
 			for _, d := range ds {
-				job := contract.IntuneJob{CeremonyID: d.CeremonyID, Decision: currentDecision(art), Digest: d.ArtifactDigest,
+				job := contract.IntuneJob{CeremonyID: d.CeremonyID, Decision: store.IntuneDecisionFor(art.State), Digest: d.ArtifactDigest,
 					Cause: contract.IntuneCauseOperator, By: cliActor()}
 				run, err := cc.StartIntune(ctx, job)
 				if err != nil {
@@ -203,14 +203,6 @@ func deploymentsOf(ctx context.Context, s *store.Store, digest string) ([]store.
 		return nil, fmt.Errorf("artifact %s has no Intune deployment: none of its sealed ceremonies had an Intune target", digest)
 	}
 	return ds, nil
-}
-
-// currentDecision is what an artifact's deployments carry out now.
-func currentDecision(a store.Artifact) contract.IntuneDecision {
-	if a.State == store.ArtifactRevoked {
-		return contract.IntuneRevoked
-	}
-	return contract.IntuneReleased
 }
 
 // plainWorkflowError is the innermost message of a workflow failure: what Graph
