@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -69,35 +68,6 @@ func keepDriftSchedule(ctx context.Context, cc *ceremonyclient.Client, g config.
 // reading the deployments from s.
 func intuneWithdrawal(s *store.Store, start func(context.Context, contract.IntuneJob) error) *chronicle.IntuneWithdrawal {
 	return &chronicle.IntuneWithdrawal{Deployments: s, Start: start}
-}
-
-// lazyIntuneStart connects a command-line tool to Temporal the first time a
-// withdrawal must be started (most imports need none).
-func lazyIntuneStart() (func(context.Context, contract.IntuneJob) error, func()) {
-	var once sync.Once
-	var cc *ceremonyclient.Client
-	var closeFn func()
-	var dialErr error
-	start := func(ctx context.Context, job contract.IntuneJob) error {
-		once.Do(func() {
-			c, err := dialTool(ctx, "guildhall-cli")
-			if err != nil {
-				dialErr = err
-				return
-			}
-			cc, closeFn = ceremonyclient.New(c), c.Close
-		})
-		if dialErr != nil {
-			return dialErr
-		}
-		_, err := cc.StartIntune(ctx, job)
-		return err
-	}
-	return start, func() {
-		if closeFn != nil {
-			closeFn()
-		}
-	}
 }
 
 func newIntuneCmd() *cobra.Command {
