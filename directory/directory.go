@@ -20,6 +20,9 @@ import (
 type Store interface {
 	AddWitness(ctx context.Context, p store.NewPerson, by string) (store.Witness, error)
 	ChangeWitness(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, bool, error)
+	// UpdateWitness is not used here: the web's tests call it through this
+	// interface (web.AdminStore embeds it). It goes once they call ChangeWitness.
+	UpdateWitness(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, error)
 	SetWitnessActive(ctx context.Context, id string, active bool, by, reason string) (store.Witness, bool, error)
 	OpenCeremoniesListing(ctx context.Context, witnessID string) ([]string, error)
 }
