@@ -164,7 +164,7 @@ func (a *Activities) stale(ctx context.Context, d store.IntuneDeployment, decisi
 		return fmt.Sprintf("superseded: the deployment's decision is now %s", d.Decision)
 	}
 	if decision == contract.IntuneReleased {
-		if art, err := a.Store.GetArtifact(ctx, d.ArtifactDigest); err == nil && art.State == store.ArtifactRevoked {
+		if art, err := a.Store.GetArtifact(ctx, d.ArtifactDigest); err == nil && store.IntuneDecisionFor(art.State) != decision {
 			return "the artifact was revoked: a revoked release is not deployed"
 		}
 	}

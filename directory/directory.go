@@ -9,7 +9,6 @@ package directory
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
@@ -19,9 +18,10 @@ import (
 
 // Store is what the directory reads and writes; *store.Store is one.
 type Store interface {
-	Directory(ctx context.Context) ([]rules.Person, error)
-	GetWitness(ctx context.Context, id string) (store.Witness, error)
 	AddWitness(ctx context.Context, p store.NewPerson, by string) (store.Witness, error)
+	ChangeWitness(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, bool, error)
+	// UpdateWitness is not used here: the web's tests call it through this
+	// interface (web.AdminStore embeds it). It goes once they call ChangeWitness.
 	UpdateWitness(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, error)
 	SetWitnessActive(ctx context.Context, id string, active bool, by, reason string) (store.Witness, bool, error)
 	OpenCeremoniesListing(ctx context.Context, witnessID string) ([]string, error)
@@ -44,44 +44,50 @@ func (d Admin) Add(ctx context.Context, p rules.PersonFields, by string) (store.
 	return d.Store.AddWitness(ctx, store.NewPerson{ID: p.ID, DisplayName: p.Name, Email: p.Email, Roles: p.Roles}, by)
 }
 
-// Update changes a person's name, e-mail or the roles an admin gave them (nil
-// fields stay). It refuses, as a problem on "roles", a change that leaves the
-// directory without an active admin.
+// Update is Change without saying whether anything changed. (Kept while the
+// web calls it; new code calls Change.)
 func (d Admin) Update(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, error) {
-	w, err := d.Store.GetWitness(ctx, id)
-	if err != nil {
-		return w, err
+	w, _, err := d.Change(ctx, id, ch, by)
+	return w, err
+}
+
+// Change changes a person's name, e-mail or the roles an admin gave them (nil
+// fields stay) and reports whether anything changed. Problems with the new
+// values come back as rules.Problems keyed by field ("name", "email",
+// "roles"); the store refuses, as a problem on "roles", a change that leaves
+// the directory without an active admin (checked as it writes: a check here
+// could race another admin's change).
+func (d Admin) Change(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, bool, error) {
+	if ch.DisplayName != nil && *ch.DisplayName == "" { // as when added without a name
+		ch.DisplayName = &id
 	}
-	p := rules.PersonFields{ID: w.ID, Name: w.DisplayName, Email: w.Email, Roles: w.AdminRoles}
-	var changed []string
+	if ps := changeProblems(id, ch); len(ps) > 0 {
+		return store.Witness{}, false, ps
+	}
+	return d.Store.ChangeWitness(ctx, id, ch, by)
+}
+
+// changeProblems checks the fields an edit sets: each field's rule depends on
+// that field alone, so the person's other values need not be read.
+func changeProblems(id string, ch store.PersonChange) rules.Problems {
+	p := rules.PersonFields{ID: id}
+	var fields []string
 	if ch.DisplayName != nil {
-		if *ch.DisplayName == "" { // as when added without a name
-			ch.DisplayName = &w.ID
-		}
-		p.Name, changed = *ch.DisplayName, append(changed, "name")
+		p.Name, fields = *ch.DisplayName, append(fields, "name")
 	}
 	if ch.Email != nil {
-		p.Email, changed = *ch.Email, append(changed, "email")
+		p.Email, fields = *ch.Email, append(fields, "email")
 	}
 	if ch.Roles != nil {
-		p.Roles, changed = *ch.Roles, append(changed, "roles")
+		p.Roles, fields = *ch.Roles, append(fields, "roles")
 	}
 	var ps rules.Problems
 	for _, pr := range rules.ValidatePerson(p) {
-		if slices.Contains(changed, pr.Field) {
+		if slices.Contains(fields, pr.Field) {
 			ps = append(ps, pr)
 		}
 	}
-	if len(ps) > 0 {
-		return w, ps
-	}
-	if ch.Roles != nil {
-		after := rules.Person{ID: w.ID, Active: w.Active(), Roles: append(slices.Clone(*ch.Roles), w.IdPRoles...)}
-		if err := d.keepsAnAdmin(ctx, after, "roles"); err != nil {
-			return w, err
-		}
-	}
-	return d.Store.UpdateWitness(ctx, id, ch, by)
+	return ps
 }
 
 // Outcome is what a deactivation or reactivation did.
@@ -101,35 +107,12 @@ type Reach struct {
 }
 
 // SetActive deactivates (active false, with a reason) or reactivates a person,
-// then tells the open ceremonies that list them. A person cannot deactivate
-// themselves, nor the last active admin be deactivated (problems on "reason"
-// and "id"). Telling the ceremonies is best effort: the change stands either
-// way, and Outcome.NotTold says what was missed.
+// then tells the open ceremonies that list them. The store refuses, as
+// rules.Problems, what rules.CheckDeactivation refuses (no reason, or one's
+// own deactivation) and deactivating the last active admin. Telling the
+// ceremonies is best effort: the change stands either way, and
+// Outcome.NotTold says what was missed.
 func (d Admin) SetActive(ctx context.Context, id string, active bool, by, reason string) (Outcome, error) {
-	var ps rules.Problems
-	if !active {
-		switch {
-		case reason == "":
-			ps = append(ps, rules.Problem{Field: "reason", Message: "is required: say why, for the custody chain and the ceremonies' initiators"})
-		case len(reason) > rules.MaxReason:
-			ps = append(ps, rules.Problem{Field: "reason", Message: fmt.Sprintf("longer than %d characters", rules.MaxReason)})
-		}
-		if by == id {
-			ps = append(ps, rules.Problem{Field: "id", Message: "you cannot deactivate yourself: ask another admin"})
-		}
-	}
-	if len(ps) > 0 {
-		return Outcome{}, ps
-	}
-	w, err := d.Store.GetWitness(ctx, id)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if !active {
-		if err := d.keepsAnAdmin(ctx, rules.Person{ID: w.ID, Roles: w.Roles, Active: false}, "id"); err != nil {
-			return Outcome{Witness: w}, err
-		}
-	}
 	w, changed, err := d.Store.SetWitnessActive(ctx, id, active, by, reason)
 	if err != nil {
 		return Outcome{}, err
@@ -161,15 +144,4 @@ func (d Admin) Tell(ctx context.Context, w store.Witness, by string) Reach {
 		t.Told, t.Missed, t.NotTold = ceremonyclient.TellDirectoryChanged(ctx, d.Ceremonies, open, ceremonyclient.DirectoryChange(w.ID, !w.Active(), at, by))
 	}
 	return t
-}
-
-func (d Admin) keepsAnAdmin(ctx context.Context, after rules.Person, field string) error {
-	dir, err := d.Store.Directory(ctx)
-	if err != nil {
-		return err
-	}
-	if err := rules.KeepsAnAdmin(dir, after); err != nil {
-		return rules.Problems{{Field: field, Message: err.Error()}}
-	}
-	return nil
 }

@@ -65,15 +65,26 @@ func TestAdmin(t *testing.T) {
 	if _, err := d.SetActive(ctx, "ada@example.org", false, "cli:root", "left"); !problemOn(err, "id") {
 		t.Fatalf("deactivate the last admin: %v", err)
 	}
-	if _, err := d.SetActive(ctx, "ada@example.org", false, "ada@example.org", "testing"); !problemOn(err, "id") {
+	// Nobody deactivates themselves, admin or not (Bob is neither the last
+	// admin nor without a reason: only the rule refuses him).
+	if _, err := d.SetActive(ctx, "bob@example.org", false, "bob@example.org", "testing"); !problemOn(err, "id") || !strings.Contains(err.Error(), "yourself") {
 		t.Fatalf("deactivate yourself: %v", err)
+	}
+	if w, _ := s.GetWitness(ctx, "bob@example.org"); !w.Active() {
+		t.Fatal("Bob deactivated himself")
 	}
 	name := "Bob Brightwater"
 	if _, err := d.Update(ctx, "bob@example.org", store.PersonChange{DisplayName: &name, Email: &[]string{"bob@"}[0]}, "ada@example.org"); !problemOn(err, "email") || problemOn(err, "name") {
 		t.Fatalf("bad e-mail: %v", err)
 	}
-	if w, err := d.Update(ctx, "bob@example.org", store.PersonChange{DisplayName: &name}, "ada@example.org"); err != nil || w.DisplayName != name {
-		t.Fatalf("rename: %+v %v", w, err)
+	if w, changed, err := d.Change(ctx, "bob@example.org", store.PersonChange{DisplayName: &name}, "ada@example.org"); err != nil || !changed || w.DisplayName != name {
+		t.Fatalf("rename: %+v %v %v", w, changed, err)
+	}
+	if w, changed, err := d.Change(ctx, "bob@example.org", store.PersonChange{DisplayName: &name}, "ada@example.org"); err != nil || changed || w.DisplayName != name {
+		t.Fatalf("rename to the same name: %+v changed %v %v", w, changed, err)
+	}
+	if _, _, err := d.Change(ctx, "nobody@example.org", store.PersonChange{DisplayName: &name}, "ada@example.org"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("change nobody: %v", err)
 	}
 
 	// Deactivating Bob tells the open ceremony that lists him, once.

@@ -92,7 +92,7 @@ func (r *Recorder) Sent() []Message {
 }
 
 // Settings say which channels deliver notifications (internal/config loads them
-// from NOTIFY_*; its checks have run).
+// from NOTIFY_*, with its defaults, such as the sender; its checks have run).
 type Settings struct {
 	SMTPAddr, SMTPFrom, SMTPUsername, SMTPPassword string
 	WebhookURL, WebhookFormat                      string
@@ -104,11 +104,7 @@ type Settings struct {
 func New(s Settings, log *slog.Logger) []Notifier {
 	var out []Notifier
 	if s.SMTPAddr != "" {
-		from := s.SMTPFrom
-		if from == "" {
-			from = "guildhall@localhost"
-		}
-		out = append(out, &SMTP{Addr: s.SMTPAddr, From: from, Username: s.SMTPUsername, Password: s.SMTPPassword})
+		out = append(out, &SMTP{Addr: s.SMTPAddr, From: s.SMTPFrom, Username: s.SMTPUsername, Password: s.SMTPPassword})
 	}
 	if s.WebhookURL != "" {
 		out = append(out, &Webhook{URL: s.WebhookURL, Format: s.WebhookFormat})

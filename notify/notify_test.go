@@ -172,8 +172,8 @@ func TestNew(t *testing.T) {
 	if len(ns) != 1 || ns[0].Channel() != "log" {
 		t.Fatalf("default = %v", ns)
 	}
-	ns = New(Settings{SMTPAddr: "mail:25", WebhookURL: "http://x", WebhookFormat: "slack"}, nil)
-	if len(ns) != 2 || ns[0].Channel() != "smtp" || ns[1].Channel() != "webhook" || ns[0].(*SMTP).From != "guildhall@localhost" {
+	ns = New(Settings{SMTPAddr: "mail:25", SMTPFrom: "guildhall@example.org", WebhookURL: "http://x", WebhookFormat: "slack"}, nil)
+	if len(ns) != 2 || ns[0].Channel() != "smtp" || ns[1].Channel() != "webhook" || ns[0].(*SMTP).From != "guildhall@example.org" {
 		t.Fatalf("configured = %v", ns)
 	}
 	r := &Recorder{}

@@ -85,6 +85,31 @@ func ParseRoles(s string) []string {
 	return out
 }
 
+// CheckDeactivation lists the problems with deactivating id on by's word,
+// keyed by field ("reason", "id"): a reason is required, within MaxReason (it
+// goes on the custody chain and to the initiators of the ceremonies that list
+// the person), and nobody deactivates themselves (MayDeactivate). Whether the
+// directory keeps an admin is KeepsAnAdmin's, checked against the directory as
+// the change is written.
+func CheckDeactivation(id, by, reason string) Problems {
+	var ps Problems
+	switch {
+	case strings.TrimSpace(reason) == "":
+		ps.add("reason", "is required: say why, for the custody chain and the ceremonies' initiators")
+	case len(reason) > MaxReason:
+		ps.add("reason", "longer than %d characters", MaxReason)
+	}
+	if !MayDeactivate(id, by) {
+		ps.add("id", "you cannot deactivate yourself: ask another admin")
+	}
+	return ps
+}
+
+// MayDeactivate reports whether by may deactivate id: anyone but themselves,
+// so that an admin cannot shut themselves out by a slip and every
+// deactivation is one person's word about another.
+func MayDeactivate(id, by string) bool { return id != by }
+
 // KeepsAnAdmin refuses a directory change that would leave nobody active with
 // the admin role: nobody could keep the directory or the templates from the
 // web then. after is the changed person as they would be.

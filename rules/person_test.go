@@ -42,6 +42,29 @@ func TestParseRoles(t *testing.T) {
 	}
 }
 
+func TestCheckDeactivation(t *testing.T) {
+	for _, c := range []struct {
+		id, by, reason string
+		wants          []string // fields with problems
+	}{
+		{"bob", "ada", "left the company", nil},
+		{"bob", "ada", "", []string{"reason"}},
+		{"bob", "ada", "  ", []string{"reason"}},
+		{"bob", "ada", strings.Repeat("r", MaxReason), nil},
+		{"bob", "ada", strings.Repeat("r", MaxReason+1), []string{"reason"}},
+		{"ada", "ada", "testing", []string{"id"}},
+		{"ada", "ada", "", []string{"reason", "id"}},
+	} {
+		var got []string
+		for _, p := range CheckDeactivation(c.id, c.by, c.reason) {
+			got = append(got, p.Field)
+		}
+		if !slices.Equal(got, c.wants) {
+			t.Errorf("CheckDeactivation(%q, %q, %d characters) = %v, want problems on %v", c.id, c.by, len(c.reason), got, c.wants)
+		}
+	}
+}
+
 func TestKeepsAnAdmin(t *testing.T) {
 	ada := Person{ID: "ada", Roles: []string{"admin"}, Active: true}
 	bob := Person{ID: "bob", Roles: []string{"release"}, Active: true}

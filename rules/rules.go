@@ -131,6 +131,10 @@ func CeremonyID(id string) error {
 // NameOK reports whether name is a valid ceremony name (the part after the namespace).
 func NameOK(name string) bool { return dnsSubdomain.MatchString(name) }
 
+// NamespaceOK reports whether ns is a valid Kubernetes namespace (a DNS label,
+// at most MaxNamespace characters): the part of a ceremony id before the "/".
+func NamespaceOK(ns string) bool { return dnsLabel.MatchString(ns) }
+
 // ParseDecision reads a decision: "approve" or "reject".
 func ParseDecision(s string) (contract.Decision, error) {
 	d := contract.Decision(s)

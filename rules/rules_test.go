@@ -184,6 +184,12 @@ func TestCeremonyIDAndDecision(t *testing.T) {
 			t.Errorf("%q accepted", id)
 		}
 	}
+	for ns, want := range map[string]bool{"web": true, "team-a1": true, strings.Repeat("a", MaxNamespace): true,
+		"": false, "Web": false, "-web": false, "web-": false, "a.b": false, "a/b": false, strings.Repeat("a", MaxNamespace+1): false} {
+		if NamespaceOK(ns) != want {
+			t.Errorf("NamespaceOK(%q) = %v", ns, !want)
+		}
+	}
 	if _, err := ParseDecision("maybe"); err == nil || !strings.Contains(err.Error(), `"approve" or "reject"`) {
 		t.Error(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/guildhouse/guildhall/custody"
+	"github.com/guildhouse/guildhall/rules"
 )
 
 // The directory: every change to a person is one transaction that writes the
@@ -40,7 +41,7 @@ func (s *Store) AddWitness(ctx context.Context, p NewPerson, by string) (Witness
 	if w.DisplayName == "" {
 		w.DisplayName = w.ID
 	}
-	w.Roles = effectiveRoles(w)
+	w.Roles = w.EffectiveRoles()
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.lockChain(ctx, tx); err != nil {
 			return err
@@ -77,9 +78,20 @@ type PersonChange struct {
 	Roles       *[]string
 }
 
-// UpdateWitness applies an admin's edit and records what changed in words.
+// UpdateWitness is ChangeWitness without saying whether anything changed.
+// (Kept while the web's tests call it; new code calls ChangeWitness.)
 func (s *Store) UpdateWitness(ctx context.Context, id string, ch PersonChange, by string) (Witness, error) {
+	w, _, err := s.ChangeWitness(ctx, id, ch, by)
+	return w, err
+}
+
+// ChangeWitness applies an admin's edit and records what changed in words; it
+// reports whether anything did (an edit to the values held changes nothing
+// and writes no custody event). It refuses, as a rules.Problems on "roles", a
+// change of roles that leaves the directory without an active admin.
+func (s *Store) ChangeWitness(ctx context.Context, id string, ch PersonChange, by string) (Witness, bool, error) {
 	var w Witness
+	changed := false
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if w, err = s.lockWitness(ctx, tx, id); err != nil {
@@ -98,19 +110,33 @@ func (s *Store) UpdateWitness(ctx context.Context, id string, ch PersonChange, b
 			if roles := sortedSet(*ch.Roles); !slices.Equal(roles, w.AdminRoles) {
 				changes = append(changes, fmt.Sprintf("roles given by an admin [%s] → [%s]", strings.Join(w.AdminRoles, ", "), strings.Join(roles, ", ")))
 				w.AdminRoles = roles
+				if err := s.keepsAnAdmin(ctx, tx, w, "roles"); err != nil {
+					return err
+				}
 			}
 		}
 		if len(changes) == 0 {
 			return nil
 		}
+		changed = true
 		return s.saveDirectory(ctx, tx, &w, custody.TypeWitnessChanged, by, map[string]any{"changes": changes})
 	})
-	return w, err
+	if err != nil {
+		return Witness{}, false, err
+	}
+	return w, changed, nil
 }
 
 // SetWitnessActive deactivates or reactivates a person; setting the state they
-// are in changes nothing. It reports whether it changed anything.
+// are in changes nothing. It reports whether it changed anything. A
+// deactivation is refused as rules.Problems: by rules.CheckDeactivation (a
+// reason; not oneself), and on "id" when it would leave no active admin.
 func (s *Store) SetWitnessActive(ctx context.Context, id string, active bool, by, reason string) (Witness, bool, error) {
+	if !active {
+		if ps := rules.CheckDeactivation(id, by, reason); len(ps) > 0 {
+			return Witness{}, false, ps
+		}
+	}
 	var w Witness
 	changed := false
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -128,6 +154,9 @@ func (s *Store) SetWitnessActive(ctx context.Context, id string, active bool, by
 		} else {
 			now := time.Now().UTC()
 			w.DeactivatedAt, typ = &now, custody.TypeWitnessDeactivated
+			if err := s.keepsAnAdmin(ctx, tx, w, "id"); err != nil {
+				return err
+			}
 			// Their sessions and tokens end with it, for good: reactivated,
 			// they log in again and make new tokens.
 			if _, err := s.endWebSessions(ctx, tx, id, "", "", "", by, EndDeactivated, now); err != nil {
@@ -188,7 +217,7 @@ func (s *Store) SyncIdentity(ctx context.Context, id Identity, idpRoles []string
 			if w.DisplayName == "" {
 				w.DisplayName = wid
 			}
-			w.Roles = effectiveRoles(w)
+			w.Roles = w.EffectiveRoles()
 			if _, err := tx.NewInsert().Model(&w).Exec(ctx); err != nil {
 				return fmt.Errorf("provision witness %s: %w", wid, err)
 			}
@@ -238,10 +267,26 @@ func (s *Store) findIdentity(ctx context.Context, tx bun.Tx, id Identity) (*Witn
 	return nil, nil
 }
 
+// keepsAnAdmin refuses, as a problem on field, a change after which nobody
+// active holds the admin role; after is the person as the change leaves them.
+// It reads the directory inside the change's transaction, after the chain lock
+// every directory change takes (lockWitness), so two changes made at once (two
+// admins each removing the other) cannot both pass it.
+func (s *Store) keepsAnAdmin(ctx context.Context, tx bun.Tx, after Witness, field string) error {
+	dir, err := directoryOf(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := rules.KeepsAnAdmin(dir, rules.Person{ID: after.ID, Roles: after.EffectiveRoles(), Active: after.Active()}); err != nil {
+		return rules.Problems{{Field: field, Message: err.Error()}}
+	}
+	return nil
+}
+
 // saveDirectory writes a person's directory fields and the custody event.
 func (s *Store) saveDirectory(ctx context.Context, tx bun.Tx, w *Witness, typ, by string, data map[string]any) error {
 	now := time.Now().UTC()
-	w.Roles, w.UpdatedAt = effectiveRoles(*w), now
+	w.Roles, w.UpdatedAt = w.EffectiveRoles(), now
 	if _, err := tx.NewUpdate().Model(w).
 		Column("display_name", "email", "roles", "admin_roles", "idp_roles", "deactivated_at", "identity", "synced_at", "updated_at").
 		WherePK().Exec(ctx); err != nil {
@@ -256,10 +301,6 @@ func (s *Store) directoryEvent(ctx context.Context, tx bun.Tx, typ, id, by strin
 	_, _, err := s.appendCustody(ctx, tx, NewEvent{Type: typ, Actor: by, OccurredAt: at, Data: data,
 		IdempotencyKey: fmt.Sprintf("directory/%s/%s/%d", id, typ, at.UnixNano())})
 	return err
-}
-
-func effectiveRoles(w Witness) []string {
-	return sortedSet(append(slices.Clone(w.AdminRoles), w.IdPRoles...))
 }
 
 // sortedSet trims, drops empty and repeated roles, and sorts.

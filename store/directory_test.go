@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,6 +61,76 @@ func TestSyncIdentity(t *testing.T) {
 		w, err = s.SyncIdentity(ctx, store.Identity{Issuer: newcomer.Issuer, Subject: "kc-3", Email: "Omar@example.org"}, nil, false)
 		if err != nil || w.ID != "omar@example.org" || !slices.Equal(w.Roles, []string{"admin"}) {
 			t.Fatalf("admin-made record: %+v %v", w, err)
+		}
+		verifyChain(t, s)
+	})
+}
+
+// TestKeepsAnAdminAtOnce: two admins each removing the other's standing (or
+// their own role) at the same moment leave the directory one active admin:
+// the store checks inside the transaction that writes the change.
+func TestKeepsAnAdminAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		admins := []string{"ada", "bob"}
+		for _, id := range admins {
+			if _, err := s.AddWitness(ctx, store.NewPerson{ID: id, Roles: []string{rules.RoleAdmin}}, "cli:root"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Both at once; exactly one must be refused, on field.
+		both := func(what, field string, change func(id string) error) {
+			t.Helper()
+			errs := make([]error, len(admins))
+			var wg sync.WaitGroup
+			for i, id := range admins {
+				wg.Go(func() { errs[i] = change(id) })
+			}
+			wg.Wait()
+			refused := 0
+			for _, err := range errs {
+				var ps rules.Problems
+				switch {
+				case err == nil:
+				case errors.As(err, &ps) && len(ps.On(field)) == 1 && strings.Contains(err.Error(), "last active admin"):
+					refused++
+				default:
+					t.Fatalf("%s: %v", what, err)
+				}
+			}
+			dir, err := s.Directory(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			active := 0
+			for _, p := range dir {
+				if p.Active && slices.Contains(p.Roles, rules.RoleAdmin) {
+					active++
+				}
+			}
+			if refused != 1 || active != 1 {
+				t.Fatalf("%s: %d refused, %d active admins left (%v); want 1 and 1", what, refused, active, errs)
+			}
+		}
+		for range 10 {
+			both("deactivating both", "id", func(id string) error {
+				_, _, err := s.SetWitnessActive(ctx, id, false, "cli:root", "leaving")
+				return err
+			})
+			for _, id := range admins {
+				if _, _, err := s.SetWitnessActive(ctx, id, true, "cli:root", ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			both("taking both admin roles", "roles", func(id string) error {
+				_, err := s.UpdateWitness(ctx, id, store.PersonChange{Roles: &[]string{}}, "cli:root")
+				return err
+			})
+			for _, id := range admins {
+				if _, err := s.UpdateWitness(ctx, id, store.PersonChange{Roles: &[]string{rules.RoleAdmin}}, "cli:root"); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		verifyChain(t, s)
 	})

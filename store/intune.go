@@ -26,6 +26,16 @@ const (
 	IntuneFailed = "failed"
 )
 
+// IntuneDecisionFor is what an artifact's Intune deployments carry out while it
+// is in artifactState: released, or revoked once the artifact was (revocation
+// is final, and a revoked release is never deployed).
+func IntuneDecisionFor(artifactState string) contract.IntuneDecision {
+	if artifactState == ArtifactRevoked {
+		return contract.IntuneRevoked
+	}
+	return contract.IntuneReleased
+}
+
 // IntuneDeployment is one sealed ceremony's Intune target and how far carrying
 // out its current decision got. The custody chain has every step.
 type IntuneDeployment struct {
@@ -112,9 +122,6 @@ func (s *Store) RequestIntune(ctx context.Context, r IntuneRequest) (IntuneDeplo
 		case !exists && r.Target == nil:
 			return fmt.Errorf("%w: no Intune deployment for ceremony %s (only a sealed release with an Intune target has one)", ErrNotFound, r.CeremonyID)
 		}
-		if dup, err := s.custodyKeyExists(ctx, tx, r.Key); err != nil || dup {
-			return err
-		}
 		at := r.At.UTC()
 		if !exists {
 			target, err := json.Marshal(r.Target)
@@ -123,6 +130,16 @@ func (s *Store) RequestIntune(ctx context.Context, r IntuneRequest) (IntuneDeplo
 			}
 			d = IntuneDeployment{CeremonyID: r.CeremonyID, ArtifactDigest: r.Digest, AppID: r.Target.AppID, Target: string(target),
 				Managed: "[]", Drift: "[]"}
+		}
+		// The event first: a repeated key writes none, and then the row is
+		// left as it is (tries made since the request keep their count).
+		_, written, err := s.appendCustody(ctx, tx, NewEvent{
+			Type: custody.TypeIntuneRequested, CeremonyID: r.CeremonyID, ArtifactDigest: d.ArtifactDigest, Actor: r.By,
+			IdempotencyKey: r.Key, OccurredAt: at,
+			Data: map[string]any{"decision": r.Decision, "cause": r.Cause, "appId": d.AppID, "target": json.RawMessage(d.Target)},
+		})
+		if err != nil || !written {
+			return err
 		}
 		d.Decision, d.State, d.Cause, d.RequestedBy, d.RequestedAt = string(r.Decision), IntunePending, r.Cause, r.By, at
 		d.Attempts, d.LastError, d.UpdatedAt = 0, "", at
@@ -136,25 +153,12 @@ func (s *Store) RequestIntune(ctx context.Context, r IntuneRequest) (IntuneDeplo
 		if err != nil {
 			return fmt.Errorf("record intune request for %s: %w", r.CeremonyID, err)
 		}
-		_, _, err = s.appendCustody(ctx, tx, NewEvent{
-			Type: custody.TypeIntuneRequested, CeremonyID: r.CeremonyID, ArtifactDigest: d.ArtifactDigest, Actor: r.By,
-			IdempotencyKey: r.Key, OccurredAt: at,
-			Data: map[string]any{"decision": r.Decision, "cause": r.Cause, "appId": d.AppID, "target": json.RawMessage(d.Target)},
-		})
-		return err
+		return nil
 	})
 	if err != nil {
 		return d, err
 	}
 	return s.GetIntuneDeployment(ctx, r.CeremonyID)
-}
-
-func (s *Store) custodyKeyExists(ctx context.Context, tx bun.Tx, key string) (bool, error) {
-	n, err := tx.NewSelect().Model((*CustodyEvent)(nil)).Where("idempotency_key = ?", key).Count(ctx)
-	if err != nil {
-		return false, fmt.Errorf("look up custody event %s: %w", key, err)
-	}
-	return n > 0, nil
 }
 
 // GetIntuneDeployment reads one deployment.

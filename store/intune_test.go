@@ -33,9 +33,6 @@ func TestIntuneDeploymentLifecycle(t *testing.T) {
 		if err != nil || d.State != store.IntunePending || d.Decision != "released" || d.AppID != target.AppID {
 			t.Fatalf("first request: %+v %v", d, err)
 		}
-		if _, err := s.RequestIntune(ctx, req); err != nil {
-			t.Fatal(err)
-		}
 		tg, err := d.IntuneTarget()
 		if err != nil || tg.Groups[0].GroupID != target.Groups[0].GroupID {
 			t.Fatalf("target round trip: %+v %v", tg, err)
@@ -69,6 +66,14 @@ func TestIntuneDeploymentLifecycle(t *testing.T) {
 		}
 		if d, _ = s.GetIntuneDeployment(ctx, id); d.Attempts != 1 || d.LastError != "graph unavailable" {
 			t.Fatalf("after a failed try (recorded twice): %+v", d)
+		}
+		// The first request again (a retried activity): no second event, and
+		// the row keeps the failed try (a new request would reset it).
+		if d, err = s.RequestIntune(ctx, req); err != nil || d.Attempts != 1 || d.LastError != "graph unavailable" || !d.RequestedAt.Equal(t0) {
+			t.Fatalf("the request repeated: %+v %v", d, err)
+		}
+		if n := eventsOf(t, s, id)[custody.TypeIntuneRequested]; n != 1 {
+			t.Fatalf("the request repeated: %d intune.requested events, want 1", n)
 		}
 		if at, _ := s.IntuneAttention(ctx, 1, 10); len(at) != 1 {
 			t.Fatalf("pending after a failed try is not attention at 1 attempt: %d", len(at))
@@ -117,16 +122,37 @@ func TestIntuneDeploymentLifecycle(t *testing.T) {
 		if ds, err := s.IntuneDeploymentsOf(ctx, digest); err != nil || len(ds) != 1 {
 			t.Fatalf("of artifact: %d %v", len(ds), err)
 		}
-		events, _ := s.CeremonyCustody(ctx, id)
-		types := map[string]int{}
-		for _, e := range events {
-			types[e.Type]++
-		}
-		if types[custody.TypeIntuneRequested] != 2 || types[custody.TypeIntuneFailed] != 1 || types[custody.TypeIntuneApplied] != 1 || types[custody.TypeIntuneDrift] != 3 {
+		if types := eventsOf(t, s, id); types[custody.TypeIntuneRequested] != 2 || types[custody.TypeIntuneFailed] != 1 || types[custody.TypeIntuneApplied] != 1 || types[custody.TypeIntuneDrift] != 3 {
 			t.Fatalf("custody events of the ceremony: %v", types)
 		}
 		if _, err := s.VerifyChain(ctx, store.VerifyOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// eventsOf counts a ceremony's custody events by type.
+func eventsOf(t *testing.T, s *store.Store, ceremonyID string) map[string]int {
+	t.Helper()
+	events, err := s.CeremonyCustody(context.Background(), ceremonyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]int{}
+	for _, e := range events {
+		types[e.Type]++
+	}
+	return types
+}
+
+// A deployment carries out the release until the artifact is revoked.
+func TestIntuneDecisionFor(t *testing.T) {
+	for state, want := range map[string]contract.IntuneDecision{
+		store.ArtifactProposed: contract.IntuneReleased, store.ArtifactAttested: contract.IntuneReleased,
+		store.ArtifactReleased: contract.IntuneReleased, store.ArtifactRevoked: contract.IntuneRevoked,
+	} {
+		if got := store.IntuneDecisionFor(state); got != want {
+			t.Errorf("IntuneDecisionFor(%q) = %s, want %s", state, got, want)
+		}
+	}
 }

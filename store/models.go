@@ -35,6 +35,13 @@ type Witness struct {
 // Active reports whether the person may log in and sign.
 func (w Witness) Active() bool { return w.DeactivatedAt == nil }
 
+// EffectiveRoles is the set the person holds: the roles an admin gave and those
+// from the identity provider together, sorted, each once. Roles is this as
+// last saved; a change computes it again from the two sources.
+func (w Witness) EffectiveRoles() []string {
+	return sortedSet(append(slices.Clone(w.AdminRoles), w.IdPRoles...))
+}
+
 // RoleSource says where a role of a witness came from: "idp", "admin" or both
 // ("idp+admin").
 func (w Witness) RoleSource(role string) string {

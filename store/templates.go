@@ -108,9 +108,15 @@ func (s *Store) ListTemplates(ctx context.Context) ([]TemplateRow, error) {
 
 // Directory returns every person as templates see them.
 func (s *Store) Directory(ctx context.Context) ([]rules.Person, error) {
-	ws, err := s.ListWitnesses(ctx)
-	if err != nil {
-		return nil, err
+	return directoryOf(ctx, s.DB)
+}
+
+// directoryOf reads the directory through db: the store's pool, or a
+// transaction that must see it as it writes.
+func directoryOf(ctx context.Context, db bun.IDB) ([]rules.Person, error) {
+	var ws []Witness
+	if err := db.NewSelect().Model(&ws).Order("display_name ASC", "id ASC").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("read the directory: %w", err)
 	}
 	out := make([]rules.Person, len(ws))
 	for i, w := range ws {

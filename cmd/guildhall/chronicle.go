@@ -38,9 +38,9 @@ command exits 1 when any line failed.`,
 				defer f.Close()
 				r = f
 			}
-			start, closeTemporal := lazyIntuneStart()
-			defer closeTemporal()
-			sum, err := chronicle.NewProjector(s).WithIntune(intuneWithdrawal(s, start)).Import(cmd.Context(), r)
+			temporal := &lazyTemporal{identity: "guildhall-cli"}
+			defer temporal.Close()
+			sum, err := chronicle.NewProjector(s).WithIntune(intuneWithdrawal(s, temporal.StartIntune)).Import(cmd.Context(), r)
 			for _, e := range sum.Errors {
 				id := ""
 				if e.ID != "" {

@@ -98,6 +98,34 @@ func TestWitnessKeyToEvidence(t *testing.T) {
 	if _, _, err := runCLI(t, string(specJSON), "sign", "demo/rel-2", "--key", keyPath, "--decision", "approve", "--state", "-"); err == nil {
 		t.Fatal("sign accepted a state of another ceremony")
 	}
+	// The workflow's rules refuse before anything is signed (rules.MaySign,
+	// rules.CommentProblem); a closed ceremony in a state file is a warning.
+	signWith := func(st contract.State, extra ...string) (string, string, error) {
+		t.Helper()
+		b, _ := json.Marshal(st)
+		return runCLI(t, string(b), append([]string{"sign", st.Spec.ID, "--key", keyPath, "--decision", "approve", "--state", "-"}, extra...)...)
+	}
+	ownSpec := spec
+	ownSpec.Initiator = "alice@guildhouse.dev"
+	signed := contract.State{CeremonyID: spec.ID, Spec: spec, Status: contract.StatusCollecting, OpenedAt: opened,
+		Signatures: []contract.Signature{{WitnessID: "alice@guildhouse.dev", Decision: contract.Approve, SignedAt: opened}}}
+	for what, c := range map[string]struct {
+		st    contract.State
+		extra []string
+		want  string
+	}{
+		"the initiator":     {contract.State{CeremonyID: spec.ID, Spec: ownSpec, Status: contract.StatusCollecting}, nil, "the initiator cannot sign"},
+		"signed already":    {signed, nil, "already signed"},
+		"not UTF-8 comment": {contract.State{CeremonyID: spec.ID, Spec: spec, Status: contract.StatusCollecting}, []string{"--comment", "ok\xff"}, "--comment: not valid text"},
+	} {
+		if out, _, err := signWith(c.st, c.extra...); err == nil || !strings.Contains(err.Error(), c.want) || out != "" {
+			t.Errorf("sign, %s: %q %v; want a refusal saying %q and no payload", what, out, err, c.want)
+		}
+	}
+	if out, stderr, err := signWith(contract.State{CeremonyID: spec.ID, Spec: spec, Status: contract.StatusSealed}); err != nil || out == "" ||
+		!strings.Contains(stderr, "warning: the ceremony is sealed") {
+		t.Fatalf("sign a sealed ceremony from a state file: %q %q %v", out, stderr, err)
+	}
 	if err := s.RecordSignature(ctx, spec.ID, contract.Signature{WitnessID: req.WitnessID,
 		Decision: req.Decision, Comment: req.Comment, SignedAt: time.Now().UTC(), IdempotencyKey: req.IdempotencyKey,
 		Statement: req.Statement, Proof: req.Proof, Via: req.Via, Assurance: contract.AssuranceKey, AssuranceMethod: "ed25519"}, store.Tally{Approvals: 1}); err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -71,35 +70,6 @@ func intuneWithdrawal(s *store.Store, start func(context.Context, contract.Intun
 	return &chronicle.IntuneWithdrawal{Deployments: s, Start: start}
 }
 
-// lazyIntuneStart connects a command-line tool to Temporal the first time a
-// withdrawal must be started (most imports need none).
-func lazyIntuneStart() (func(context.Context, contract.IntuneJob) error, func()) {
-	var once sync.Once
-	var cc *ceremonyclient.Client
-	var closeFn func()
-	var dialErr error
-	start := func(ctx context.Context, job contract.IntuneJob) error {
-		once.Do(func() {
-			c, err := dialTool(ctx, "guildhall-cli")
-			if err != nil {
-				dialErr = err
-				return
-			}
-			cc, closeFn = ceremonyclient.New(c), c.Close
-		})
-		if dialErr != nil {
-			return dialErr
-		}
-		_, err := cc.StartIntune(ctx, job)
-		return err
-	}
-	return start, func() {
-		if closeFn != nil {
-			closeFn()
-		}
-	}
-}
-
 func newIntuneCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "intune apply|status DIGEST",
@@ -156,7 +126,7 @@ user running it.`,
 			out := cmd.OutOrStdout()
 			failed := false
 			for _, d := range ds {
-				job := contract.IntuneJob{CeremonyID: d.CeremonyID, Decision: currentDecision(art), Digest: d.ArtifactDigest,
+				job := contract.IntuneJob{CeremonyID: d.CeremonyID, Decision: store.IntuneDecisionFor(art.State), Digest: d.ArtifactDigest,
 					Cause: contract.IntuneCauseOperator, By: cliActor()}
 				run, err := cc.StartIntune(ctx, job)
 				if err != nil {
@@ -203,14 +173,6 @@ func deploymentsOf(ctx context.Context, s *store.Store, digest string) ([]store.
 		return nil, fmt.Errorf("artifact %s has no Intune deployment: none of its sealed ceremonies had an Intune target", digest)
 	}
 	return ds, nil
-}
-
-// currentDecision is what an artifact's deployments carry out now.
-func currentDecision(a store.Artifact) contract.IntuneDecision {
-	if a.State == store.ArtifactRevoked {
-		return contract.IntuneRevoked
-	}
-	return contract.IntuneReleased
 }
 
 // plainWorkflowError is the innermost message of a workflow failure: what Graph

@@ -40,6 +40,9 @@ ceremony's spec (- for stdin). --send sends the update itself and waits for the 
 			if err != nil {
 				return fmt.Errorf("--decision %w", err)
 			}
+			if p := rules.CommentProblem(comment); p != "" {
+				return fmt.Errorf("--comment: %s", p)
+			}
 			if keyFile == "" {
 				return errors.New("--key is required: the key file `guildhall keygen` wrote")
 			}
@@ -80,10 +83,16 @@ ceremony's spec (- for stdin). --send sends the update itself and waits for the 
 			if st.Spec.ID != id {
 				return fmt.Errorf("the state is for ceremony %q, not %q", st.Spec.ID, id)
 			}
-			if !rules.IsListed(st.Spec, kf.WitnessID) {
-				return fmt.Errorf("%s is not a witness of %s", kf.WitnessID, id)
-			}
-			if st.Status != "" && !st.Status.Open() {
+			// The workflow's rules, before anything is signed. A state file may
+			// be older than the ceremony, or a bare spec with no status: that
+			// the ceremony is closed is a warning then, as it is when Temporal
+			// says so (the update answers for certain). Who may sign, and
+			// signatures already made, do not change.
+			switch r := rules.MaySign(st, kf.WitnessID); {
+			case r == nil:
+			case r.Code != rules.CodeClosed:
+				return fmt.Errorf("%s cannot sign %s: %s", kf.WitnessID, id, r.Reason)
+			case st.Status != "":
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the ceremony is %s and will refuse the signature\n", st.Status)
 			}
 			stmt := statement.Build(st.Spec, kf.WitnessID, d, comment, when)
@@ -94,6 +103,9 @@ ceremony's spec (- for stdin). --send sends the update itself and waits for the 
 			}
 			req := contract.SignRequest{IdempotencyKey: key, WitnessID: kf.WitnessID, Decision: d, Comment: comment,
 				Statement: string(canon), Proof: statement.Sign(priv, canon), Via: "cli"}
+			if ps := rules.CheckSignRequest(req); len(ps) > 0 {
+				return problemsError(ps)
+			}
 			errOut := cmd.ErrOrStderr()
 			fmt.Fprintf(errOut, "You are signing, with key %s:\n  %s\nPolicy: %s\n", kf.KeyID, stmt.ToWords(""), statement.PolicyWords(st.Spec))
 			payload, err := json.Marshal(req)

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/directory"
 	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
@@ -105,15 +101,11 @@ identity provider are not changed here: they follow the person's groups.`,
 			if ch == (store.PersonChange{}) {
 				return errors.New("nothing to change: give --name, --email, --role or --no-roles")
 			}
-			before, err := s.GetWitness(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			w, err := directory.Admin{Store: s}.Update(cmd.Context(), args[0], ch, cliActor())
+			w, changed, err := directory.Admin{Store: s}.Change(cmd.Context(), args[0], ch, cliActor())
 			if err != nil {
 				return problemsError(err)
 			}
-			if w.UpdatedAt.Equal(before.UpdatedAt) {
+			if !changed {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s unchanged\n", w.ID)
 				return nil
 			}
@@ -145,8 +137,8 @@ be reached the deactivation still stands; run ` + "`guildhall witness tell ID`" 
 		c.Flags().StringVar(&reason, "reason", "", "why (kept on the custody chain); required")
 	}
 	c.RunE = withStore(func(cmd *cobra.Command, args []string, s *store.Store) error {
-		sig := &lazySignaler{}
-		defer sig.close()
+		sig := &lazyTemporal{identity: "guildhall-witness"}
+		defer sig.Close()
 		o, err := directory.Admin{Store: s, Ceremonies: sig}.SetActive(cmd.Context(), args[0], active, cliActor(), strings.TrimSpace(reason))
 		if err != nil {
 			return problemsError(err)
@@ -178,8 +170,8 @@ func witnessTellCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sig := &lazySignaler{}
-			defer sig.close()
+			sig := &lazyTemporal{identity: "guildhall-witness"}
+			defer sig.Close()
 			reportReach(cmd, w.ID, directory.Admin{Store: s, Ceremonies: sig}.Tell(cmd.Context(), w, cliActor()))
 			return nil
 		}),
@@ -297,45 +289,6 @@ func problemsError(err error) error {
 	}
 	return fmt.Errorf("refused:\n%s", strings.Join(lines, "\n"))
 }
-
-// lazySignaler connects to Temporal when the first ceremony is to be told, so
-// a change that concerns no open ceremony needs no Temporal at all. A failed
-// connection is every signal's answer.
-type lazySignaler struct {
-	once sync.Once
-	c    *ceremonyclient.Client
-	conn io.Closer
-	err  error
-}
-
-func (l *lazySignaler) Signal(ctx context.Context, id, name string, payload any) error {
-	l.once.Do(func() {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		tc, err := dialTool(dctx, "guildhall-witness")
-		if err != nil {
-			l.err = err
-			return
-		}
-		l.c, l.conn = ceremonyclient.New(tc), closerFunc(tc.Close)
-	})
-	if l.err != nil {
-		return l.err
-	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return l.c.Signal(sctx, id, name, payload)
-}
-
-func (l *lazySignaler) close() {
-	if l.conn != nil {
-		_ = l.conn.Close()
-	}
-}
-
-type closerFunc func()
-
-func (f closerFunc) Close() error { f(); return nil }
 
 // witnessKeyCmds manage a person's registered signing keys.
 func witnessKeyCmds() []*cobra.Command {

@@ -324,7 +324,7 @@ func (w *Web) check() error {
 			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8", p))
 		}
 	}
-	if w.ClusterMode && !isDNSLabel(w.CeremonyNamespace) {
+	if w.ClusterMode && !rules.NamespaceOK(w.CeremonyNamespace) {
 		errs = append(errs, fmt.Errorf("GUILDHALL_CLUSTER_MODE=true needs GUILDHALL_CEREMONY_NAMESPACE, the namespace the composer creates Ceremonies in (got %q: want a lowercase DNS label)", w.CeremonyNamespace))
 	}
 	return errors.Join(errs...)
@@ -401,17 +401,4 @@ func checkMin(name string, v, min int) error {
 		return fmt.Errorf("%s=%d: want a whole number of at least %d", name, v, min)
 	}
 	return nil
-}
-
-// isDNSLabel reports whether s is an RFC 1123 label, as Kubernetes namespaces are.
-func isDNSLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
-			return false
-		}
-	}
-	return true
 }

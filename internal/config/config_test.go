@@ -38,6 +38,17 @@ func TestDefaultsAndOverrides(t *testing.T) {
 	if dev := d.(*Dev); dev.LogFormat != "text" || dev.Addr != "127.0.0.1:4000" {
 		t.Errorf("dev defaults: %+v", dev)
 	}
+	// The sender is this default alone (notify has none of its own), also
+	// when the variable is set but empty.
+	for _, e := range []LookupFunc{env("NOTIFY_SMTP_ADDR", "mail:25"), env("NOTIFY_SMTP_ADDR", "mail:25", "NOTIFY_SMTP_FROM", " ")} {
+		wk, err := Inspect("worker", e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from := wk.(*Worker).SMTPFrom; from != "guildhall@localhost" {
+			t.Errorf("NOTIFY_SMTP_FROM default: %q", from)
+		}
+	}
 }
 
 func TestAltName(t *testing.T) {
