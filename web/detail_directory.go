@@ -30,9 +30,6 @@ func (v detailView) cannotSign(me *viewer) string {
 	if !v.IsWitness || v.CanSign || v.MySig != nil || v.IsInitiator || !v.State.Status.Open() || !v.Live {
 		return ""
 	}
-	if me == nil || me.Witness == nil {
-		return "" // not in the directory: they cannot read the page at all (mayRead)
-	}
 	if ref := mayViewerSign(me, v.State); ref != nil {
 		return ref.Text
 	}

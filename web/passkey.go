@@ -97,15 +97,11 @@ type passkeyRegTicket struct {
 const regTicketName = "passkey-registration"
 
 // passkeyRegistrant is the viewer registering a passkey; it refuses (and has
-// answered) when passkeys are off or the viewer is not a witness.
+// answered) when passkeys are off.
 func (a *App) passkeyRegistrant(w http.ResponseWriter, r *http.Request) (*viewer, bool) {
 	me := viewerFrom(r.Context())
 	if a.webauthn == nil {
 		problem(w, http.StatusServiceUnavailable, "passkeys unavailable", passkeysOffText)
-		return me, false
-	}
-	if me.Witness == nil {
-		problem(w, http.StatusForbidden, "not a witness", "Only registered witnesses can add passkeys.")
 		return me, false
 	}
 	return me, true
@@ -278,10 +274,6 @@ func (f fixedCreds) WebAuthnCredentials() []webauthn.Credential { return f.creds
 // removePasskey deletes one of the viewer's passkeys.
 func (a *App) removePasskey(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
-	if me.Witness == nil {
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses have passkeys.")
-		return
-	}
 	key := r.PostFormValue("key_id")
 	if !slices.ContainsFunc(me.Witness.Credentials, func(c store.Credential) bool { return c.Type == "webauthn" && c.KeyID == key }) {
 		a.errorPage(w, r, http.StatusNotFound, "No such passkey", "That passkey is not registered for you.")

@@ -68,11 +68,11 @@ type session struct {
 	WitnessID string `json:"w"`
 	Via       string `json:"v"` // "dev" or "oidc"
 	Expires   int64  `json:"e"` // unix seconds
-	// ReadOnly: someone the directory did not know at login (WitnessID is their
-	// e-mail or "oidc:<subject>"). Their id is never looked up, so it cannot
-	// pick up a record bound to another identity; they log in again once an
-	// admin has added them.
-	ReadOnly bool `json:"r,omitempty"`
+	// NotListed: someone the directory did not know at login (WitnessID is
+	// their e-mail or "oidc:<subject>"). Their id is never looked up, so it
+	// cannot pick up a record bound to another identity; every page refuses
+	// them (requireReader) until an admin has added them and they log in again.
+	NotListed bool `json:"r,omitempty"`
 	// ID is the secret id of the session's row in the Ops DB (sessions.go).
 	ID string `json:"s"`
 }
@@ -162,7 +162,7 @@ func (a *App) loadSession(next http.Handler) http.Handler {
 			return
 		}
 		v := &viewer{ID: s.WitnessID, Name: s.WitnessID, Via: s.Via, Session: sid}
-		if s.ReadOnly {
+		if s.NotListed {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
 			return
 		}

@@ -65,10 +65,6 @@ func (a *App) parseToken(tok string) (apiToken, bool) {
 
 func (a *App) createToken(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
-	if me.Witness == nil {
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses can create API tokens.")
-		return
-	}
 	label := strings.TrimSpace(r.PostFormValue("label"))
 	if label == "" {
 		label = "API token " + a.cfg.Now().UTC().Format("2006-01-02")
@@ -101,10 +97,6 @@ func publicKeys(w *store.Witness) []statement.PublicKey {
 // they register (proof of possession, store.AddProvenKey).
 func (a *App) keyChallenge(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
-	if me.Witness == nil {
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses can add keys.")
-		return
-	}
 	c, err := a.store.NewKeyChallenge(r.Context(), me.ID)
 	if err != nil {
 		a.dbError(w, r, "issue a key challenge", err)
@@ -118,10 +110,6 @@ func (a *App) keyChallenge(w http.ResponseWriter, r *http.Request) {
 // `guildhall prove-key` made for the viewer's challenge.
 func (a *App) addEd25519Key(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
-	if me.Witness == nil {
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses can add keys.")
-		return
-	}
 	refuse := func(code int, msg string) {
 		a.renderAccount(w, r, code, accountView{KeyChallenge: r.PostFormValue("challenge")}, msg)
 	}
