@@ -13,9 +13,10 @@ import (
 
 // Every sign path (the form's review and confirm, the passkey confirm, the API's
 // statement and sign) loads its ceremony with signTarget and authorizes the viewer
-// with mayViewerSign; each only adds the checks of its own channel (a ticket, a
-// WebAuthn assertion, an ed25519 proof). Nothing reaches the workflow for a viewer
-// the rules would refuse.
+// with mayViewerSign; each only adds the checks of its own channel (the form's
+// needsKey and ticket, a WebAuthn assertion, an ed25519 proof). Nothing reaches
+// the workflow for a viewer the rules would refuse. needsKey is the form's alone:
+// the passkey and API paths are how a witness who needs a key signs.
 
 // refusal is why a sign path turned the viewer away, in plain words, with the
 // HTTP status and the problem title of the JSON API.
