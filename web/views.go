@@ -14,6 +14,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -213,11 +214,27 @@ func (a *App) people(ctx context.Context) people {
 		a.log.Warn("read witness names; pages show ids", "err", err)
 		return people{}
 	}
+	return peopleOf(ws)
+}
+
+// peopleOf is the names and standing of the witnesses read.
+func peopleOf(ws []store.Witness) people {
 	p := make(people, len(ws))
 	for _, w := range ws {
 		p[w.ID] = personInfo{Name: w.DisplayName, Deactivated: !w.Active()}
 	}
 	return p
+}
+
+// directoryOf is the witnesses read as rules resolves a template's witnesses
+// from them (what store.Directory answers), so that a page which also names
+// them reads the directory once.
+func directoryOf(ws []store.Witness) []rules.Person {
+	out := make([]rules.Person, len(ws))
+	for i, w := range ws {
+		out[i] = rules.Person{ID: w.ID, Roles: w.Roles, Active: w.Active()}
+	}
+	return out
 }
 
 // policyWords says a ceremony's quorum policy with the witnesses' names. (The

@@ -32,7 +32,6 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
-	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -64,7 +63,6 @@ type Store interface {
 	QuorumTimes(ctx context.Context, since time.Time, limit int) ([]store.QuorumTime, error)
 	ListTemplates(ctx context.Context) ([]store.TemplateRow, error)
 	GetTemplate(ctx context.Context, name string, version int) (store.TemplateRow, error)
-	Directory(ctx context.Context) ([]rules.Person, error)
 	SyncIdentity(ctx context.Context, id store.Identity, idpRoles []string, provision bool) (store.Witness, error)
 	AdminStore
 	SessionStore

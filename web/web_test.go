@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/testenv"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
@@ -1129,5 +1132,57 @@ func TestDetailFromTheOpsDB(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("the Ops DB copy lacks %q", want)
 		}
+	}
+}
+
+// countingStore counts reads of the whole directory.
+type countingStore struct {
+	*store.Store
+	lists atomic.Int32
+}
+
+func (s *countingStore) ListWitnesses(ctx context.Context) ([]store.Witness, error) {
+	s.lists.Add(1)
+	return s.Store.ListWitnesses(ctx)
+}
+
+func (s *countingStore) Directory(ctx context.Context) ([]rules.Person, error) {
+	s.lists.Add(1)
+	return s.Store.Directory(ctx)
+}
+
+// The composer reads the directory once per request: the witnesses it names
+// on the page and the spec it opens come from the same read.
+func TestComposerReadsTheDirectoryOnce(t *testing.T) {
+	st := storetest.SQLite(t)
+	seedWitnesses(t, st)
+	if _, _, err := st.ApplyTemplate(context.Background(), releaseTemplate(2), "test"); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: st}
+	fake := newFake(st)
+	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), DevLogin: true},
+		Deps{Store: cs, Ceremonies: fake, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app)
+	t.Cleanup(func() { app.Shutdown(); srv.Close() })
+	h := &harness{t: t, st: st, fake: fake, app: app, srv: srv}
+	ivy := h.client("ivy@example.org")
+
+	cs.lists.Store(0)
+	if resp, _ := h.get(ivy, "/ceremonies/new?template=release"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the form: %d", resp.StatusCode)
+	}
+	if n := cs.lists.Load(); n != 1 {
+		t.Errorf("the form read the directory %d times", n)
+	}
+	cs.lists.Store(0)
+	if resp := h.post(ivy, "/ceremonies/new", composeValues("once")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	if n := cs.lists.Load(); n != 1 {
+		t.Errorf("a submit read the directory %d times", n)
 	}
 }
