@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -212,19 +211,7 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 	}
 	me := viewerFrom(r.Context())
 	var in apiSignRequest
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			problem(w, http.StatusRequestEntityTooLarge, "request too large", "The request body is larger than this endpoint accepts.")
-			return
-		}
-		problem(w, http.StatusBadRequest, "invalid JSON", "The body must be a JSON object: "+plainError(err))
-		return
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		problem(w, http.StatusBadRequest, "invalid JSON", "The body must hold one JSON object.")
+	if !readAPIBody(w, r, &in) {
 		return
 	}
 	// Authorization first: nothing reaches the workflow for non-witnesses.
@@ -245,11 +232,7 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 	req := contract.SignRequest{IdempotencyKey: in.IdempotencyKey, WitnessID: me.ID, Decision: contract.Decision(in.Decision),
 		Comment: in.Comment, Statement: in.Statement, Proof: proof}
 	if ps := rules.CheckSignRequest(req); len(ps) > 0 {
-		errs := map[string]string{}
-		for _, p := range ps {
-			errs[p.Field] = p.Message
-		}
-		problemExt(w, http.StatusUnprocessableEntity, "invalid request", "Some fields are not valid.", map[string]any{"errors": errs})
+		problemExt(w, http.StatusUnprocessableEntity, "invalid request", ps.Error(), map[string]any{"errors": problemMap(ps)})
 		return
 	}
 	// The same check the workflow's validator makes, so a bad signature is
