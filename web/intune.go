@@ -76,15 +76,6 @@ func newIntuneView(d store.IntuneDeployment) intuneView {
 	return v
 }
 
-// needsAttention reports whether an operator should look at the deployment.
-func (v intuneView) needsAttention() bool {
-	return v.D.State == store.IntuneFailed || (v.D.State == store.IntunePending && v.D.Attempts >= intuneAttentionAfter) ||
-		(v.D.State == store.IntuneApplied && v.D.Drifted())
-}
-
-// intuneWords is rules.IntuneWords for templates.
-func intuneWords(t *contract.IntuneTarget) string { return rules.IntuneWords(t) }
-
 // reapplyWhat says which decision re-applying carries out.
 func reapplyWhat(artifactState string) string {
 	if artifactState == store.ArtifactRevoked {
