@@ -45,10 +45,6 @@ func (v *viewer) mayWithdraw(st contract.State) bool {
 	return st.Status != "" && !st.Status.Final() && v.active() && (v.ID == st.Spec.Initiator || v.isAdmin())
 }
 
-// mayReapplyIntune: only admins carry a sealed Intune decision out again (it
-// makes Graph calls in the organisation's tenant).
-func (v *viewer) mayReapplyIntune() bool { return v.isAdmin() }
-
 // requireAdmin refuses everyone but admins, with a page or a JSON problem.
 func (a *App) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

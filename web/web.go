@@ -311,7 +311,7 @@ func (a *App) routes() http.Handler {
 			r.Get("/events", a.listEvents)
 			r.Get("/artifacts", a.artifactList)
 			r.Get("/artifacts/{digest}", a.artifactDetail)
-			r.Post("/artifacts/{digest}/intune/apply", a.intuneReapply)
+			r.With(a.requireAdmin).Post("/artifacts/{digest}/intune/apply", a.intuneReapply)
 			r.Get("/chronicle", a.chronicle)
 			r.Get("/posture", a.posture)
 			r.Get("/account", a.account)
