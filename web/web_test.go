@@ -1135,10 +1135,35 @@ func TestDetailFromTheOpsDB(t *testing.T) {
 	}
 }
 
-// countingStore counts reads of the whole directory.
+// countingStore counts reads of the whole directory and of ceremonies' chains.
 type countingStore struct {
 	*store.Store
-	lists atomic.Int32
+	lists, custody atomic.Int32
+}
+
+func (s *countingStore) CeremonyCustody(ctx context.Context, id string) ([]store.CustodyEvent, error) {
+	s.custody.Add(1)
+	return s.Store.CeremonyCustody(ctx, id)
+}
+
+// countingHarness is newHarness with its app on a countingStore.
+func countingHarness(t *testing.T) (*harness, *countingStore) {
+	t.Helper()
+	st := storetest.SQLite(t)
+	seedWitnesses(t, st)
+	if _, _, err := st.ApplyTemplate(context.Background(), releaseTemplate(2), "test"); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: st}
+	fake := newFake(st)
+	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), DevLogin: true},
+		Deps{Store: cs, Ceremonies: fake, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app)
+	t.Cleanup(func() { app.Shutdown(); srv.Close() })
+	return &harness{t: t, st: st, fake: fake, app: app, srv: srv}, cs
 }
 
 func (s *countingStore) ListWitnesses(ctx context.Context) ([]store.Witness, error) {
@@ -1154,21 +1179,7 @@ func (s *countingStore) Directory(ctx context.Context) ([]rules.Person, error) {
 // The composer reads the directory once per request: the witnesses it names
 // on the page and the spec it opens come from the same read.
 func TestComposerReadsTheDirectoryOnce(t *testing.T) {
-	st := storetest.SQLite(t)
-	seedWitnesses(t, st)
-	if _, _, err := st.ApplyTemplate(context.Background(), releaseTemplate(2), "test"); err != nil {
-		t.Fatal(err)
-	}
-	cs := &countingStore{Store: st}
-	fake := newFake(st)
-	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), DevLogin: true},
-		Deps{Store: cs, Ceremonies: fake, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(app)
-	t.Cleanup(func() { app.Shutdown(); srv.Close() })
-	h := &harness{t: t, st: st, fake: fake, app: app, srv: srv}
+	h, cs := countingHarness(t)
 	ivy := h.client("ivy@example.org")
 
 	cs.lists.Store(0)
@@ -1184,5 +1195,32 @@ func TestComposerReadsTheDirectoryOnce(t *testing.T) {
 	}
 	if n := cs.lists.Load(); n != 1 {
 		t.Errorf("a submit read the directory %d times", n)
+	}
+}
+
+// A ceremony's chain of custody is read where it is shown (the page and its
+// live fragment), not for the API or a withdrawal, which never show it.
+func TestCustodyReadWhereShown(t *testing.T) {
+	h, cs := countingHarness(t)
+	id := openCeremony(t, h, "chain")
+	ivy := h.client("ivy@example.org")
+	for _, path := range []string{"/ceremonies/" + id, "/ceremonies/" + id + "?fragment=live"} {
+		cs.custody.Store(0)
+		if resp, page := h.get(ivy, path); resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="custody"`) {
+			t.Fatalf("%s: %d, or no chain of custody on it", path, resp.StatusCode)
+		}
+		if n := cs.custody.Load(); n != 1 {
+			t.Errorf("%s read the chain %d times", path, n)
+		}
+	}
+	cs.custody.Store(0)
+	if resp, _ := h.apiClient(t)("GET", "/api/v1/ceremonies/"+id, h.token(t, "ivy@example.org"), nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("API detail: %d", resp.StatusCode)
+	}
+	if resp := h.post(ivy, "/ceremonies/"+id+"/withdraw", url.Values{"reason": {"wrong artifact"}, "key": {strings.Repeat("b", 32)}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("withdraw: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	if n := cs.custody.Load(); n != 0 {
+		t.Errorf("the API detail and a withdrawal read the chain %d times", n)
 	}
 }
