@@ -236,7 +236,7 @@ func templateAssuranceWords(t rules.Template) string {
 
 func templateDeadlineWords(t rules.Template) string {
 	if t.Deadline == "" {
-		return "72h (the default)"
+		return itoa(int(rules.DefaultDeadline.Hours())) + "h (the default)"
 	}
 	return t.Deadline
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
@@ -167,8 +168,8 @@ func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "passkey not valid", "The new passkey could not be verified.")
 		return
 	}
-	label := strings.TrimSpace(in.Label)
-	if label == "" || len(label) > 60 {
+	label := truncate(strings.TrimSpace(in.Label), rules.MaxLabel)
+	if label == "" {
 		label = "Passkey added " + a.cfg.Now().UTC().Format("2006-01-02")
 	}
 	// AddCredential puts the registration on the custody chain: which keys a

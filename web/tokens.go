@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
@@ -23,7 +24,6 @@ const (
 	oldTokenPrefix = "gh1."
 	tokenName      = "api-token"
 	tokenTTL       = 30 * 24 * time.Hour
-	maxTokenLabel  = 60
 )
 
 type apiToken struct {
@@ -69,7 +69,7 @@ func (a *App) createToken(w http.ResponseWriter, r *http.Request) {
 	if label == "" {
 		label = "API token " + a.cfg.Now().UTC().Format("2006-01-02")
 	}
-	tok, exp, err := a.issueToken(r, me.ID, truncate(label, maxTokenLabel))
+	tok, exp, err := a.issueToken(r, me.ID, truncate(label, rules.MaxLabel))
 	if err != nil {
 		a.log.Error("issue an API token", "witness", me.ID, "err", err)
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Token not created", "The token could not be created. Try again in a moment.")
@@ -124,7 +124,7 @@ func (a *App) addEd25519Key(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusUnprocessableEntity, "That is not a key proof: "+err.Error()+".")
 		return
 	}
-	label := truncate(strings.TrimSpace(r.PostFormValue("label")), 60)
+	label := truncate(strings.TrimSpace(r.PostFormValue("label")), rules.MaxLabel)
 	c, err := a.store.AddProvenKey(r.Context(), me.ID, p, label, me.ID)
 	var kpe *store.KeyProofError
 	switch {
