@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -237,11 +236,14 @@ func (a *App) renderTemplateForm(w http.ResponseWriter, r *http.Request, v templ
 	a.render(w, r, http.StatusUnprocessableEntity, adminTemplatePage(a.meta(r, title), v))
 }
 
-// templateWitnessWords says whom a template makes witnesses.
+// templateWitnessWords says whom a template makes witnesses: everyone the
+// directory lists with its roles when a ceremony opens, and the people it
+// names (with the role they witness in). The admin pages and the composer say
+// it alike.
 func templateWitnessWords(t rules.Template) string {
 	var parts []string
 	if len(t.Witnesses.Roles) > 0 {
-		parts = append(parts, "everyone active with the role "+orList(t.Witnesses.Roles))
+		parts = append(parts, "everyone the directory lists as "+orList(t.Witnesses.Roles)+" when a ceremony opens")
 	}
 	for _, w := range t.Witnesses.People {
 		s := w.ID
@@ -258,15 +260,7 @@ func templateWitnessWords(t rules.Template) string {
 
 // templateQuorumWords says a template's policy.
 func templateQuorumWords(t rules.Template) string {
-	q := t.Quorum
-	s := plural(q.Threshold, "approval", "approvals")
-	for _, r := range slices.Sorted(maps.Keys(q.Roles)) {
-		s += "; at least " + itoa(q.Roles[r]) + " from " + r
-	}
-	if len(q.Veto) > 0 {
-		s += "; a single reject from " + orList(q.Veto) + " ends the ceremony"
-	}
-	return s
+	return plural(t.Quorum.Threshold, "approval", "approvals") + quorumTerms(t.Quorum)
 }
 
 // templateAssuranceWords says how a template's witnesses must sign.

@@ -394,21 +394,3 @@ func assuranceHint(a contract.Assurance) string {
 	}
 	return ""
 }
-
-// witnessSource says where a template's witnesses come from: the people the
-// directory lists with its roles when the ceremony opens, the people it names,
-// or both.
-func witnessSource(t rules.Template) string {
-	var parts []string
-	if rs := t.Witnesses.Roles; len(rs) > 0 {
-		parts = append(parts, "everyone the directory lists as "+orList(rs)+" when the ceremony opens")
-	}
-	if len(t.Witnesses.People) > 0 {
-		ids := make([]string, len(t.Witnesses.People))
-		for i, p := range t.Witnesses.People {
-			ids[i] = p.ID
-		}
-		parts = append(parts, andList(ids))
-	}
-	return "Witnesses are " + strings.Join(parts, ", and ") + "; you, who open it, never count."
-}

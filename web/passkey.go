@@ -188,11 +188,11 @@ func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"redirect": "/account"})
 }
 
-// beginPasskeySign prepares an assertion whose challenge binds a fresh nonce to
-// the statement (see statement.go).
 // passkeysOffText explains why passkeys cannot be used on this instance.
 const passkeysOffText = "Passkeys need the app to be served under a host name (for example http://localhost:4000), not an IP address."
 
+// beginPasskeySign prepares an assertion whose challenge binds a fresh nonce to
+// the statement (see statement.go).
 func (a *App) beginPasskeySign(me *viewer, stmt []byte) (*protocol.CredentialAssertion, *webauthn.SessionData, []byte, error) {
 	if a.webauthn == nil {
 		return nil, nil, nil, errors.New(passkeysOffText)

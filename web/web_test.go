@@ -401,6 +401,11 @@ func TestComposerFromTemplate(t *testing.T) {
 	if !strings.Contains(htmlUnescape(form), "Needs 2 approvals from Bob (release) and Carol (security)") {
 		t.Errorf("the form does not show the resolved policy:\n%s", form)
 	}
+	// Where the witnesses come from, in the words the admin pages use.
+	if want := "Witnesses are " + templateWitnessWords(releaseTemplate(2)) + "; you, who open it, never count."; !strings.Contains(htmlUnescape(form), want) ||
+		!strings.Contains(want, "bob@example.org (release) and carol@example.org (security)") {
+		t.Errorf("the form does not say where the witnesses come from (%q):\n%s", want, form)
+	}
 	if resp := h.post(ivy, "/ceremonies/new", composeValues("from-template")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("valid form: %d %s", resp.StatusCode, readAll(t, resp))
 	}
