@@ -34,7 +34,7 @@ func (a *App) apiRoutes(r chi.Router) {
 			r.Get("/ceremonies/{ns}/{name}", a.apiDetail)
 			r.Get("/ceremonies/{ns}/{name}/statement", a.apiStatement)
 		})
-		r.With(a.signLimiter()).Post("/ceremonies/{ns}/{name}/sign", a.apiSign)
+		r.With(a.signs).Post("/ceremonies/{ns}/{name}/sign", a.apiSign)
 		r.Post("/ceremonies/{ns}/{name}/cancel", a.apiWithdraw)
 		r.Group(a.apiAdminRoutes)
 	})

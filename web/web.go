@@ -160,6 +160,9 @@ type App struct {
 	voucher  *webVoucher
 	// opens limits the ceremonies a person opens (ratelimit.go).
 	opens *httprate.RateLimiter
+	// signs limits a person's signing requests, the page's and the API's
+	// together: one limiter, so one budget.
+	signs func(http.Handler) http.Handler
 	// streamMaxAge bounds one live stream's life (see live.go).
 	streamMaxAge time.Duration
 }
@@ -272,6 +275,7 @@ func NewServer(addr string, app *App) *http.Server {
 func (a *App) routes() http.Handler {
 	r := chi.NewRouter()
 	a.opens = a.newLimiter(openLimit, keyByActor)
+	a.signs = a.limiter(signLimit, keyByActor)
 	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP(), middleware.GetHead)
 	r.Get("/health", a.health)
 	r.Get("/static/{file}", serveAsset)
@@ -299,7 +303,7 @@ func (a *App) routes() http.Handler {
 			r.Post("/ceremonies/new", a.composeSubmit)
 			r.Get("/ceremonies/{ns}/{name}", a.ceremonyDetail)
 			r.Get("/ceremonies/{ns}/{name}/events", a.ceremonyEvents)
-			r.With(a.signLimiter()).Group(func(r chi.Router) {
+			r.With(a.signs).Group(func(r chi.Router) {
 				r.Post("/ceremonies/{ns}/{name}/review", a.signReview)
 				r.Post("/ceremonies/{ns}/{name}/sign", a.signConfirm)
 				r.Post("/ceremonies/{ns}/{name}/sign/passkey", a.signPasskey)

@@ -478,6 +478,11 @@ func TestSignRateLimit(t *testing.T) {
 	if last != http.StatusTooManyRequests {
 		t.Fatalf("after %d sign attempts: %d", signLimit.n+1, last)
 	}
+	// The page and the API share the one per-person budget.
+	resp, p := h.apiClient(t)("POST", "/api/v1/ceremonies/"+id+"/sign", h.token(t, "bob@example.org"), map[string]string{"decision": "maybe"})
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("an API signature after the page's limit: %d %v", resp.StatusCode, p)
+	}
 }
 
 func TestAssetsAreHashedAndImmutable(t *testing.T) {
