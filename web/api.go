@@ -62,13 +62,11 @@ func (a *App) bearer(next http.Handler) http.Handler {
 			return
 		}
 		v := &viewer{ID: t.WitnessID, Name: t.WitnessID, Via: "token", Session: sid}
-		wit, err := a.store.GetWitness(r.Context(), t.WitnessID)
-		switch {
-		case err == nil && !wit.Active():
+		switch err := a.withWitness(r.Context(), v); {
+		case err == nil:
+		case errors.Is(err, errDeactivated):
 			problem(w, http.StatusForbidden, "deactivated", accessWithdrawnText)
 			return
-		case err == nil:
-			v.Witness, v.Name, v.Roles = &wit, wit.DisplayName, wit.Roles
 		case errors.Is(err, store.ErrNotFound):
 			problem(w, http.StatusUnauthorized, "invalid token", "The token's witness no longer exists.")
 			return
