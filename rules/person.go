@@ -15,6 +15,8 @@ const (
 	MaxRolesHeld   = 50
 	// MaxReason bounds the reason an admin gives for deactivating someone.
 	MaxReason = 500
+	// MaxLabel bounds the note that tells a person's keys and API tokens apart.
+	MaxLabel = 60
 )
 
 // role is a directory role: what templates, quorum policies and the identity

@@ -53,6 +53,9 @@ const (
 	MaxVia            = 32
 )
 
+// MaxWithdrawReason bounds the reason a person gives for withdrawing a ceremony.
+const MaxWithdrawReason = 1000
+
 // Digest is the pattern of an artifact digest: "sha256:" and 64 lowercase hex digits.
 var Digest = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 

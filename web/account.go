@@ -23,6 +23,7 @@ type KeyStore interface {
 }
 
 type accountView struct {
+	// Witness is the viewer's directory entry (every reader has one: requireReader).
 	Witness  *store.Witness
 	Token    string // a freshly issued API token, shown once
 	TokenExp time.Time
@@ -57,21 +58,19 @@ func (a *App) account(w http.ResponseWriter, r *http.Request) {
 func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, code int, v accountView, errMsg string) {
 	me := viewerFrom(r.Context())
 	v.Witness, v.PasskeysOff, v.Current = me.Witness, a.webauthn == nil, me.Session
-	if me.Witness != nil {
-		live, err := a.store.LiveWebSessions(r.Context(), me.ID, a.cfg.Now())
-		if err != nil {
-			a.dbError(w, r, "list sessions", err)
-			return
-		}
-		for _, s := range live {
-			if s.Kind == store.KindToken {
-				v.Tokens = append(v.Tokens, s)
-			} else {
-				v.Sessions = append(v.Sessions, s)
-			}
+	live, err := a.store.LiveWebSessions(r.Context(), me.ID, a.cfg.Now())
+	if err != nil {
+		a.dbError(w, r, "list sessions", err)
+		return
+	}
+	for _, s := range live {
+		if s.Kind == store.KindToken {
+			v.Tokens = append(v.Tokens, s)
+		} else {
+			v.Sessions = append(v.Sessions, s)
 		}
 	}
-	a.render(w, r, code, accountPageErr(a.meta(r, "Your account"), v, errMsg))
+	a.render(w, r, code, accountPage(a.meta(r, "Your account"), v, errMsg))
 }
 
 // lastUsed says when a session or token was last used (to the minute).

@@ -1,9 +1,9 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -31,11 +31,7 @@ func (a *App) adminTemplates(w http.ResponseWriter, r *http.Request) {
 	}
 	var v []templateListRow
 	for _, row := range rows {
-		t, err := row.Template()
-		if err != nil {
-			a.log.Error("admin: a stored template does not decode", "template", row.Name, "version", row.Version, "err", err)
-		}
-		v = append(v, templateListRow{Row: row, T: t})
+		v = append(v, templateListRow{Row: row, T: a.templateOf(row)})
 	}
 	a.render(w, r, http.StatusOK, adminTemplatesPage(a.meta(r, "Templates"), v))
 }
@@ -100,31 +96,85 @@ func (a *App) adminTemplate(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, adminTemplatePage(a.meta(r, "Template "+v.Name), v))
 }
 
+// The page and the API read and save templates alike: templateAt finds the
+// version asked for, templateProblems checks what is to be saved, and
+// saveTemplate saves it.
+
+// errNoVersion: the template has no version of the number asked for.
+var errNoVersion = errors.New("no such version")
+
+// templateAt reads a template's versions, newest first, and the one asked for
+// (0: the latest). An unknown name is store.ErrNotFound, an unknown version
+// errNoVersion.
+func (a *App) templateAt(ctx context.Context, name string, version int) ([]store.TemplateRow, store.TemplateRow, error) {
+	rows, err := a.store.TemplateVersions(ctx, name)
+	if err != nil {
+		return nil, store.TemplateRow{}, err
+	}
+	if version == 0 {
+		return rows, rows[0], nil
+	}
+	i := slices.IndexFunc(rows, func(row store.TemplateRow) bool { return row.Version == version })
+	if i < 0 {
+		return rows, store.TemplateRow{}, errNoVersion
+	}
+	return rows, rows[i], nil
+}
+
+// templateOf decodes a stored template; one that does not decode is logged
+// and shown empty rather than failing its page.
+func (a *App) templateOf(row store.TemplateRow) rules.Template {
+	t, err := row.Template()
+	if err != nil {
+		a.log.Error("a stored template does not decode", "template", row.Name, "version", row.Version, "err", err)
+	}
+	return t
+}
+
+// templateProblems checks t, to be saved as template name ("" for a new one,
+// named by its text): a template that leaves its name out takes name, and a
+// template's name never changes.
+func templateProblems(t *rules.Template, name string) rules.Problems {
+	if t.Name == "" {
+		t.Name = name
+	}
+	ps := rules.ValidateTemplate(*t)
+	if name != "" && t.Name != name {
+		ps = append(ps, rules.Problem{Field: "name", Message: fmt.Sprintf(
+			"this is template %s and its name stays; to make a template named %q, add a new one", name, rules.Clip(t.Name))})
+	}
+	return ps
+}
+
+// saveTemplate saves a checked template as the next version of its name,
+// unless it is the same as the latest.
+func (a *App) saveTemplate(ctx context.Context, t rules.Template, by string) (version int, added bool, err error) {
+	version, added, err = a.store.ApplyTemplate(ctx, t, by)
+	if err == nil && added {
+		a.log.Info("template saved", "template", t.Name, "version", version, "by", by)
+	}
+	return version, added, err
+}
+
 // loadTemplate reads a template's versions and the one asked for (?version=N,
 // else the latest), or answers for the caller.
 func (a *App) loadTemplate(w http.ResponseWriter, r *http.Request, name string) (templateView, bool) {
 	v := templateView{Name: name}
+	n, _ := strconv.Atoi(r.URL.Query().Get("version"))
 	var err error
-	if v.Versions, err = a.store.TemplateVersions(r.Context(), name); err != nil {
-		if isNotFound(err) {
-			a.errorPage(w, r, http.StatusNotFound, "No such template", "There is no template named "+name+". Templates are listed under Admin → Templates.")
-		} else {
-			a.dbError(w, r, "admin: template versions", err)
-		}
+	v.Versions, v.Row, err = a.templateAt(r.Context(), name, n)
+	switch {
+	case errors.Is(err, errNoVersion):
+		a.errorPage(w, r, http.StatusNotFound, "No such version", fmt.Sprintf("Template %s has no version %d.", name, n))
+		return v, false
+	case isNotFound(err):
+		a.errorPage(w, r, http.StatusNotFound, "No such template", "There is no template named "+name+". Templates are listed under Admin → Templates.")
+		return v, false
+	case err != nil:
+		a.dbError(w, r, "admin: template versions", err)
 		return v, false
 	}
-	v.Row = v.Versions[0]
-	if n, err := strconv.Atoi(r.URL.Query().Get("version")); err == nil {
-		i := slices.IndexFunc(v.Versions, func(row store.TemplateRow) bool { return row.Version == n })
-		if i < 0 {
-			a.errorPage(w, r, http.StatusNotFound, "No such version", fmt.Sprintf("Template %s has no version %d.", name, n))
-			return v, false
-		}
-		v.Row = v.Versions[i]
-	}
-	if v.T, err = v.Row.Template(); err != nil {
-		a.log.Error("admin: a stored template does not decode", "template", name, "version", v.Row.Version, "err", err)
-	}
+	v.T = a.templateOf(v.Row)
 	y, err := rules.TemplateYAML(v.T)
 	if err != nil {
 		a.log.Error("admin: template as YAML", "template", name, "err", err)
@@ -153,15 +203,8 @@ func (a *App) adminTemplateApply(w http.ResponseWriter, r *http.Request) {
 		a.renderTemplateForm(w, r, v)
 		return
 	}
-	if t.Name == "" && !v.New {
-		t.Name = name
-	}
-	v.Problems = rules.ValidateTemplate(t)
-	switch {
-	case !v.New && t.Name != name:
-		v.Problems = append(v.Problems, rules.Problem{Field: "name", Message: fmt.Sprintf(
-			"this is template %s and its name stays; to make a template named %q, add a new one", name, rules.Clip(t.Name))})
-	case v.New && len(v.Problems.On("name")) == 0:
+	v.Problems = templateProblems(&t, name)
+	if v.New && len(v.Problems.On("name")) == 0 {
 		if _, err := a.store.GetTemplate(r.Context(), t.Name, 0); err == nil {
 			v.Problems = append(v.Problems, rules.Problem{Field: "name", Message: "a template named " + t.Name + " exists: edit it instead"})
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -173,7 +216,7 @@ func (a *App) adminTemplateApply(w http.ResponseWriter, r *http.Request) {
 		a.renderTemplateForm(w, r, v)
 		return
 	}
-	version, added, err := a.store.ApplyTemplate(r.Context(), t, me.ID)
+	_, added, err := a.saveTemplate(r.Context(), t, me.ID)
 	if err != nil {
 		a.dbError(w, r, "admin: apply template", err)
 		return
@@ -181,7 +224,6 @@ func (a *App) adminTemplateApply(w http.ResponseWriter, r *http.Request) {
 	done := "unchanged"
 	if added {
 		done = "saved"
-		a.log.Info("template saved", "template", t.Name, "version", version, "by", me.ID)
 	}
 	http.Redirect(w, r, "/admin/templates/"+url.PathEscape(t.Name)+"?done="+done, http.StatusSeeOther)
 }
@@ -194,11 +236,14 @@ func (a *App) renderTemplateForm(w http.ResponseWriter, r *http.Request, v templ
 	a.render(w, r, http.StatusUnprocessableEntity, adminTemplatePage(a.meta(r, title), v))
 }
 
-// templateWitnessWords says whom a template makes witnesses.
+// templateWitnessWords says whom a template makes witnesses: everyone the
+// directory lists with its roles when a ceremony opens, and the people it
+// names (with the role they witness in). The admin pages and the composer say
+// it alike.
 func templateWitnessWords(t rules.Template) string {
 	var parts []string
 	if len(t.Witnesses.Roles) > 0 {
-		parts = append(parts, "everyone active with the role "+orList(t.Witnesses.Roles))
+		parts = append(parts, "everyone the directory lists as "+orList(t.Witnesses.Roles)+" when a ceremony opens")
 	}
 	for _, w := range t.Witnesses.People {
 		s := w.ID
@@ -215,15 +260,7 @@ func templateWitnessWords(t rules.Template) string {
 
 // templateQuorumWords says a template's policy.
 func templateQuorumWords(t rules.Template) string {
-	q := t.Quorum
-	s := plural(q.Threshold, "approval", "approvals")
-	for _, r := range slices.Sorted(maps.Keys(q.Roles)) {
-		s += "; at least " + itoa(q.Roles[r]) + " from " + r
-	}
-	if len(q.Veto) > 0 {
-		s += "; a single reject from " + orList(q.Veto) + " ends the ceremony"
-	}
-	return s
+	return plural(t.Quorum.Threshold, "approval", "approvals") + quorumTerms(t.Quorum)
 }
 
 // templateAssuranceWords says how a template's witnesses must sign.
@@ -236,7 +273,7 @@ func templateAssuranceWords(t rules.Template) string {
 
 func templateDeadlineWords(t rules.Template) string {
 	if t.Deadline == "" {
-		return "72h (the default)"
+		return itoa(int(rules.DefaultDeadline.Hours())) + "h (the default)"
 	}
 	return t.Deadline
 }

@@ -485,7 +485,10 @@ func TestAdminAPI(t *testing.T) {
 
 	call("GET", "/api/v1/templates/release", "", 404)
 	call("PUT", "/api/v1/templates/release", `{"kind":"release","witnesses":{"roles":["security"]},"quorum":{"threshold":0},"openedBy":["release"]}`, 422)
-	call("PUT", "/api/v1/templates/release", `{"name":"other","kind":"release","witnesses":{"roles":["security"]},"quorum":{"threshold":1},"openedBy":["release"]}`, 422)
+	out = call("PUT", "/api/v1/templates/release", `{"name":"other","kind":"release","witnesses":{"roles":["security"]},"quorum":{"threshold":1},"openedBy":["release"]}`, 422)
+	if errs, _ := out["errors"].(map[string]any); errs == nil || !strings.Contains(fmt.Sprint(errs["name"]), "its name stays") {
+		t.Fatalf("a body naming another template: %v", out)
+	}
 	out = call("PUT", "/api/v1/templates/release", `{"kind":"release","witnesses":{"roles":["security"]},"quorum":{"threshold":1},"openedBy":["release"]}`, 200)
 	if out["version"] != float64(1) || out["changed"] != true {
 		t.Fatalf("put: %v", out)
@@ -499,6 +502,8 @@ func TestAdminAPI(t *testing.T) {
 	if tpl := out["template"].(map[string]any); tpl["version"] != float64(1) || fmt.Sprint(out["versions"]) != "[2 1]" {
 		t.Fatalf("get v1: %v", out)
 	}
+	call("GET", "/api/v1/templates/release?version=9", "", 404)
+	call("GET", "/api/v1/templates/release?version=x", "", 400)
 	out = call("GET", "/api/v1/templates", "", 200)
 	if items := out["items"].([]any); len(items) != 1 || items[0].(map[string]any)["version"] != float64(2) {
 		t.Fatalf("list: %v", out)

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -35,7 +34,7 @@ func (a *App) apiRoutes(r chi.Router) {
 			r.Get("/ceremonies/{ns}/{name}", a.apiDetail)
 			r.Get("/ceremonies/{ns}/{name}/statement", a.apiStatement)
 		})
-		r.With(a.signLimiter()).Post("/ceremonies/{ns}/{name}/sign", a.apiSign)
+		r.With(a.signs).Post("/ceremonies/{ns}/{name}/sign", a.apiSign)
 		r.Post("/ceremonies/{ns}/{name}/cancel", a.apiWithdraw)
 		r.Group(a.apiAdminRoutes)
 	})
@@ -63,13 +62,11 @@ func (a *App) bearer(next http.Handler) http.Handler {
 			return
 		}
 		v := &viewer{ID: t.WitnessID, Name: t.WitnessID, Via: "token", Session: sid}
-		wit, err := a.store.GetWitness(r.Context(), t.WitnessID)
-		switch {
-		case err == nil && !wit.Active():
+		switch err := a.withWitness(r.Context(), v); {
+		case err == nil:
+		case errors.Is(err, errDeactivated):
 			problem(w, http.StatusForbidden, "deactivated", accessWithdrawnText)
 			return
-		case err == nil:
-			v.Witness, v.Name, v.Roles = &wit, wit.DisplayName, wit.Roles
 		case errors.Is(err, store.ErrNotFound):
 			problem(w, http.StatusUnauthorized, "invalid token", "The token's witness no longer exists.")
 			return
@@ -212,19 +209,7 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 	}
 	me := viewerFrom(r.Context())
 	var in apiSignRequest
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			problem(w, http.StatusRequestEntityTooLarge, "request too large", "The request body is larger than this endpoint accepts.")
-			return
-		}
-		problem(w, http.StatusBadRequest, "invalid JSON", "The body must be a JSON object: "+plainError(err))
-		return
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		problem(w, http.StatusBadRequest, "invalid JSON", "The body must hold one JSON object.")
+	if !readAPIBody(w, r, &in) {
 		return
 	}
 	// Authorization first: nothing reaches the workflow for non-witnesses.
@@ -245,11 +230,7 @@ func (a *App) apiSign(w http.ResponseWriter, r *http.Request) {
 	req := contract.SignRequest{IdempotencyKey: in.IdempotencyKey, WitnessID: me.ID, Decision: contract.Decision(in.Decision),
 		Comment: in.Comment, Statement: in.Statement, Proof: proof}
 	if ps := rules.CheckSignRequest(req); len(ps) > 0 {
-		errs := map[string]string{}
-		for _, p := range ps {
-			errs[p.Field] = p.Message
-		}
-		problemExt(w, http.StatusUnprocessableEntity, "invalid request", "Some fields are not valid.", map[string]any{"errors": errs})
+		problemExt(w, http.StatusUnprocessableEntity, "invalid request", ps.Error(), map[string]any{"errors": problemMap(ps)})
 		return
 	}
 	// The same check the workflow's validator makes, so a bad signature is

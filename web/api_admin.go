@@ -273,9 +273,8 @@ type apiTemplate struct {
 	Template  rules.Template `json:"template"`
 }
 
-func apiTemplateOf(row store.TemplateRow) (apiTemplate, error) {
-	t, err := row.Template()
-	return apiTemplate{Name: row.Name, Version: row.Version, CreatedBy: row.CreatedBy, CreatedAt: row.CreatedAt, Template: t}, err
+func (a *App) apiTemplateOf(row store.TemplateRow) apiTemplate {
+	return apiTemplate{Name: row.Name, Version: row.Version, CreatedBy: row.CreatedBy, CreatedAt: row.CreatedAt, Template: a.templateOf(row)}
 }
 
 func (a *App) apiTemplates(w http.ResponseWriter, r *http.Request) {
@@ -286,11 +285,7 @@ func (a *App) apiTemplates(w http.ResponseWriter, r *http.Request) {
 	}
 	items := []apiTemplate{}
 	for _, row := range rows {
-		t, err := apiTemplateOf(row)
-		if err != nil {
-			a.log.Error("API: a stored template does not decode", "template", row.Name, "err", err)
-		}
-		items = append(items, t)
+		items = append(items, a.apiTemplateOf(row))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
@@ -306,36 +301,23 @@ func (a *App) apiTemplate(w http.ResponseWriter, r *http.Request) {
 		}
 		version = n
 	}
-	rows, err := a.store.TemplateVersions(r.Context(), name)
-	if err != nil {
-		if isNotFound(err) {
-			problem(w, http.StatusNotFound, "no such template", "There is no template named "+name+".")
-		} else {
-			a.apiDBError(w, "API: template versions", err)
-		}
+	rows, row, err := a.templateAt(r.Context(), name, version)
+	switch {
+	case errors.Is(err, errNoVersion):
+		problem(w, http.StatusNotFound, "no such version", "Template "+name+" has no version "+strconv.Itoa(version)+".")
 		return
-	}
-	row := rows[0]
-	if version > 0 {
-		i := 0
-		for i < len(rows) && rows[i].Version != version {
-			i++
-		}
-		if i == len(rows) {
-			problem(w, http.StatusNotFound, "no such version", "Template "+name+" has no version "+strconv.Itoa(version)+".")
-			return
-		}
-		row = rows[i]
-	}
-	t, err := apiTemplateOf(row)
-	if err != nil {
-		a.log.Error("API: a stored template does not decode", "template", name, "err", err)
+	case isNotFound(err):
+		problem(w, http.StatusNotFound, "no such template", "There is no template named "+name+".")
+		return
+	case err != nil:
+		a.apiDBError(w, "API: template versions", err)
+		return
 	}
 	versions := make([]int, len(rows))
 	for i, r := range rows {
 		versions[i] = r.Version
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"template": t, "versions": versions})
+	writeJSON(w, http.StatusOK, map[string]any{"template": a.apiTemplateOf(row), "versions": versions})
 }
 
 // apiTemplatePut saves the body (a template; its name may be left out) as
@@ -346,25 +328,14 @@ func (a *App) apiTemplatePut(w http.ResponseWriter, r *http.Request) {
 	if !readAPIBody(w, r, &t) {
 		return
 	}
-	if t.Name == "" {
-		t.Name = name
-	}
-	ps := rules.ValidateTemplate(t)
-	if t.Name != name {
-		ps = append(ps, rules.Problem{Field: "name", Message: "the body names template " + rules.Clip(t.Name) + ", the address " + name})
-	}
-	if len(ps) > 0 {
+	if ps := templateProblems(&t, name); len(ps) > 0 {
 		problemExt(w, http.StatusUnprocessableEntity, "invalid template", ps.Error(), map[string]any{"errors": problemMap(ps)})
 		return
 	}
-	me := viewerFrom(r.Context())
-	version, added, err := a.store.ApplyTemplate(r.Context(), t, me.ID)
+	version, added, err := a.saveTemplate(r.Context(), t, viewerFrom(r.Context()).ID)
 	if err != nil {
 		a.apiDBError(w, "API: apply template", err)
 		return
-	}
-	if added {
-		a.log.Info("template saved", "template", t.Name, "version", version, "by", me.ID)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": t.Name, "version": version, "changed": added})
 }

@@ -45,10 +45,6 @@ func (v *viewer) mayWithdraw(st contract.State) bool {
 	return st.Status != "" && !st.Status.Final() && v.active() && (v.ID == st.Spec.Initiator || v.isAdmin())
 }
 
-// mayReapplyIntune: only admins carry a sealed Intune decision out again (it
-// makes Graph calls in the organisation's tenant).
-func (v *viewer) mayReapplyIntune() bool { return v.isAdmin() }
-
 // requireAdmin refuses everyone but admins, with a page or a JSON problem.
 func (a *App) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -89,11 +85,10 @@ func (a *App) requireReader(next http.Handler) http.Handler {
 	})
 }
 
-// whyNoRead says why v may not read, and whom to ask.
+// whyNoRead says why v may not read, and whom to ask: they are not in the
+// directory, or hold no role there. (A deactivated person never gets here:
+// loadSession and bearer turn them away first.)
 func (a *App) whyNoRead(ctx context.Context, v *viewer) (title, why string) {
-	if v.Witness != nil && !v.Witness.Active() {
-		return "Access withdrawn", accessWithdrawnText
-	}
 	ask := "Ask an admin of Guildhall"
 	if admins := a.adminNames(ctx); len(admins) > 0 {
 		ask += " (" + strings.Join(admins, ", ") + ")"

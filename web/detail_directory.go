@@ -11,14 +11,15 @@ func (v detailView) deactivatedPending() []string {
 	}
 	var out []string
 	for _, id := range v.State.Pending {
-		if slices.Contains(v.State.Deactivated, id) || v.People.deactivated(id) {
+		if v.isDeactivated(id) {
 			out = append(out, v.People.name(id))
 		}
 	}
 	return out
 }
 
-// isDeactivated says whether a pending witness is deactivated (see deactivatedPending).
+// isDeactivated says whether a witness is deactivated: as the ceremony heard it
+// (directory-changed) or as the directory says now.
 func (v detailView) isDeactivated(id string) bool {
 	return slices.Contains(v.State.Deactivated, id) || v.People.deactivated(id)
 }
@@ -29,9 +30,6 @@ func (v detailView) isDeactivated(id string) bool {
 func (v detailView) cannotSign(me *viewer) string {
 	if !v.IsWitness || v.CanSign || v.MySig != nil || v.IsInitiator || !v.State.Status.Open() || !v.Live {
 		return ""
-	}
-	if me == nil || me.Witness == nil {
-		return "" // not in the directory: they cannot read the page at all (mayRead)
 	}
 	if ref := mayViewerSign(me, v.State); ref != nil {
 		return ref.Text

@@ -255,7 +255,7 @@ func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
 	v.Opened = r.URL.Query().Get("opened") == "1" && v.IsInitiator
 	v.Withdrawn = r.URL.Query().Get("withdrawn") == "1" && v.State.Status == contract.StatusCancelled
 	if r.URL.Query().Get("fragment") == "live" {
-		v.present(a.people(r.Context()))
+		a.present(r.Context(), &v)
 		a.render(w, r, http.StatusOK, detailLive(v))
 		return
 	}
@@ -264,14 +264,24 @@ func (a *App) ceremonyDetail(w http.ResponseWriter, r *http.Request) {
 
 // renderDetail draws the ceremony page (also with a signing error).
 func (a *App) renderDetail(w http.ResponseWriter, r *http.Request, code int, v detailView) {
-	v.present(a.people(r.Context()))
+	a.present(r.Context(), &v)
 	a.render(w, r, code, detailPage(a.meta(r, rules.Title(v.State.Spec)), v))
 }
 
-// present adds what only the page shows: names and the quorum's standing.
-func (v *detailView) present(p people) {
-	v.People = p
-	v.Progress = summarizeProgress(v.State, p.name)
+// present adds what only the page shows: names, the quorum's standing and the
+// ceremony's chain of custody (read here, not by detailData, since the API and
+// the sign and withdraw paths that succeed never show it).
+func (a *App) present(ctx context.Context, v *detailView) {
+	v.People = a.people(ctx)
+	v.Progress = summarizeProgress(v.State, v.People.name)
+	if v.Ceremony == nil {
+		return // not in the Ops DB yet: no chain to show
+	}
+	ev, err := a.store.CeremonyCustody(ctx, v.ID)
+	if err != nil {
+		a.log.Warn("read custody timeline", "ceremony", v.ID, "err", err)
+	}
+	v.Custody = ev
 }
 
 func (a *App) detailError(w http.ResponseWriter, r *http.Request, code int, err error) {
@@ -285,7 +295,8 @@ func (a *App) detailError(w http.ResponseWriter, r *http.Request, code int, err 
 
 // detailData loads a ceremony's live state from the `status` query, falling
 // back to the Ops DB row when the workflow cannot be asked (Temporal down, or
-// history past retention) so the page still says what is known.
+// history past retention) so the page still says what is known. What only the
+// page shows is added by present.
 func (a *App) detailData(ctx context.Context, id string) (detailView, int, error) {
 	me := viewerFrom(ctx)
 	v := detailView{viewer: me.ID, Now: a.cfg.Now(), ID: id, FormKey: randomHex(16), HasEvidence: a.evidence != nil}
@@ -323,13 +334,6 @@ func (a *App) detailData(ctx context.Context, id string) (detailView, int, error
 		} else {
 			v.LiveNote = "Live state is unavailable right now (" + plainError(qerr) + "); showing the last recorded state."
 		}
-	}
-	if rerr == nil {
-		ev, err := a.store.CeremonyCustody(ctx, id)
-		if err != nil {
-			a.log.Warn("read custody timeline", "ceremony", id, "err", err)
-		}
-		v.Custody = ev
 	}
 	v.IsWitness = rules.IsListed(v.State.Spec, me.ID)
 	v.IsInitiator = me.ID == v.State.Spec.Initiator

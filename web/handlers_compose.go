@@ -97,6 +97,9 @@ type composeView struct {
 	F         composeForm
 	Errs      fieldErrors
 	Error     string // form-level
+	// dir is the directory as composeFor read it: a request reads it once, and
+	// the spec is built from the same people the page named.
+	dir []rules.Person
 }
 
 func (a *App) composer(w http.ResponseWriter, r *http.Request) {
@@ -160,13 +163,15 @@ func (a *App) composeFor(ctx context.Context, me *viewer, name string, version i
 	if !me.mayOpen(t) {
 		return v, http.StatusForbidden, "Template " + t.Name + " lets " + andList(t.OpenedBy) + " (and admins) open ceremonies; you are not one of them. Ask an admin if you should be."
 	}
-	dir, err := a.store.Directory(ctx)
+	ws, err := a.store.ListWitnesses(ctx)
 	if err != nil {
+		a.log.Error("read the directory for the composer", "err", err)
 		return v, http.StatusServiceUnavailable, "The directory could not be read. Try again in a moment."
 	}
-	spec := rules.Resolve(t, row.Version, dir, contract.Spec{Initiator: me.ID})
+	v.dir = directoryOf(ws)
+	spec := rules.Resolve(t, row.Version, v.dir, contract.Spec{Initiator: me.ID})
 	v.T, v.Version, v.Witnesses = &t, row.Version, spec.Witnesses
-	v.Policy = policyWords(spec, a.people(ctx))
+	v.Policy = policyWords(spec, peopleOf(ws))
 	v.F.Template, v.F.Version = t.Name, strconv.Itoa(row.Version)
 	return v, http.StatusOK, ""
 }
@@ -202,7 +207,7 @@ func (a *App) composeSubmit(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusConflict, composePage(a.meta(r, "New ceremony"), v))
 		return
 	}
-	spec, errs := a.buildSpec(r.Context(), f, *v.T, v.Version, me.ID)
+	spec, errs := a.buildSpec(f, v, me.ID)
 	if len(errs) > 0 {
 		v.Errs, v.Error = errs, fieldsNeedAttention
 		a.render(w, r, http.StatusUnprocessableEntity, composePage(a.meta(r, "New ceremony"), v))
@@ -284,12 +289,13 @@ func (f composeForm) intuneTarget() (*contract.IntuneTarget, string) {
 
 var slugBad = regexp.MustCompile(`[^a-z0-9]+`)
 
-// buildSpec reads the form into a spec from the template and checks it field by
+// buildSpec reads the form into a spec from v's template and checks it field by
 // field: what only a form can get wrong (a deadline too soon to sign by, or
 // not a date), then the rules every ceremony obeys (rules.ValidateSpec), each
 // problem shown at the field it is about; what the template's policy cannot
-// meet with the directory as it is now is said at the top.
-func (a *App) buildSpec(ctx context.Context, f composeForm, t rules.Template, version int, initiator string) (contract.Spec, fieldErrors) {
+// meet with the directory as composeFor read it is said at the top.
+func (a *App) buildSpec(f composeForm, v composeView, initiator string) (contract.Spec, fieldErrors) {
+	t := *v.T
 	errs := fieldErrors{}
 	now := a.cfg.Now()
 	name := f.Name
@@ -311,18 +317,13 @@ func (a *App) buildSpec(ctx context.Context, f composeForm, t rules.Template, ve
 	if f.Title == "" {
 		errs["title"] = "Say in a few words what is decided; witnesses see it first."
 	}
-	dir, err := a.store.Directory(ctx)
-	if err != nil {
-		errs["form"] = "The directory could not be read. Try again in a moment."
-		return spec, errs
-	}
 	if t.Intune == nil {
 		var problem string
 		if spec.Intune, problem = f.intuneTarget(); problem != "" {
 			errs["intune_groups"] = problem
 		}
 	}
-	spec = rules.Resolve(t, version, dir, spec)
+	spec = rules.Resolve(t, v.Version, v.dir, spec)
 	for _, p := range rules.ValidateSpec(spec, now) {
 		field := formField(p.Field)
 		if _, taken := errs[field]; !taken {
@@ -392,22 +393,4 @@ func assuranceHint(a contract.Assurance) string {
 		return ": in a web login"
 	}
 	return ""
-}
-
-// witnessSource says where a template's witnesses come from: the people the
-// directory lists with its roles when the ceremony opens, the people it names,
-// or both.
-func witnessSource(t rules.Template) string {
-	var parts []string
-	if rs := t.Witnesses.Roles; len(rs) > 0 {
-		parts = append(parts, "everyone the directory lists as "+orList(rs)+" when the ceremony opens")
-	}
-	if len(t.Witnesses.People) > 0 {
-		ids := make([]string, len(t.Witnesses.People))
-		for i, p := range t.Witnesses.People {
-			ids[i] = p.ID
-		}
-		parts = append(parts, andList(ids))
-	}
-	return "Witnesses are " + strings.Join(parts, ", and ") + "; you, who open it, never count."
 }

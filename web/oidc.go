@@ -193,11 +193,13 @@ func (a *App) oidcCallbackHandler(w http.ResponseWriter, r *http.Request) {
 // oidcSignIn starts the session of a verified identity. The directory finds
 // the person by the identity bound to them (or, at their first login, by the
 // verified e-mail) and re-syncs the roles their groups map to; someone it does
-// not know is added when a group maps to a role, and otherwise reads without
-// signing. A deactivated person is turned away.
+// not know is added when a group maps to a role. Otherwise they get a session
+// that holds no role: every page refuses them (403 "Not in the directory",
+// requireReader) and says whom to ask; once an admin adds them they log in
+// again. A deactivated person is turned away.
 func (a *App) oidcSignIn(w http.ResponseWriter, r *http.Request, id store.Identity, roles []string, next string) {
 	wit, err := a.store.SyncIdentity(r.Context(), id, roles, len(roles) > 0)
-	readOnly := false
+	notListed := false
 	switch {
 	case err == nil && !wit.Active():
 		a.log.Warn("OIDC login refused: deactivated in the directory", "subject", id.Subject, "witness", wit.ID)
@@ -205,8 +207,9 @@ func (a *App) oidcSignIn(w http.ResponseWriter, r *http.Request, id store.Identi
 		return
 	case err == nil:
 	case errors.Is(err, store.ErrNotFound):
-		// Not in the directory and no group maps to a role: they read only.
-		readOnly = true
+		// Not in the directory and no group maps to a role: a session under
+		// their e-mail (or subject) that every page refuses, saying why.
+		notListed = true
 		wit.ID = id.Email
 		if wit.ID == "" {
 			wit.ID = "oidc:" + id.Subject
@@ -221,11 +224,11 @@ func (a *App) oidcSignIn(w http.ResponseWriter, r *http.Request, id store.Identi
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database did not answer. Try again in a moment.")
 		return
 	}
-	if err := a.startSessionAs(w, r, session{WitnessID: wit.ID, Via: "oidc", ReadOnly: readOnly}); err != nil {
+	if err := a.startSessionAs(w, r, session{WitnessID: wit.ID, Via: "oidc", NotListed: notListed}); err != nil {
 		a.errorPage(w, r, http.StatusInternalServerError, "Login failed", "The session could not be started.")
 		return
 	}
-	a.log.Info("OIDC login", "subject", id.Subject, "witness", wit.ID, "identity_provider_roles", roles, "read_only", readOnly)
+	a.log.Info("OIDC login", "subject", id.Subject, "witness", wit.ID, "identity_provider_roles", roles, "not_in_directory", notListed)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

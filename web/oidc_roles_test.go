@@ -19,7 +19,7 @@ import (
 // group changes: provisioned at the first login from a mapped group, a group
 // added, a group removed (the role an admin gave stays), every group removed
 // (and then they can no longer sign a ceremony that lists them with the role),
-// deactivated (login refused); and an unmapped person, who reads only.
+// deactivated (login refused); and an unmapped person, whom every page refuses.
 func TestOIDCRolesFromGroups(t *testing.T) {
 	p := oidctest.New(t)
 	srv, app := newOIDCApp(t, p)
@@ -106,28 +106,20 @@ func TestOIDCRolesFromGroups(t *testing.T) {
 		t.Fatalf("deactivated login: %d, session %v", code, ok)
 	}
 
-	// Unmapped: reads, and is not added to the directory.
+	// Unmapped: logged in, not added to the directory, and refused everywhere
+	// with the reason.
 	zed := login(oidctest.Person{Subject: "kc-zed", Email: "zed@example.org", Groups: []string{"/other/team"}})
 	if _, err := app.store.GetWitness(ctx, "zed@example.org"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unmapped person provisioned: %v", err)
 	}
-	if page := getPage(t, zed, base+"/account"); !strings.Contains(page, "not registered as a witness") {
-		t.Fatal("the unmapped person is not told they read only")
-	}
-	// Even a ceremony that lists them (by e-mail) is closed to them: reading
-	// needs a role, and the page says so and whom to ask.
+	refusedNotInDirectory(t, zed, base+"/account")
+	// Even a ceremony that lists them (by e-mail) is closed to them.
 	zedSpec := spec
 	zedSpec.ID, zedSpec.Witnesses = "web/zed", []contract.WitnessRef{{ID: "zed@example.org", Role: "security"}, {ID: "bob@example.org", Role: "release"}}
 	if _, err := fake.Open(ctx, zedSpec); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := zed.Get(base + "/ceremonies/web/zed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if page := readAll(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "not registered as a witness") {
-		t.Fatalf("an unmapped person listed on a ceremony: %d, not told why they cannot read it", resp.StatusCode)
-	}
+	refusedNotInDirectory(t, zed, base+"/ceremonies/web/zed")
 
 	// An unverified e-mail is not used: the newcomer is known by the subject.
 	login(oidctest.Person{Subject: "kc-uma", Email: "uma@example.org", EmailUnverified: true, Groups: []string{"/guildhouse/release"}})
@@ -142,9 +134,10 @@ func TestOIDCRolesFromGroups(t *testing.T) {
 	}
 }
 
-// A read-only session keeps its id out of the directory: an unmapped person
-// whose e-mail is a witness's id bound to another identity does not become them.
-func TestReadOnlySessionNeverPicksUpARecord(t *testing.T) {
+// The session of someone not in the directory keeps its id out of it: an
+// unmapped person whose e-mail is a witness's id bound to another identity
+// does not become them.
+func TestNotListedSessionNeverPicksUpARecord(t *testing.T) {
 	p := oidctest.New(t)
 	srv, _ := newOIDCApp(t, p)
 	base := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
@@ -155,11 +148,28 @@ func TestReadOnlySessionNeverPicksUpARecord(t *testing.T) {
 	p.Login(oidctest.Person{Subject: "kc-other", Email: "alice@example.org"})
 	c, _, ok := loginThroughIdP(t, srv.URL)
 	if !ok {
-		t.Fatal("the other login did not start a read-only session")
+		t.Fatal("the other login did not start a session")
 	}
-	if page := getPage(t, c, base+"/account"); !strings.Contains(page, "not registered as a witness") {
+	if page := refusedNotInDirectory(t, c, base+"/account"); strings.Contains(page, `id="passkeys"`) {
 		t.Fatalf("a second identity with alice's e-mail reads alice's account:\n%s", page)
 	}
+}
+
+// refusedNotInDirectory asserts that c, logged in as someone the directory does
+// not know, is refused u with requireReader's page: 403, "Not in the directory"
+// and what to do. It returns the page.
+func refusedNotInDirectory(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readAll(t, resp)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "Not in the directory") ||
+		!strings.Contains(page, "not registered as a witness in Guildhall") {
+		t.Fatalf("%s for someone not in the directory: %d, not the refusal that says why:\n%s", u, resp.StatusCode, page)
+	}
+	return page
 }
 
 func TestClaimValues(t *testing.T) {

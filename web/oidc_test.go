@@ -97,16 +97,13 @@ func TestOIDCLogin(t *testing.T) {
 			t.Fatalf("account page does not show bob:\n%s", page)
 		}
 	})
-	t.Run("unknown person logs in read-only", func(t *testing.T) {
+	t.Run("unknown person logs in and is refused every page", func(t *testing.T) {
 		p.Login(oidctest.Person{Subject: "kc-9", Email: "zed@example.org", Groups: []string{"/guildhouse/unmapped"}})
-		c, end, ok := loginThroughIdP(t, srv.URL)
-		if !ok || end != "/ceremonies" {
-			t.Fatalf("ended at %s, session %v", end, ok)
+		c, code, end, ok := loginWithStatus(t, srv.URL)
+		if !ok || end != "/ceremonies" || code != http.StatusForbidden {
+			t.Fatalf("ended at %s (%d), session %v", end, code, ok)
 		}
-		resp, _ := c.Get(strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/account")
-		if page := readAll(t, resp); !strings.Contains(page, "not registered as a witness") {
-			t.Fatal("unknown identity treated as a witness")
-		}
+		refusedNotInDirectory(t, c, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)+"/account")
 	})
 	for _, mode := range []string{oidctest.BadSignature, oidctest.WrongAudience, oidctest.Expired, oidctest.WrongNonce, oidctest.WrongIssuer} {
 		t.Run("refuses "+mode, func(t *testing.T) {

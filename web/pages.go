@@ -107,7 +107,7 @@ func (a *App) artifactDetail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Intune, v.Reapplied = intuneViews(ds), r.URL.Query().Get("reapplied") == "1"
-	v.MayReapply = viewerFrom(ctx).mayReapplyIntune() && a.intune != nil
+	v.MayReapply = viewerFrom(ctx).isAdmin() && a.intune != nil
 	a.render(w, r, http.StatusOK, artifactPage(a.meta(r, art.Name), v))
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
@@ -97,15 +98,11 @@ type passkeyRegTicket struct {
 const regTicketName = "passkey-registration"
 
 // passkeyRegistrant is the viewer registering a passkey; it refuses (and has
-// answered) when passkeys are off or the viewer is not a witness.
+// answered) when passkeys are off.
 func (a *App) passkeyRegistrant(w http.ResponseWriter, r *http.Request) (*viewer, bool) {
 	me := viewerFrom(r.Context())
 	if a.webauthn == nil {
 		problem(w, http.StatusServiceUnavailable, "passkeys unavailable", passkeysOffText)
-		return me, false
-	}
-	if me.Witness == nil {
-		problem(w, http.StatusForbidden, "not a witness", "Only registered witnesses can add passkeys.")
 		return me, false
 	}
 	return me, true
@@ -171,8 +168,8 @@ func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "passkey not valid", "The new passkey could not be verified.")
 		return
 	}
-	label := strings.TrimSpace(in.Label)
-	if label == "" || len(label) > 60 {
+	label := truncate(strings.TrimSpace(in.Label), rules.MaxLabel)
+	if label == "" {
 		label = "Passkey added " + a.cfg.Now().UTC().Format("2006-01-02")
 	}
 	// AddCredential puts the registration on the custody chain: which keys a
@@ -191,11 +188,11 @@ func (a *App) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"redirect": "/account"})
 }
 
-// beginPasskeySign prepares an assertion whose challenge binds a fresh nonce to
-// the statement (see statement.go).
 // passkeysOffText explains why passkeys cannot be used on this instance.
 const passkeysOffText = "Passkeys need the app to be served under a host name (for example http://localhost:4000), not an IP address."
 
+// beginPasskeySign prepares an assertion whose challenge binds a fresh nonce to
+// the statement (see statement.go).
 func (a *App) beginPasskeySign(me *viewer, stmt []byte) (*protocol.CredentialAssertion, *webauthn.SessionData, []byte, error) {
 	if a.webauthn == nil {
 		return nil, nil, nil, errors.New(passkeysOffText)
@@ -278,10 +275,6 @@ func (f fixedCreds) WebAuthnCredentials() []webauthn.Credential { return f.creds
 // removePasskey deletes one of the viewer's passkeys.
 func (a *App) removePasskey(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
-	if me.Witness == nil {
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses have passkeys.")
-		return
-	}
 	key := r.PostFormValue("key_id")
 	if !slices.ContainsFunc(me.Witness.Credentials, func(c store.Credential) bool { return c.Type == "webauthn" && c.KeyID == key }) {
 		a.errorPage(w, r, http.StatusNotFound, "No such passkey", "That passkey is not registered for you.")

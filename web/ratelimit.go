@@ -107,5 +107,3 @@ func retryWords(after string) string {
 func (a *App) loginLimiter() func(http.Handler) http.Handler {
 	return a.limiter(loginLimit, keyByClientIP)
 }
-
-func (a *App) signLimiter() func(http.Handler) http.Handler { return a.limiter(signLimit, keyByActor) }

@@ -68,11 +68,11 @@ type session struct {
 	WitnessID string `json:"w"`
 	Via       string `json:"v"` // "dev" or "oidc"
 	Expires   int64  `json:"e"` // unix seconds
-	// ReadOnly: someone the directory did not know at login (WitnessID is their
-	// e-mail or "oidc:<subject>"). Their id is never looked up, so it cannot
-	// pick up a record bound to another identity; they log in again once an
-	// admin has added them.
-	ReadOnly bool `json:"r,omitempty"`
+	// NotListed: someone the directory did not know at login (WitnessID is
+	// their e-mail or "oidc:<subject>"). Their id is never looked up, so it
+	// cannot pick up a record bound to another identity; every page refuses
+	// them (requireReader) until an admin has added them and they log in again.
+	NotListed bool `json:"r,omitempty"`
 	// ID is the secret id of the session's row in the Ops DB (sessions.go).
 	ID string `json:"s"`
 }
@@ -81,9 +81,8 @@ type session struct {
 type viewer struct {
 	ID      string
 	Name    string
-	Roles   []string
 	Via     string
-	Witness *store.Witness // nil when the identity has no witness record
+	Witness *store.Witness // nil when the identity has no witness record (requireReader refuses them)
 	// Session is the row id of the login session or API token that
 	// authenticated the request (sessions.go).
 	Session string
@@ -162,27 +161,44 @@ func (a *App) loadSession(next http.Handler) http.Handler {
 			return
 		}
 		v := &viewer{ID: s.WitnessID, Name: s.WitnessID, Via: s.Via, Session: sid}
-		if s.ReadOnly {
+		if s.NotListed {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
 			return
 		}
-		wit, err := a.store.GetWitness(r.Context(), s.WitnessID)
-		switch {
-		case err == nil && !wit.Active():
-			a.log.Warn("session of a deactivated person ended", "witness", wit.ID, "path", r.URL.Path)
+		switch err := a.withWitness(r.Context(), v); {
+		case errors.Is(err, errDeactivated):
+			a.log.Warn("session of a deactivated person ended", "witness", v.ID, "path", r.URL.Path)
 			a.clearCookie(w, sessionCookie)
 			a.errorPage(w, r, http.StatusForbidden, "Access withdrawn", accessWithdrawnText)
 			return
-		case err == nil:
-			v.Witness, v.Name, v.Roles = &wit, wit.DisplayName, wit.Roles
-		case errors.Is(err, store.ErrNotFound):
-		default:
-			a.log.Error("load witness for session", "witness", s.WitnessID, "err", err)
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			a.log.Error("load witness for session", "witness", v.ID, "err", err)
 			a.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database did not answer. Try again in a moment.")
 			return
 		}
+		// Someone the directory does not know goes on without an entry, for
+		// requireReader to refuse with the reason.
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
 	})
+}
+
+// errDeactivated: the directory has deactivated the person.
+var errDeactivated = errors.New("deactivated in the directory")
+
+// withWitness gives v their directory entry and name. Sessions and API tokens
+// alike look it up on every request, so a deactivation ends access at once:
+// a deactivated person is errDeactivated, an id the directory does not know
+// store.ErrNotFound.
+func (a *App) withWitness(ctx context.Context, v *viewer) error {
+	wit, err := a.store.GetWitness(ctx, v.ID)
+	switch {
+	case err != nil:
+		return err
+	case !wit.Active():
+		return errDeactivated
+	}
+	v.Witness, v.Name = &wit, wit.DisplayName
+	return nil
 }
 
 func (a *App) requireLogin(next http.Handler) http.Handler {

@@ -81,9 +81,6 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 	case !validFormKey(key):
 		fail("The form was incomplete; reload the page and try again.")
 		return
-	case needsKey(v.State.Spec, me, v.ID) != "":
-		fail(needsKey(v.State.Spec, me, v.ID))
-		return
 	}
 	st := statement.Build(v.State.Spec, me.ID, decision, comment, a.cfg.Now())
 	t := signTicket{CeremonyID: v.ID, WitnessID: me.ID, Decision: decision, Comment: comment,
@@ -115,8 +112,11 @@ func (a *App) signReview(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, reviewPage(a.meta(r, "Review your signature"), rv))
 }
 
-// signableForm loads the ceremony of a form sign path and authorizes the viewer
-// (signTarget). On refusal it has written the response.
+// signableForm loads the ceremony of a form sign path (review and confirm) and
+// authorizes the viewer (signTarget), then checks the form's own channel: a
+// witness whose signature must be made with a key the form cannot use
+// (needsKey) is told what to do instead, at review and at confirm alike. On
+// refusal it has written the response.
 func (a *App) signableForm(w http.ResponseWriter, r *http.Request) (detailView, bool) {
 	id, ok := ceremonyID(r)
 	if !ok {
@@ -126,6 +126,12 @@ func (a *App) signableForm(w http.ResponseWriter, r *http.Request) (detailView, 
 	v, ref := a.signTarget(r.Context(), id, true)
 	if ref != nil {
 		a.refuseForm(w, r, v, ref)
+		return v, false
+	}
+	if why := needsKey(v.State.Spec, viewerFrom(r.Context()), id); why != "" {
+		a.log.Warn("form signature refused: a key is needed", "ceremony", id, "viewer", viewerFrom(r.Context()).ID)
+		v.SignError = why
+		a.renderDetail(w, r, http.StatusUnprocessableEntity, v)
 		return v, false
 	}
 	return v, true

@@ -4,10 +4,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store/storetest"
 )
 
@@ -42,21 +45,34 @@ func TestInvalidUTF8CommentRefusedAtReview(t *testing.T) {
 // Finding 7 of issue 17: a witness whose only key is ed25519 is not offered a
 // form the workflow would refuse, and is told to use `guildhall sign`; so is a
 // witness without a passkey on a ceremony that demands key assurance (told to
-// register a passkey). A review is refused all the same.
+// register a passkey). A review is refused all the same, and so is a confirm
+// with a ticket made before (or without) the review: nothing reaches the
+// workflow.
 func TestWebFormOnlyWhenItCanSign(t *testing.T) {
 	h := newHarness(t, storetest.SQLite(t))
 	id := openCeremony(t, h, "edkey")
 	bob := h.client("bob@example.org")
 	form := signValues(t, h, bob, id)
+	// A review made before the key was added: its ticket is good, but the
+	// confirm must still refuse.
+	resp, review := h.review(bob, id, "approve", "ok")
+	ticket := between(review, `name="ticket" value="`)
+	if resp.StatusCode != http.StatusOK || ticket == "" {
+		t.Fatalf("review before the key: %d", resp.StatusCode)
+	}
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	storetest.AddKey(t, h.st, "bob@example.org", priv)
 	_, page := h.get(bob, "/ceremonies/"+id)
 	if strings.Contains(page, `id="sign-form"`) || !strings.Contains(page, `id="needs-key"`) || !strings.Contains(page, "guildhall sign "+id) {
 		t.Fatalf("the page offers the form or does not say what to do:\n%s", between(page, `id="sign-panel"`))
 	}
-	resp := h.post(bob, "/ceremonies/"+id+"/review", form)
+	resp = h.post(bob, "/ceremonies/"+id+"/review", form)
 	if body := readAll(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "guildhall sign") {
 		t.Fatalf("a review anyway: %d", resp.StatusCode)
+	}
+	resp = h.post(bob, "/ceremonies/"+id+"/sign", url.Values{"ticket": {ticket}})
+	if body := readAll(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "guildhall sign") {
+		t.Fatalf("a confirm with the earlier ticket: %d", resp.StatusCode)
 	}
 
 	// A ceremony demanding key assurance, a witness without any key.
@@ -75,7 +91,20 @@ func TestWebFormOnlyWhenItCanSign(t *testing.T) {
 	if body := readAll(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Register a passkey") {
 		t.Fatalf("key-only ceremony, a review anyway: %d", resp.StatusCode)
 	}
-	if h.fake.signCount() != 0 {
-		t.Fatal("a signature reached the workflow")
+	// A ticket as a review would make it (signed with the app's key): the
+	// confirm refuses it all the same.
+	now := time.Now()
+	st := statement.Build(spec, "carol@example.org", contract.Approve, "ok", now)
+	ticket, err := h.app.cookies.encode(ticketName, signTicket{CeremonyID: spec.ID, WitnessID: "carol@example.org", Decision: contract.Approve,
+		Comment: "ok", Statement: string(st.Canonical()), Key: form.Get("key"), Expires: now.Add(ticketTTL).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = h.post(carol, "/ceremonies/web/keyonly/sign", url.Values{"ticket": {ticket}})
+	if body := readAll(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Register a passkey") {
+		t.Fatalf("key-only ceremony, a confirm without a key: %d", resp.StatusCode)
+	}
+	if n := h.fake.signCount(); n != 0 {
+		t.Fatalf("%d signatures reached the workflow", n)
 	}
 }

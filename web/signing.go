@@ -13,9 +13,10 @@ import (
 
 // Every sign path (the form's review and confirm, the passkey confirm, the API's
 // statement and sign) loads its ceremony with signTarget and authorizes the viewer
-// with mayViewerSign; each only adds the checks of its own channel (a ticket, a
-// WebAuthn assertion, an ed25519 proof). Nothing reaches the workflow for a viewer
-// the rules would refuse.
+// with mayViewerSign; each only adds the checks of its own channel (the form's
+// needsKey and ticket, a WebAuthn assertion, an ed25519 proof). Nothing reaches
+// the workflow for a viewer the rules would refuse. needsKey is the form's alone:
+// the passkey and API paths are how a witness who needs a key signs.
 
 // refusal is why a sign path turned the viewer away, in plain words, with the
 // HTTP status and the problem title of the JSON API.
@@ -28,15 +29,13 @@ type refusal struct {
 // mayViewerSign is the one authorizer of the sign paths: the viewer is a person
 // in the directory whom rules.MaySign lets sign this ceremony in this state. A
 // state read from the Ops DB row has no signatures; the workflow's own check
-// then refuses a second signature.
+// then refuses a second signature. Every viewer here has a directory entry
+// (requireReader); one without would stand as not active and be refused.
 func mayViewerSign(me *viewer, st contract.State) *refusal {
-	notWitness := &refusal{http.StatusForbidden, "Not a witness", "You are not a witness of this ceremony, so you cannot sign it."}
-	if me == nil || me.Witness == nil {
-		return notWitness
-	}
 	r := rules.MaySign(st, me.ID)
 	if r == nil {
-		r = rules.MayStillSign(st.Spec, me.ID, rules.Standing{Known: true, Active: me.Witness.Active(), Roles: me.Witness.Roles})
+		p := me.person()
+		r = rules.MayStillSign(st.Spec, me.ID, rules.Standing{Known: true, Active: p.Active, Roles: p.Roles})
 	}
 	switch {
 	case r == nil:
@@ -49,7 +48,7 @@ func mayViewerSign(me *viewer, st contract.State) *refusal {
 		return &refusal{http.StatusConflict, "Ceremony closed",
 			"This ceremony no longer accepts signatures (it is " + statusLabel(string(st.Status)) + ")."}
 	}
-	return notWitness
+	return &refusal{http.StatusForbidden, "Not a witness", "You are not a witness of this ceremony, so you cannot sign it."}
 }
 
 // signTarget is the one loader of the sign paths. live asks the workflow for its
@@ -173,7 +172,7 @@ func needsKey(spec contract.Spec, me *viewer, ceremonyID string) string {
 	switch {
 	case len(webauthnCredentials(me.Witness)) > 0:
 		return ""
-	case me.Witness != nil && len(keysOf(me.Witness, "ed25519")) > 0:
+	case len(keysOf(me.Witness, "ed25519")) > 0:
 		return "You have registered an ed25519 key, so your signature must be made with it, and this page cannot use it. " +
 			"Sign with it on the command line: guildhall sign " + ceremonyID + " --key YOUR-KEY-FILE --decision approve (or reject) --send, " +
 			"or through the API (POST /api/v1/ceremonies/" + ceremonyID + "/sign). Or register a passkey on your Account page to sign here."

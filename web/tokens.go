@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
@@ -23,7 +24,6 @@ const (
 	oldTokenPrefix = "gh1."
 	tokenName      = "api-token"
 	tokenTTL       = 30 * 24 * time.Hour
-	maxTokenLabel  = 60
 )
 
 type apiToken struct {
@@ -65,15 +65,11 @@ func (a *App) parseToken(tok string) (apiToken, bool) {
 
 func (a *App) createToken(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
-	if me.Witness == nil {
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses can create API tokens.")
-		return
-	}
 	label := strings.TrimSpace(r.PostFormValue("label"))
 	if label == "" {
 		label = "API token " + a.cfg.Now().UTC().Format("2006-01-02")
 	}
-	tok, exp, err := a.issueToken(r, me.ID, truncate(label, maxTokenLabel))
+	tok, exp, err := a.issueToken(r, me.ID, truncate(label, rules.MaxLabel))
 	if err != nil {
 		a.log.Error("issue an API token", "witness", me.ID, "err", err)
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Token not created", "The token could not be created. Try again in a moment.")
@@ -101,10 +97,6 @@ func publicKeys(w *store.Witness) []statement.PublicKey {
 // they register (proof of possession, store.AddProvenKey).
 func (a *App) keyChallenge(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
-	if me.Witness == nil {
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses can add keys.")
-		return
-	}
 	c, err := a.store.NewKeyChallenge(r.Context(), me.ID)
 	if err != nil {
 		a.dbError(w, r, "issue a key challenge", err)
@@ -118,10 +110,6 @@ func (a *App) keyChallenge(w http.ResponseWriter, r *http.Request) {
 // `guildhall prove-key` made for the viewer's challenge.
 func (a *App) addEd25519Key(w http.ResponseWriter, r *http.Request) {
 	me := viewerFrom(r.Context())
-	if me.Witness == nil {
-		a.errorPage(w, r, http.StatusForbidden, "Not a witness", "Only registered witnesses can add keys.")
-		return
-	}
 	refuse := func(code int, msg string) {
 		a.renderAccount(w, r, code, accountView{KeyChallenge: r.PostFormValue("challenge")}, msg)
 	}
@@ -136,7 +124,7 @@ func (a *App) addEd25519Key(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusUnprocessableEntity, "That is not a key proof: "+err.Error()+".")
 		return
 	}
-	label := truncate(strings.TrimSpace(r.PostFormValue("label")), 60)
+	label := truncate(strings.TrimSpace(r.PostFormValue("label")), rules.MaxLabel)
 	c, err := a.store.AddProvenKey(r.Context(), me.ID, p, label, me.ID)
 	var kpe *store.KeyProofError
 	switch {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -289,5 +290,33 @@ func TestEveryCustodyTypeHasWords(t *testing.T) {
 	}
 	if s := summarize(store.CustodyEvent{Type: "future.event", Body: `{"data":{"a":1}}`}, nil); s != `{"a":1}` {
 		t.Errorf("unknown type: %q", s)
+	}
+}
+
+// The forms' limits are the rules the server checks, so a browser never cuts
+// text the server would take.
+func TestFormLimitsAreTheRules(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	id := openCeremony(t, h, "limits")
+	ivy, bob := h.client("ivy@example.org"), h.client("bob@example.org")
+	_, detailBob := h.get(bob, "/ceremonies/"+id)
+	_, detailIvy := h.get(ivy, "/ceremonies/"+id)
+	_, composer := h.get(ivy, "/ceremonies/new?template=release")
+	_, account := h.get(ivy, "/account")
+	for _, c := range []struct {
+		page, id string
+		max      int
+	}{
+		{detailBob, "comment", rules.MaxComment},
+		{detailIvy, "withdraw-reason", rules.MaxWithdrawReason},
+		{composer, "title", rules.MaxTitle},
+		{composer, "name", rules.MaxName},
+		{account, "token_label", rules.MaxLabel},
+		{account, "passkey-label", rules.MaxLabel},
+	} {
+		tag := regexp.MustCompile(`<(input|textarea)[^>]* id="` + c.id + `"[^>]*>`).FindString(c.page)
+		if want := fmt.Sprintf(`maxlength="%d"`, c.max); !strings.Contains(tag, want) {
+			t.Errorf("%s: %q, want %s", c.id, tag, want)
+		}
 	}
 }

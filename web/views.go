@@ -14,6 +14,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -213,11 +214,27 @@ func (a *App) people(ctx context.Context) people {
 		a.log.Warn("read witness names; pages show ids", "err", err)
 		return people{}
 	}
+	return peopleOf(ws)
+}
+
+// peopleOf is the names and standing of the witnesses read.
+func peopleOf(ws []store.Witness) people {
 	p := make(people, len(ws))
 	for _, w := range ws {
 		p[w.ID] = personInfo{Name: w.DisplayName, Deactivated: !w.Active()}
 	}
 	return p
+}
+
+// directoryOf is the witnesses read as rules resolves a template's witnesses
+// from them (what store.Directory answers), so that a page which also names
+// them reads the directory once.
+func directoryOf(ws []store.Witness) []rules.Person {
+	out := make([]rules.Person, len(ws))
+	for i, w := range ws {
+		out[i] = rules.Person{ID: w.ID, Roles: w.Roles, Active: w.Active()}
+	}
+	return out
 }
 
 // policyWords says a ceremony's quorum policy with the witnesses' names. (The
@@ -232,17 +249,26 @@ func policyWords(spec contract.Spec, p people) string {
 		}
 		ws = append(ws, s)
 	}
-	b := "Needs " + plural(spec.Quorum.Threshold, "approval", "approvals") + " from " + andList(ws)
-	for _, r := range slices.Sorted(maps.Keys(spec.Quorum.Roles)) {
-		b += "; at least " + itoa(spec.Quorum.Roles[r]) + " from " + r
-	}
-	if len(spec.Quorum.Veto) > 0 {
-		b += "; a single reject from " + orList(slices.Sorted(slices.Values(spec.Quorum.Veto))) + " ends the ceremony"
-	}
+	b := "Needs " + plural(spec.Quorum.Threshold, "approval", "approvals") + " from " + andList(ws) + quorumTerms(spec.Quorum)
 	if spec.Initiator != "" {
 		b += "; " + p.name(spec.Initiator) + ", who opened it, does not count"
 	}
 	return b + "."
+}
+
+// quorumTerms are a quorum's terms after its threshold, in words: the role
+// minimums and the veto ("; at least 1 from security; a single reject from
+// security ends the ceremony"). Ceremony and template pages both say a policy
+// with them.
+func quorumTerms(q contract.Quorum) string {
+	var b string
+	for _, r := range slices.Sorted(maps.Keys(q.Roles)) {
+		b += "; at least " + itoa(q.Roles[r]) + " from " + r
+	}
+	if len(q.Veto) > 0 {
+		b += "; a single reject from " + orList(slices.Sorted(slices.Values(q.Veto))) + " ends the ceremony"
+	}
+	return b
 }
 
 // decisionVerb is what a witness does: "approve" or "reject".

@@ -63,16 +63,15 @@ func (a *App) vouch(ctx context.Context, ceremonyID string, req *contract.SignRe
 		return err
 	}
 	// A session or token ended since the request began gets no vouch.
-	if err := a.stillLive(ctx, viewerFrom(ctx)); err != nil {
+	v := viewerFrom(ctx)
+	if err := a.stillLive(ctx, v); err != nil {
 		return err
 	}
 	level, method := contract.AssuranceSession, statement.MethodOIDC
-	switch v := viewerFrom(ctx); {
-	case v == nil:
-		return fmt.Errorf("no signer")
-	case v.Via == "token":
+	switch v.Via {
+	case "token":
 		level, method = contract.AssuranceToken, statement.MethodAPIToken
-	case v.Via == "dev":
+	case "dev":
 		method = statement.MethodDevLogin
 	}
 	vch, err := statement.SignVouch(a.voucher.key, ceremonyID, *req, level, method, time.Now())

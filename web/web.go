@@ -32,7 +32,6 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
-	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -64,7 +63,6 @@ type Store interface {
 	QuorumTimes(ctx context.Context, since time.Time, limit int) ([]store.QuorumTime, error)
 	ListTemplates(ctx context.Context) ([]store.TemplateRow, error)
 	GetTemplate(ctx context.Context, name string, version int) (store.TemplateRow, error)
-	Directory(ctx context.Context) ([]rules.Person, error)
 	SyncIdentity(ctx context.Context, id store.Identity, idpRoles []string, provision bool) (store.Witness, error)
 	AdminStore
 	SessionStore
@@ -162,6 +160,9 @@ type App struct {
 	voucher  *webVoucher
 	// opens limits the ceremonies a person opens (ratelimit.go).
 	opens *httprate.RateLimiter
+	// signs limits a person's signing requests, the page's and the API's
+	// together: one limiter, so one budget.
+	signs func(http.Handler) http.Handler
 	// streamMaxAge bounds one live stream's life (see live.go).
 	streamMaxAge time.Duration
 }
@@ -274,6 +275,7 @@ func NewServer(addr string, app *App) *http.Server {
 func (a *App) routes() http.Handler {
 	r := chi.NewRouter()
 	a.opens = a.newLimiter(openLimit, keyByActor)
+	a.signs = a.limiter(signLimit, keyByActor)
 	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP(), middleware.GetHead)
 	r.Get("/health", a.health)
 	r.Get("/static/{file}", serveAsset)
@@ -301,7 +303,7 @@ func (a *App) routes() http.Handler {
 			r.Post("/ceremonies/new", a.composeSubmit)
 			r.Get("/ceremonies/{ns}/{name}", a.ceremonyDetail)
 			r.Get("/ceremonies/{ns}/{name}/events", a.ceremonyEvents)
-			r.With(a.signLimiter()).Group(func(r chi.Router) {
+			r.With(a.signs).Group(func(r chi.Router) {
 				r.Post("/ceremonies/{ns}/{name}/review", a.signReview)
 				r.Post("/ceremonies/{ns}/{name}/sign", a.signConfirm)
 				r.Post("/ceremonies/{ns}/{name}/sign/passkey", a.signPasskey)
@@ -313,7 +315,7 @@ func (a *App) routes() http.Handler {
 			r.Get("/events", a.listEvents)
 			r.Get("/artifacts", a.artifactList)
 			r.Get("/artifacts/{digest}", a.artifactDetail)
-			r.Post("/artifacts/{digest}/intune/apply", a.intuneReapply)
+			r.With(a.requireAdmin).Post("/artifacts/{digest}/intune/apply", a.intuneReapply)
 			r.Get("/chronicle", a.chronicle)
 			r.Get("/posture", a.posture)
 			r.Get("/account", a.account)

@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/testenv"
+	"github.com/guildhouse/guildhall/rules"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
@@ -398,6 +401,11 @@ func TestComposerFromTemplate(t *testing.T) {
 	if !strings.Contains(htmlUnescape(form), "Needs 2 approvals from Bob (release) and Carol (security)") {
 		t.Errorf("the form does not show the resolved policy:\n%s", form)
 	}
+	// Where the witnesses come from, in the words the admin pages use.
+	if want := "Witnesses are " + templateWitnessWords(releaseTemplate(2)) + "; you, who open it, never count."; !strings.Contains(htmlUnescape(form), want) ||
+		!strings.Contains(want, "bob@example.org (release) and carol@example.org (security)") {
+		t.Errorf("the form does not say where the witnesses come from (%q):\n%s", want, form)
+	}
 	if resp := h.post(ivy, "/ceremonies/new", composeValues("from-template")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("valid form: %d %s", resp.StatusCode, readAll(t, resp))
 	}
@@ -469,6 +477,11 @@ func TestSignRateLimit(t *testing.T) {
 	}
 	if last != http.StatusTooManyRequests {
 		t.Fatalf("after %d sign attempts: %d", signLimit.n+1, last)
+	}
+	// The page and the API share the one per-person budget.
+	resp, p := h.apiClient(t)("POST", "/api/v1/ceremonies/"+id+"/sign", h.token(t, "bob@example.org"), map[string]string{"decision": "maybe"})
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("an API signature after the page's limit: %d %v", resp.StatusCode, p)
 	}
 }
 
@@ -1129,5 +1142,95 @@ func TestDetailFromTheOpsDB(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("the Ops DB copy lacks %q", want)
 		}
+	}
+}
+
+// countingStore counts reads of the whole directory and of ceremonies' chains.
+type countingStore struct {
+	*store.Store
+	lists, custody atomic.Int32
+}
+
+func (s *countingStore) CeremonyCustody(ctx context.Context, id string) ([]store.CustodyEvent, error) {
+	s.custody.Add(1)
+	return s.Store.CeremonyCustody(ctx, id)
+}
+
+// countingHarness is newHarness with its app on a countingStore.
+func countingHarness(t *testing.T) (*harness, *countingStore) {
+	t.Helper()
+	st := storetest.SQLite(t)
+	seedWitnesses(t, st)
+	if _, _, err := st.ApplyTemplate(context.Background(), releaseTemplate(2), "test"); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: st}
+	fake := newFake(st)
+	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), DevLogin: true},
+		Deps{Store: cs, Ceremonies: fake, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app)
+	t.Cleanup(func() { app.Shutdown(); srv.Close() })
+	return &harness{t: t, st: st, fake: fake, app: app, srv: srv}, cs
+}
+
+func (s *countingStore) ListWitnesses(ctx context.Context) ([]store.Witness, error) {
+	s.lists.Add(1)
+	return s.Store.ListWitnesses(ctx)
+}
+
+func (s *countingStore) Directory(ctx context.Context) ([]rules.Person, error) {
+	s.lists.Add(1)
+	return s.Store.Directory(ctx)
+}
+
+// The composer reads the directory once per request: the witnesses it names
+// on the page and the spec it opens come from the same read.
+func TestComposerReadsTheDirectoryOnce(t *testing.T) {
+	h, cs := countingHarness(t)
+	ivy := h.client("ivy@example.org")
+
+	cs.lists.Store(0)
+	if resp, _ := h.get(ivy, "/ceremonies/new?template=release"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the form: %d", resp.StatusCode)
+	}
+	if n := cs.lists.Load(); n != 1 {
+		t.Errorf("the form read the directory %d times", n)
+	}
+	cs.lists.Store(0)
+	if resp := h.post(ivy, "/ceremonies/new", composeValues("once")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	if n := cs.lists.Load(); n != 1 {
+		t.Errorf("a submit read the directory %d times", n)
+	}
+}
+
+// A ceremony's chain of custody is read where it is shown (the page and its
+// live fragment), not for the API or a withdrawal, which never show it.
+func TestCustodyReadWhereShown(t *testing.T) {
+	h, cs := countingHarness(t)
+	id := openCeremony(t, h, "chain")
+	ivy := h.client("ivy@example.org")
+	for _, path := range []string{"/ceremonies/" + id, "/ceremonies/" + id + "?fragment=live"} {
+		cs.custody.Store(0)
+		if resp, page := h.get(ivy, path); resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="custody"`) {
+			t.Fatalf("%s: %d, or no chain of custody on it", path, resp.StatusCode)
+		}
+		if n := cs.custody.Load(); n != 1 {
+			t.Errorf("%s read the chain %d times", path, n)
+		}
+	}
+	cs.custody.Store(0)
+	if resp, _ := h.apiClient(t)("GET", "/api/v1/ceremonies/"+id, h.token(t, "ivy@example.org"), nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("API detail: %d", resp.StatusCode)
+	}
+	if resp := h.post(ivy, "/ceremonies/"+id+"/withdraw", url.Values{"reason": {"wrong artifact"}, "key": {strings.Repeat("b", 32)}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("withdraw: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	if n := cs.custody.Load(); n != 0 {
+		t.Errorf("the API detail and a withdrawal read the chain %d times", n)
 	}
 }

@@ -15,17 +15,14 @@ import (
 // reason (the `cancel` message, carrying who). The workflow records it on the
 // chain and notifies as for any outcome.
 
-// maxWithdrawReason bounds the reason a person gives.
-const maxWithdrawReason = 1000
-
 // withdrawReason checks the reason: required, a sentence at most.
 func withdrawReason(s string) (string, string) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":
 		return s, "Say why it is withdrawn; the witnesses and the chain of custody get the reason."
-	case len(s) > maxWithdrawReason || !utf8.ValidString(s):
-		return s, "The reason must be readable text of at most 1000 characters."
+	case len(s) > rules.MaxWithdrawReason || !utf8.ValidString(s):
+		return s, "The reason must be readable text of at most " + itoa(rules.MaxWithdrawReason) + " characters."
 	}
 	return s, ""
 }
