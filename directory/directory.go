@@ -20,9 +20,6 @@ import (
 type Store interface {
 	AddWitness(ctx context.Context, p store.NewPerson, by string) (store.Witness, error)
 	ChangeWitness(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, bool, error)
-	// UpdateWitness is not used here: the web's tests call it through this
-	// interface (web.AdminStore embeds it). It goes once they call ChangeWitness.
-	UpdateWitness(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, error)
 	SetWitnessActive(ctx context.Context, id string, active bool, by, reason string) (store.Witness, bool, error)
 	OpenCeremoniesListing(ctx context.Context, witnessID string) ([]string, error)
 }
@@ -42,13 +39,6 @@ func (d Admin) Add(ctx context.Context, p rules.PersonFields, by string) (store.
 		return store.Witness{}, ps
 	}
 	return d.Store.AddWitness(ctx, store.NewPerson{ID: p.ID, DisplayName: p.Name, Email: p.Email, Roles: p.Roles}, by)
-}
-
-// Update is Change without saying whether anything changed. (Kept while the
-// web calls it; new code calls Change.)
-func (d Admin) Update(ctx context.Context, id string, ch store.PersonChange, by string) (store.Witness, error) {
-	w, _, err := d.Change(ctx, id, ch, by)
-	return w, err
 }
 
 // Change changes a person's name, e-mail or the roles an admin gave them (nil

@@ -59,7 +59,7 @@ func TestAdmin(t *testing.T) {
 	}
 
 	// The last admin keeps the role and cannot be deactivated.
-	if _, err := d.Update(ctx, "ada@example.org", store.PersonChange{Roles: &[]string{"security"}}, "cli:root"); !problemOn(err, "roles") || !strings.Contains(err.Error(), "last active admin") {
+	if _, _, err := d.Change(ctx, "ada@example.org", store.PersonChange{Roles: &[]string{"security"}}, "cli:root"); !problemOn(err, "roles") || !strings.Contains(err.Error(), "last active admin") {
 		t.Fatalf("last admin's role: %v", err)
 	}
 	if _, err := d.SetActive(ctx, "ada@example.org", false, "cli:root", "left"); !problemOn(err, "id") {
@@ -74,7 +74,7 @@ func TestAdmin(t *testing.T) {
 		t.Fatal("Bob deactivated himself")
 	}
 	name := "Bob Brightwater"
-	if _, err := d.Update(ctx, "bob@example.org", store.PersonChange{DisplayName: &name, Email: &[]string{"bob@"}[0]}, "ada@example.org"); !problemOn(err, "email") || problemOn(err, "name") {
+	if _, _, err := d.Change(ctx, "bob@example.org", store.PersonChange{DisplayName: &name, Email: &[]string{"bob@"}[0]}, "ada@example.org"); !problemOn(err, "email") || problemOn(err, "name") {
 		t.Fatalf("bad e-mail: %v", err)
 	}
 	if w, changed, err := d.Change(ctx, "bob@example.org", store.PersonChange{DisplayName: &name}, "ada@example.org"); err != nil || !changed || w.DisplayName != name {

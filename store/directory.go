@@ -78,13 +78,6 @@ type PersonChange struct {
 	Roles       *[]string
 }
 
-// UpdateWitness is ChangeWitness without saying whether anything changed.
-// (Kept while the web's tests call it; new code calls ChangeWitness.)
-func (s *Store) UpdateWitness(ctx context.Context, id string, ch PersonChange, by string) (Witness, error) {
-	w, _, err := s.ChangeWitness(ctx, id, ch, by)
-	return w, err
-}
-
 // ChangeWitness applies an admin's edit and records what changed in words; it
 // reports whether anything did (an edit to the values held changes nothing
 // and writes no custody event). It refuses, as a rules.Problems on "roles", a

@@ -30,7 +30,7 @@ func TestSyncIdentity(t *testing.T) {
 		if err != nil || w.ID != "nia@example.org" || !slices.Equal(w.IdPRoles, []string{"security"}) || len(w.AdminRoles) != 0 || w.Identity == nil {
 			t.Fatalf("first login: %+v %v", w, err)
 		}
-		if _, err := s.UpdateWitness(ctx, w.ID, store.PersonChange{Roles: &[]string{"release"}}, "ada"); err != nil {
+		if _, _, err := s.ChangeWitness(ctx, w.ID, store.PersonChange{Roles: &[]string{"release"}}, "ada"); err != nil {
 			t.Fatal(err)
 		}
 		w, err = s.SyncIdentity(ctx, newcomer, []string{"security", "legal"}, true)
@@ -123,11 +123,11 @@ func TestKeepsAnAdminAtOnce(t *testing.T) {
 				}
 			}
 			both("taking both admin roles", "roles", func(id string) error {
-				_, err := s.UpdateWitness(ctx, id, store.PersonChange{Roles: &[]string{}}, "cli:root")
+				_, _, err := s.ChangeWitness(ctx, id, store.PersonChange{Roles: &[]string{}}, "cli:root")
 				return err
 			})
 			for _, id := range admins {
-				if _, err := s.UpdateWitness(ctx, id, store.PersonChange{Roles: &[]string{rules.RoleAdmin}}, "cli:root"); err != nil {
+				if _, _, err := s.ChangeWitness(ctx, id, store.PersonChange{Roles: &[]string{rules.RoleAdmin}}, "cli:root"); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -318,7 +318,7 @@ func (a *App) loadPerson(w http.ResponseWriter, r *http.Request) (personView, bo
 		}
 		return personView{}, false
 	}
-	v := personView{W: wit, Errs: fieldErrors{}, Self: wit.ID == viewerFrom(r.Context()).ID,
+	v := personView{W: wit, Errs: fieldErrors{}, Self: !rules.MayDeactivate(wit.ID, viewerFrom(r.Context()).ID),
 		F: personForm{ID: wit.ID, Name: wit.DisplayName, Email: wit.Email, Roles: wit.AdminRoles}}
 	return v, true
 }
@@ -350,8 +350,7 @@ func (a *App) adminWitnessSave(w http.ResponseWriter, r *http.Request) {
 	f := readPersonForm(r)
 	f.ID = v.W.ID
 	roles := f.roles()
-	before := v.W.UpdatedAt
-	wit, err := a.directory().Update(r.Context(), v.W.ID, store.PersonChange{DisplayName: &f.Name, Email: &f.Email, Roles: &roles}, me.ID)
+	wit, changed, err := a.directory().Change(r.Context(), v.W.ID, store.PersonChange{DisplayName: &f.Name, Email: &f.Email, Roles: &roles}, me.ID)
 	if err != nil {
 		v.F = f
 		if a.formProblems(w, r, err, v.Errs) {
@@ -359,9 +358,9 @@ func (a *App) adminWitnessSave(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	done := "saved"
-	if wit.UpdatedAt.Equal(before) {
-		done = "unchanged"
+	done := "unchanged"
+	if changed {
+		done = "saved"
 	}
 	http.Redirect(w, r, witnessAdminURL(wit.ID)+"?done="+done, http.StatusSeeOther)
 }

@@ -163,7 +163,7 @@ func (a *App) apiWitnessPatch(w http.ResponseWriter, r *http.Request) {
 			map[string]any{"errors": map[string]string{"id": "an id cannot change"}})
 		return
 	}
-	wit, err := a.directory().Update(r.Context(), wit.ID, store.PersonChange{DisplayName: in.Name, Email: in.Email, Roles: in.Roles}, viewerFrom(r.Context()).ID)
+	wit, _, err := a.directory().Change(r.Context(), wit.ID, store.PersonChange{DisplayName: in.Name, Email: in.Email, Roles: in.Roles}, viewerFrom(r.Context()).ID)
 	if err != nil {
 		a.apiDirectoryError(w, err)
 		return

@@ -78,7 +78,7 @@ func newIntuneView(d store.IntuneDeployment) intuneView {
 
 // reapplyWhat says which decision re-applying carries out.
 func reapplyWhat(artifactState string) string {
-	if artifactState == store.ArtifactRevoked {
+	if store.IntuneDecisionFor(artifactState) == contract.IntuneRevoked {
 		return "the artifact is revoked: withdraw"
 	}
 	return "released"
@@ -116,10 +116,7 @@ func (a *App) intuneReapply(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, r, http.StatusNotFound, "Nothing to apply", "None of this artifact's sealed ceremonies has an Intune target.")
 		return
 	}
-	decision := contract.IntuneReleased
-	if art.State == store.ArtifactRevoked {
-		decision = contract.IntuneRevoked
-	}
+	decision := store.IntuneDecisionFor(art.State)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for _, d := range ds {

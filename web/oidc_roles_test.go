@@ -72,7 +72,7 @@ func TestOIDCRolesFromGroups(t *testing.T) {
 		t.Fatalf("group added: %v", all)
 	}
 	// An admin gives her legal; then the release group goes: legal stays.
-	if _, err := app.store.UpdateWitness(ctx, "nia@example.org", store.PersonChange{Roles: &[]string{"legal"}}, "ada@example.org"); err != nil {
+	if _, _, err := app.store.ChangeWitness(ctx, "nia@example.org", store.PersonChange{Roles: &[]string{"legal"}}, "ada@example.org"); err != nil {
 		t.Fatal(err)
 	}
 	nia.Groups = []string{"/guildhouse/security"}

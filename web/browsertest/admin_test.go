@@ -243,7 +243,7 @@ func TestOIDCNewcomerSignsAndLosesTheGroup(t *testing.T) {
 	// An admin lets her read: the ceremony still lists her as security, which
 	// she no longer is.
 	reader := []string{rules.RoleReader}
-	if _, err := stack.store.UpdateWitness(ctx, niaID, store.PersonChange{Roles: &reader}, ada); err != nil {
+	if _, _, err := stack.store.ChangeWitness(ctx, niaID, store.PersonChange{Roles: &reader}, ada); err != nil {
 		t.Fatal(err)
 	}
 	u.open("/ceremonies/" + second)
