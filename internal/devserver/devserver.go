@@ -118,7 +118,19 @@ func DevServerArgs(port, uiPort int, dbFile string) []string {
 }
 
 // StartDevServer starts a dev server on free ports and waits until it answers.
+// A port picked free can be taken by another process before the server binds it
+// (or one of the ports the CLI derives from it), and the server then exits at
+// start-up: with picked ports it tries again, on new ones, up to three times.
 func StartDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := startDevServer(ctx, o)
+		if err == nil || !errors.Is(err, errExited) || o.Port != 0 || attempt == 3 {
+			return s, err
+		}
+	}
+}
+
+func startDevServer(ctx context.Context, o DevServerOptions) (*DevServer, error) {
 	bin, err := TemporalBinary()
 	if err != nil {
 		return nil, err
@@ -182,6 +194,9 @@ func (s *DevServer) start(ctx context.Context) error {
 	return nil
 }
 
+// errExited is WaitHealthy's error when the server exits before it answers.
+var errExited = errors.New("exited during start-up")
+
 // WaitHealthy waits until the Temporal frontend at hostPort answers its health
 // check, the process whose exit closes done has exited, or timeout passes.
 func WaitHealthy(ctx context.Context, hostPort, namespace string, done <-chan struct{}, timeout time.Duration) error {
@@ -197,7 +212,7 @@ func WaitHealthy(ctx context.Context, hostPort, namespace string, done <-chan st
 		}
 		select {
 		case <-done:
-			return errors.New("exited during start-up")
+			return errExited
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
