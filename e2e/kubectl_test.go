@@ -202,15 +202,14 @@ func TestWhatKubectlShows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Once is counted in Events per outcome: the writer creates each under a
+	// fixed name and never bumps an Event's Count, so that field proves nothing.
 	gotEv := map[string]int{}
 	var lines []string
 	for _, e := range evs.Items {
 		k := eventKeyOf(e, rel, gone, again)
 		gotEv[k]++
-		lines = append(lines, fmt.Sprintf("%s ×%d: %s", k, e.Count, e.Message))
-		if e.Count != 1 {
-			t.Errorf("Event %s counted %d times", k, e.Count)
-		}
+		lines = append(lines, fmt.Sprintf("%s: %s", k, e.Message))
 	}
 	sort.Strings(lines)
 	t.Logf("Events in %s:\n  %s", ns, strings.Join(lines, "\n  "))
