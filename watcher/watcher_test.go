@@ -75,7 +75,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	// Opening and amendments are the workflow's to announce; the deletion is the
 	// watcher's, once.
-	if ev := r.notes.matching(""); len(ev) != 1 || !strings.HasPrefix(ev[0], "Normal "+contract.EventCeremonyCancelled+" Ceremony deleted: workflow ceremony/default/rel is cancelled for good") {
+	if ev := r.notes.matching(""); len(ev) != 1 || !strings.HasPrefix(ev[0], "Normal "+contract.EventCeremonyCancelled+" Ceremony deleted: sending workflow ceremony/default/rel a cancel (resource deleted)") {
 		t.Errorf("events = %q", ev)
 	}
 	if got := counter(t, r.w.Metrics(), "guildhall_watcher_messages_sent_total", "kind", KindDecision); got != 2 {
