@@ -267,7 +267,8 @@ func TestForeignWorkflowIsLeftAlone(t *testing.T) {
 // after a restart (the refusal is recorded where the next watcher reads it).
 func TestClosedWorkflow(t *testing.T) {
 	obj := ceremonyObj("default", "z", "uid-z", 1, validSpec())
-	dyn, wf, notes := newDynamic(obj), newFakeWorkflows(), newFakeNotes()
+	dyn, wf := newDynamic(obj), newFakeWorkflows()
+	notes := newNotes(dyn)
 	wf.runs["default/z"] = &fakeRun{uid: "uid-z", running: false, keys: map[string]bool{SpecKey("uid-z", 1): true}}
 	r := startWatcherWith(t, Config{Resync: time.Second}, dyn, kubefake.NewClientset(), wf, notes)
 	obj.SetGeneration(2)
@@ -299,7 +300,7 @@ func TestRefusalsSurviveRestart(t *testing.T) {
 	past := validSpec()
 	past["deadline"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	dyn := newDynamic(ceremonyObj("default", "past", "uid-p", 1, past), ceremonyObj("default", "reused", "uid-r2", 1, validSpec()))
-	wf, notes := newFakeWorkflows(), newFakeNotes()
+	wf, notes := newFakeWorkflows(), newNotes(dyn)
 	wf.runs["default/reused"] = &fakeRun{uid: "uid-r1", running: false, keys: map[string]bool{SpecKey("uid-r1", 1): true}}
 	for i := range 3 {
 		r := startWatcherWith(t, Config{Resync: time.Second}, dyn, kubefake.NewClientset(), wf, notes)
@@ -342,9 +343,10 @@ func TestLeaderElection(t *testing.T) {
 		return Config{LeaseName: DefaultLeaseName, LeaseNamespace: "guildhall", Identity: id, Logger: quietLogger(),
 			Resync: time.Second, LeaseDuration: time.Second, RenewDeadline: 500 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}
 	}
-	a := startWatcherWith(t, cfg("a"), dyn, kube, wf, newFakeNotes())
+	n := newNotes(dyn) // one cluster: both replicas record into it
+	a := startWatcherWith(t, cfg("a"), dyn, kube, wf, n)
 	testenv.Eventually(t, 10*time.Second, "a leads", func() bool { return counter(t, a.w.Metrics(), "guildhall_watcher_leader") == 1 })
-	b := startWatcherWith(t, cfg("b"), dyn, kube, wf, newFakeNotes())
+	b := startWatcherWith(t, cfg("b"), dyn, kube, wf, n)
 	create(t, dyn, ceremonyObj("default", "one", "uid-1", 1, validSpec()))
 	testenv.Eventually(t, 10*time.Second, "start", func() bool { return len(wf.messages()) == 1 })
 	settle()
