@@ -90,6 +90,9 @@ func (s *syncer) syncPresent(ctx context.Context, key string, obj *unstructured.
 	}
 	switch {
 	case led.Exists && led.UID == "" && led.Running:
+		if s.wasRefused(uid, obj.GetGeneration()) {
+			return nil // already recorded; resyncs need not ask the cluster again
+		}
 		return s.refuse(ctx, obj, contract.EventWorkflowIDInUse, false, fmt.Sprintf(
 			"Generation %d not sent: workflow %s is running and was not opened from this cluster; rename the Ceremony",
 			obj.GetGeneration(), contract.WorkflowID(key)))

@@ -250,15 +250,28 @@ func TestReplacedResource(t *testing.T) {
 }
 
 // TestForeignWorkflowIsLeftAlone: the workflow id belongs to a ceremony opened
-// from the web; the watcher warns and sends nothing.
+// from the web; the watcher warns and sends nothing, and resyncs of the same
+// generation do not ask the cluster again whether the refusal is recorded.
 func TestForeignWorkflowIsLeftAlone(t *testing.T) {
 	dyn, wf := newDynamic(ceremonyObj("default", "w", "uid-w", 1, validSpec())), newFakeWorkflows()
 	wf.runs["default/w"] = &fakeRun{running: true, keys: map[string]bool{}}
-	r := startWatcher(t, Config{}, dyn, wf)
+	r := startWatcher(t, Config{Resync: time.Second}, dyn, wf)
 	testenv.Eventually(t, 10*time.Second, "warning", func() bool { return len(r.notes.matching("Warning "+contract.EventWorkflowIDInUse)) == 1 })
+	testenv.Eventually(t, 10*time.Second, "2 resyncs", func() bool {
+		return counter(t, r.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 2
+	})
 	settle()
 	if m := wf.messages(); len(m) != 0 {
 		t.Fatalf("messages = %+v", m)
+	}
+	reads := 0
+	for _, a := range dyn.Actions() {
+		if a.GetVerb() == "get" && a.GetResource() == crd.AttestationGVR {
+			reads++
+		}
+	}
+	if reads != 1 {
+		t.Errorf("the attestation was read %d times for one refused generation, want 1", reads)
 	}
 }
 
