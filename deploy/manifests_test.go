@@ -1104,8 +1104,9 @@ func TestCRDLimitsAreTheRules(t *testing.T) {
 		t.Errorf("CRD quorum.minAssurance enum %v, the contract says %v", got, levels)
 	}
 	name := regexp.MustCompile(p("template", "name").Pattern)
-	for _, n := range []string{"release", "key-rotation", "a", "team.release-2", "Release", "-x", "x-", "a_b", ""} {
-		if got, want := name.MatchString(n), rules.NameOK(n); got != want {
+	for _, n := range []string{"release", "key-rotation", "a", "r2", strings.Repeat("a", rules.MaxTemplateName),
+		strings.Repeat("a", rules.MaxTemplateName+1), "team.release-2", "a.b", "Release", "-x", "x-", "a_b", ""} {
+		if got, want := name.MatchString(n), rules.TemplateNameOK(n); got != want {
 			t.Errorf("CRD template.name pattern says %v for %q, the rules say %v", got, n, want)
 		}
 	}
