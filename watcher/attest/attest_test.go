@@ -171,6 +171,11 @@ func TestRefuse(t *testing.T) {
 	if spec["state"] != "refused" || spec["refused"].(map[string]any)["generation"] != int64(3) || spec["ceremonyGeneration"] != nil {
 		t.Fatalf("refused spec = %v", spec)
 	}
+	for _, unasked := range []string{"approvals", "rejections", "signatures"} {
+		if v, ok := spec[unasked]; ok {
+			t.Errorf("the watcher's attestation states %s %v, which it never asked the workflow", unasked, v)
+		}
+	}
 	if ok, err := w.Refuse(ctx, cer, r, false); err != nil || ok {
 		t.Fatalf("second refusal announced again: %v %v", ok, err)
 	}
@@ -184,6 +189,8 @@ func TestRefuse(t *testing.T) {
 	}
 	if spec := attestation(t, dyn); spec["refused"] == nil || spec["state"] != "collecting" {
 		t.Fatalf("a refusal of generation 3 lost by a write of generation 2: %v", spec)
+	} else if sigs, ok := spec["signatures"].([]any); !ok || len(sigs) != 0 || spec["approvals"] != int64(0) || spec["rejections"] != int64(0) {
+		t.Fatalf("the workflow's write states no tally: %v", spec)
 	}
 	live.Generation = 4
 	if _, err := w.Write(ctx, live); err != nil {

@@ -85,11 +85,12 @@ func (w *Writer) writeRefusal(ctx context.Context, cer, cur *unstructured.Unstru
 		_, err := w.replace(ctx, cur, cur, res)
 		return err
 	}
-	// No attestation of this Ceremony yet.
+	// No attestation of this Ceremony yet. The watcher has not asked the
+	// workflow (if there is one), so it states no tally and no signatures.
 	s := spec{
 		CeremonyRef: ref{Name: cer.GetName(), UID: string(cer.GetUID())},
 		CeremonyID:  crd.CeremonyID(cer.GetNamespace(), cer.GetName()),
-		Signatures:  []signature{}, Refused: &r, AttestedAt: w.now().UTC().Format(time.RFC3339),
+		Refused:     &r, AttestedAt: w.now().UTC().Format(time.RFC3339),
 	}
 	if !opened {
 		s.State = stateRefused
