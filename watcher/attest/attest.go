@@ -20,9 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 
@@ -57,19 +55,6 @@ type Writer struct {
 
 // Component is the Event source of the attestation writer.
 const Component = "guildhall"
-
-// NewWriter builds a Writer from a rest config.
-func NewWriter(cfg *rest.Config) (*Writer, error) {
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("dynamic client: %w", err)
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return &Writer{Dynamic: dyn, Events: kube.CoreV1(), Now: time.Now}, nil
-}
 
 // Write creates the Ceremony's attestation or updates it, and records the
 // input's Events on the Ceremony (for a result written without Live, one Event
