@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 TEMPORAL_VERSION := 1.5.1
-CACHE            ?= $(HOME)/.cache/guildhall
+# As tools/*/build.sh and internal/toolcache: ${XDG_CACHE_HOME:-~/.cache}/guildhall.
+CACHE            ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/guildhall
 TEMPORAL_BIN     := $(CACHE)/temporal-$(TEMPORAL_VERSION)/temporal
 GO_TEST_FLAGS    ?= -timeout 25m
 # axe-core for the browser accessibility checks: version and SHA-256 of

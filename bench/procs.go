@@ -53,26 +53,6 @@ func cpuOf(pids []int) time.Duration {
 // selfCPU is this process's CPU time.
 func selfCPU() time.Duration { return cpuOf([]int{os.Getpid()}) }
 
-// pidsWhere lists processes whose NUL-separated command line satisfies ok.
-func pidsWhere(ok func(args []string) bool) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		if ok(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // childrenOf lists pid and its direct children.
 func childrenOf(pid int) []int {
 	out := []int{pid}

@@ -116,9 +116,14 @@ func wrongOnes(namespace string, sas []SearchAttribute, wrong func(SearchAttribu
 	return nil
 }
 
+// NamespaceCacheRefresh is how long after registering search attributes every
+// Temporal service has them: a little more than the server's namespace cache
+// refresh interval (system.namespaceCacheRefreshInterval, 2 s by default).
+const NamespaceCacheRefresh = 2500 * time.Millisecond
+
 // EnsureSearchAttributes registers the contract's search attributes the
 // namespace lacks (one AddSearchAttributes call for all of them) and waits until
-// the server lists them. Attributes already there are left alone, so it is safe
+// workflows can use them. Attributes already there are left alone, so it is safe
 // to run again. A mistyped one is refused before anything is added: its type
 // cannot be changed in place. The result says what was there and what was added.
 func (c *Client) EnsureSearchAttributes(ctx context.Context, namespace string) ([]SearchAttribute, error) {
@@ -145,8 +150,11 @@ func (c *Client) EnsureSearchAttributes(ctx context.Context, namespace string) (
 		return sas, describeSetupError("add search attributes to", namespace, err)
 	}
 	// The server lists them at once, but its services map them to visibility
-	// columns from a namespace cache refreshed every few seconds: wait until a
-	// query that names every one of them is accepted.
+	// columns from a namespace cache each refreshes every few seconds: wait until
+	// the frontend accepts a query that names every one of them, and until the
+	// history services (which check a workflow's upserts, each host with its own
+	// cache, none of which a client can ask) have refreshed since the write.
+	settled := time.Now().Add(NamespaceCacheRefresh)
 	probe := usableQuery(sas)
 	for {
 		now, err := c.SearchAttributes(ctx, namespace)
@@ -159,7 +167,7 @@ func (c *Client) EnsureSearchAttributes(ctx context.Context, namespace string) (
 				for i := range sas {
 					sas[i].Registered = now[i].Registered
 				}
-				return sas, nil
+				return sas, waitUntil(ctx, settled, namespace)
 			}
 		}
 		select {
@@ -167,6 +175,18 @@ func (c *Client) EnsureSearchAttributes(ctx context.Context, namespace string) (
 			return sas, fmt.Errorf("search attributes added to namespace %q but not yet usable in queries: %w", namespace, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// waitUntil waits for the rest of the namespace cache refresh after the write.
+func waitUntil(ctx context.Context, settled time.Time, namespace string) error {
+	t := time.NewTimer(time.Until(settled))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("search attributes added to namespace %q; waiting for every Temporal service to have them: %w", namespace, ctx.Err())
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -608,7 +608,7 @@ const (
 	// From the watcher.
 	EventSpecIgnored       = "SpecIgnored"       // Warning: a generation arrived after the ceremony ended
 	EventWorkflowIDInUse   = "WorkflowIDInUse"   // Warning: the workflow id belongs to another ceremony
-	EventCeremonyCancelled = "CeremonyCancelled" // Normal: the resource was deleted; its ceremony is cancelled for good
+	EventCeremonyCancelled = "CeremonyCancelled" // Normal: the resource was deleted; the watcher sends its workflow a cancel
 )
 
 // ErrCeremonyExists means the ceremony id is taken: a ceremony with it is open,

@@ -1,11 +1,8 @@
 package deploy
 
 import (
-	"encoding/json"
 	"slices"
 	"testing"
-
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/rules"
@@ -15,23 +12,7 @@ import (
 // status the schema refused would leave the write-back retrying for a day), its
 // outcome only results, and as many pending witnesses as a ceremony has.
 func TestAttestationSchemaIsTheContract(t *testing.T) {
-	var spec apiextensionsv1.JSONSchemaProps
-	for _, m := range loadAll(t) {
-		if c, ok := m.Obj.(*apiextensionsv1.CustomResourceDefinition); ok && c.Spec.Names.Kind == "CeremonyAttestation" {
-			spec = c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
-		}
-	}
-	enum := func(field string) []string {
-		var out []string
-		for _, e := range spec.Properties[field].Enum {
-			var s string
-			if err := json.Unmarshal(e.Raw, &s); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, s)
-		}
-		return out
-	}
+	spec := crdSpecSchema(t, "CeremonyAttestation")
 	var states, outcomes []string
 	for _, s := range contract.Statuses {
 		states = append(states, string(s))
@@ -39,10 +20,10 @@ func TestAttestationSchemaIsTheContract(t *testing.T) {
 			outcomes = append(outcomes, string(s))
 		}
 	}
-	if got, want := enum("state"), append(states, "refused"); !slices.Equal(got, want) {
+	if got, want := enumOf(t, spec.Properties["state"]), append(states, "refused"); !slices.Equal(got, want) {
 		t.Errorf("state enum %v, the contract says %v", got, want)
 	}
-	if got := enum("outcome"); !slices.Equal(got, outcomes) {
+	if got := enumOf(t, spec.Properties["outcome"]); !slices.Equal(got, outcomes) {
 		t.Errorf("outcome enum %v, the contract says %v", got, outcomes)
 	}
 	if got := ptrOr(spec.Properties["pending"].MaxItems); got != rules.MaxWitnesses {

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -138,4 +139,57 @@ func isTemplate(path string) bool { return strings.HasSuffix(path, ".tmpl") }
 func exists(elem ...string) bool {
 	_, err := os.Stat(repoPath(elem...))
 	return err == nil
+}
+
+// crdSpecSchema is the schema of spec in the CRD of kind (its first version).
+func crdSpecSchema(t *testing.T, kind string) apiextensionsv1.JSONSchemaProps {
+	t.Helper()
+	for _, m := range loadAll(t) {
+		if c, ok := m.Obj.(*apiextensionsv1.CustomResourceDefinition); ok && c.Spec.Names.Kind == kind {
+			return c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+		}
+	}
+	t.Fatalf("no CRD for %s", kind)
+	return apiextensionsv1.JSONSchemaProps{}
+}
+
+// schemaAt walks s along path: property names, and "[]" for a list's items.
+func schemaAt(t *testing.T, s apiextensionsv1.JSONSchemaProps, path ...string) apiextensionsv1.JSONSchemaProps {
+	t.Helper()
+	for _, k := range path {
+		if k == "[]" {
+			if s.Items == nil || s.Items.Schema == nil {
+				t.Fatalf("the schema at %v has no items", path)
+			}
+			s = *s.Items.Schema
+			continue
+		}
+		next, ok := s.Properties[k]
+		if !ok {
+			t.Fatalf("the schema has no %v", path)
+		}
+		s = next
+	}
+	return s
+}
+
+// enumOf is the enum of a string schema.
+func enumOf(t *testing.T, s apiextensionsv1.JSONSchemaProps) []string {
+	t.Helper()
+	var out []string
+	for _, e := range s.Enum {
+		var v string
+		if err := json.Unmarshal(e.Raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func ptrOr(v *int64) int64 {
+	if v == nil {
+		return -1
+	}
+	return *v
 }

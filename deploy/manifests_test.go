@@ -1067,27 +1067,8 @@ func pathsUnder(t *testing.T, prefix string) []string {
 // API server admits is one the watcher and the workflow accept on every limit
 // the schema can express (the rest is the watcher's to refuse, with an Event).
 func TestCRDLimitsAreTheRules(t *testing.T) {
-	var spec apiextensionsv1.JSONSchemaProps
-	for _, m := range loadAll(t) {
-		if c, ok := m.Obj.(*apiextensionsv1.CustomResourceDefinition); ok && c.Spec.Names.Kind == "Ceremony" {
-			spec = c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
-		}
-	}
-	p := func(path ...string) apiextensionsv1.JSONSchemaProps {
-		s := spec
-		for _, k := range path {
-			if k == "[]" {
-				s = *s.Items.Schema
-				continue
-			}
-			next, ok := s.Properties[k]
-			if !ok {
-				t.Fatalf("the Ceremony schema has no %v", path)
-			}
-			s = next
-		}
-		return s
-	}
+	spec := crdSpecSchema(t, "Ceremony")
+	p := func(path ...string) apiextensionsv1.JSONSchemaProps { return schemaAt(t, spec, path...) }
 	maxLen := func(s apiextensionsv1.JSONSchemaProps) int64 { return ptrOr(s.MaxLength) }
 	for _, c := range []struct {
 		what      string
@@ -1112,31 +1093,20 @@ func TestCRDLimitsAreTheRules(t *testing.T) {
 	if got := p("artifact", "digest").Pattern; got != rules.Digest.String() {
 		t.Errorf("CRD artifact.digest pattern %q, the rules say %q", got, rules.Digest)
 	}
-	var kinds []string
-	for _, e := range p("kind").Enum {
-		var k string
-		if err := json.Unmarshal(e.Raw, &k); err != nil {
-			t.Fatal(err)
-		}
-		kinds = append(kinds, k)
-	}
-	if !slices.Equal(kinds, contract.Kinds) {
+	if kinds := enumOf(t, p("kind")); !slices.Equal(kinds, contract.Kinds) {
 		t.Errorf("CRD kind enum %v, the contract says %v", kinds, contract.Kinds)
 	}
-	var levels []contract.Assurance
-	for _, e := range p("quorum", "minAssurance").Enum {
-		var l contract.Assurance
-		if err := json.Unmarshal(e.Raw, &l); err != nil {
-			t.Fatal(err)
-		}
-		levels = append(levels, l)
+	var levels []string
+	for _, l := range contract.Assurances {
+		levels = append(levels, string(l))
 	}
-	if !slices.Equal(levels, contract.Assurances) {
-		t.Errorf("CRD quorum.minAssurance enum %v, the contract says %v", levels, contract.Assurances)
+	if got := enumOf(t, p("quorum", "minAssurance")); !slices.Equal(got, levels) {
+		t.Errorf("CRD quorum.minAssurance enum %v, the contract says %v", got, levels)
 	}
 	name := regexp.MustCompile(p("template", "name").Pattern)
-	for _, n := range []string{"release", "key-rotation", "a", "team.release-2", "Release", "-x", "x-", "a_b", ""} {
-		if got, want := name.MatchString(n), rules.NameOK(n); got != want {
+	for _, n := range []string{"release", "key-rotation", "a", "r2", strings.Repeat("a", rules.MaxTemplateName),
+		strings.Repeat("a", rules.MaxTemplateName+1), "team.release-2", "a.b", "Release", "-x", "x-", "a_b", ""} {
+		if got, want := name.MatchString(n), rules.TemplateNameOK(n); got != want {
 			t.Errorf("CRD template.name pattern says %v for %q, the rules say %v", got, n, want)
 		}
 	}
@@ -1146,12 +1116,7 @@ func TestCRDLimitsAreTheRules(t *testing.T) {
 // (rules.ValidateIntuneTarget) that a schema can: GUID ids, the intents, the
 // revoke modes and the group limit.
 func TestCRDIntuneIsTheRules(t *testing.T) {
-	var intune apiextensionsv1.JSONSchemaProps
-	for _, m := range loadAll(t) {
-		if c, ok := m.Obj.(*apiextensionsv1.CustomResourceDefinition); ok && c.Spec.Names.Kind == "Ceremony" {
-			intune = c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["intune"]
-		}
-	}
+	intune := schemaAt(t, crdSpecSchema(t, "Ceremony"), "intune")
 	if intune.Type != "object" || !slices.Equal(intune.Required, []string{"appId", "groups", "onRevoke"}) {
 		t.Fatalf("the Ceremony schema's intune is %q requiring %v", intune.Type, intune.Required)
 	}
@@ -1165,32 +1130,14 @@ func TestCRDIntuneIsTheRules(t *testing.T) {
 			t.Errorf("CRD intune.%s pattern %q, the rules say %q", what, got, rules.GUID)
 		}
 	}
-	enum := func(s apiextensionsv1.JSONSchemaProps) []string {
-		var out []string
-		for _, e := range s.Enum {
-			var v string
-			if err := json.Unmarshal(e.Raw, &v); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, v)
-		}
-		return out
-	}
 	var intents []string
 	for _, i := range contract.IntuneIntents {
 		intents = append(intents, string(i))
 	}
-	if got := enum(item["intent"]); !slices.Equal(got, intents) {
+	if got := enumOf(t, item["intent"]); !slices.Equal(got, intents) {
 		t.Errorf("CRD intune intents %v, the contract says %v", got, intents)
 	}
-	if got := enum(intune.Properties["onRevoke"]); !slices.Equal(got, []string{string(contract.IntuneRevokeRemove), string(contract.IntuneRevokeUninstall)}) {
+	if got := enumOf(t, intune.Properties["onRevoke"]); !slices.Equal(got, []string{string(contract.IntuneRevokeRemove), string(contract.IntuneRevokeUninstall)}) {
 		t.Errorf("CRD intune.onRevoke %v", got)
 	}
-}
-
-func ptrOr(v *int64) int64 {
-	if v == nil {
-		return -1
-	}
-	return *v
 }

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mattn/go-shellwords"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/internal/testenv"
 )
 
 const runbookFile = "DEPLOY-RUNBOOK.md"
@@ -228,7 +228,7 @@ func TestRunbookOperatorCommands(t *testing.T) {
 		if !strings.HasPrefix(c, "temporal workflow ") && !strings.HasPrefix(c, "tctl ") && !strings.HasPrefix(c, "temporal task-queue ") {
 			continue
 		}
-		args, err := shellwords.Parse(c)
+		args, err := testenv.ShellWords(c)
 		if err != nil {
 			t.Errorf("%q: %v", c, err)
 			continue

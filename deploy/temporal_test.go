@@ -68,13 +68,20 @@ const helmValuesFile = "deploy/temporal/values.yaml"
 
 func loadHelmValues(t *testing.T) helmValues {
 	t.Helper()
-	dec := yaml.NewDecoder(bytes.NewReader(readRepoFile(t, helmValuesFile)))
-	dec.KnownFields(true)
-	var v helmValues
-	if err := dec.Decode(&v); err != nil {
+	v, err := decodeHelmValues(readRepoFile(t, helmValuesFile))
+	if err != nil {
 		t.Fatalf("%s: %v", helmValuesFile, err)
 	}
 	return v
+}
+
+// decodeHelmValues decodes a values file strictly: an unknown key is an error.
+func decodeHelmValues(data []byte) (helmValues, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var v helmValues
+	err := dec.Decode(&v)
+	return v, err
 }
 
 // testedServerVersion is the go.temporal.io/server version the tests run
@@ -220,10 +227,10 @@ func TestHelmValuesCheckCatchesMistakes(t *testing.T) {
 	if bad == good {
 		t.Fatal("mutation did not apply")
 	}
-	dec := yaml.NewDecoder(strings.NewReader(bad))
-	dec.KnownFields(true)
-	var v helmValues
-	if err := dec.Decode(&v); err == nil {
+	if _, err := decodeHelmValues([]byte(good)); err != nil {
+		t.Fatalf("the good file: %v", err)
+	}
+	if _, err := decodeHelmValues([]byte(bad)); err == nil {
 		t.Error("a misspelt key decoded without error")
 	}
 }

@@ -65,10 +65,13 @@ func TestClusterCeremonyToAttestation(t *testing.T) {
 
 	var att *unstructured.Unstructured
 	testenv.Eventually(t, time.Minute, "the CeremonyAttestation says quorum_reached", func() bool {
-		var err error
-		att, err = admin.Resource(crd.AttestationGVR).Namespace("releases").Get(ctx, "web-v2", metav1.GetOptions{})
+		got, err := admin.Resource(crd.AttestationGVR).Namespace("releases").Get(ctx, "web-v2", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		att = got
 		o, _, _ := unstructured.NestedString(att.Object, "spec", "outcome")
-		return err == nil && o == string(contract.StatusQuorumReached)
+		return o == string(contract.StatusQuorumReached)
 	})
 	outcome, _, _ := unstructured.NestedString(att.Object, "spec", "outcome")
 	head, _, _ := unstructured.NestedString(att.Object, "spec", "custody", "head")

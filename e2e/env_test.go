@@ -101,17 +101,15 @@ type watcherProcess struct {
 // carried over from an earlier one.
 func (c *cluster) startWatcher(t *testing.T) {
 	t.Helper()
-	writer, err := attest.NewWriter(c.sa)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The watcher's clients, and a writer over them, as `guildhall watcher` builds them.
+	dyn, kube := dynamic.NewForConfigOrDie(c.sa), kubernetes.NewForConfigOrDie(c.sa)
+	writer := &attest.Writer{Dynamic: dyn, Events: kube.CoreV1(), Now: time.Now}
 	aw := sdkworker.New(c.tc, attest.TaskQueue, sdkworker.Options{})
 	(&attest.Activities{W: writer}).Register(aw)
 	if err := aw.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := watcher.New(watcher.Config{Logger: c.logs.logger("watcher")}, dynamic.NewForConfigOrDie(c.sa),
-		kubernetes.NewForConfigOrDie(c.sa), &watcher.TemporalWorkflows{C: c.cc}, writer)
+	w := watcher.New(watcher.Config{Logger: c.logs.logger("watcher")}, dyn, kube, &watcher.TemporalWorkflows{C: c.cc}, writer)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &watcherProcess{w: w, aw: aw, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- w.Run(ctx) }()

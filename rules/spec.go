@@ -41,8 +41,8 @@ func ValidateSpec(s contract.Spec, now time.Time) Problems {
 	}
 	ps = append(ps, intuneProblems(s.Kind, s.Intune)...)
 	if s.Template != nil {
-		if !NameOK(s.Template.Name) || len(s.Template.Name) > MaxTemplateName {
-			ps.add("template.name", "%q is not a template name (lowercase letters, digits and dashes)", Clip(s.Template.Name))
+		if !TemplateNameOK(s.Template.Name) {
+			ps.add("template.name", "%q is not a template name (lowercase letters, digits and dashes, at most %d)", Clip(s.Template.Name), MaxTemplateName)
 		}
 		if s.Template.Version < 0 {
 			ps.add("template.version", "%d is not a version (1 or more; leave it out for the latest)", s.Template.Version)

@@ -12,6 +12,14 @@ import (
 // MaxTemplateName bounds a template's name.
 const MaxTemplateName = 63
 
+// TemplateNameOK reports whether name is a template name: lowercase letters,
+// digits and dashes, starting and ending with a letter or digit, at most
+// MaxTemplateName (a DNS label). The template's own check and a spec naming a
+// template both use it, and the Ceremony CRD's pattern states it.
+func TemplateNameOK(name string) bool {
+	return len(name) <= MaxTemplateName && dnsLabel.MatchString(name)
+}
+
 // Template is an approval team: a named, versioned policy a ceremony is opened
 // from. Witnesses are chosen by role (everyone active in the directory holding
 // it when the ceremony opens) and by name; the initiator never counts.
@@ -60,7 +68,7 @@ const DefaultDeadline = 72 * time.Hour
 // ValidateTemplate lists the problems with a template, keyed by field.
 func ValidateTemplate(t Template) Problems {
 	var ps Problems
-	if !NameOK(t.Name) || len(t.Name) > MaxTemplateName || strings.Contains(t.Name, ".") {
+	if !TemplateNameOK(t.Name) {
 		ps.add("name", "%q is not a template name: lowercase letters, digits and dashes, at most %d", Clip(t.Name), MaxTemplateName)
 	}
 	if !kindOK(t.Kind) {

@@ -2,15 +2,12 @@ package watcher
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,7 +16,6 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
-	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/watcher/attest"
 	"github.com/guildhouse/guildhall/watcher/crd"
 )
@@ -52,58 +48,32 @@ func ceremonyObj(ns, name, uid string, gen int64, spec map[string]any) *unstruct
 	return u
 }
 
-// fakeNotes is an in-memory cluster for what the watcher records: refusals by
-// Ceremony UID (the attestation's spec.refused) and Events, once per UID and key,
-// as "Type Reason Message" lines. Share one between watchers to model a restart.
-type fakeNotes struct {
-	mu       sync.Mutex
-	refusals map[string]attest.Refusal // UID → the recorded refusal
-	keys     map[string]bool           // UID/key of every Event
-	events   []string
+// notes is what the watcher records, written by the real attest.Writer into the
+// fake clients: refusals in the attestation's spec.refused (in the fake dynamic
+// client the watcher reads Ceremonies from) and Events in a fake clientset of
+// their own. Share one between watchers (with its dynamic client) to model a
+// restart.
+type notes struct {
+	*attest.Writer
+	kube *kubefake.Clientset
 }
 
-func newFakeNotes() *fakeNotes {
-	return &fakeNotes{refusals: map[string]attest.Refusal{}, keys: map[string]bool{}}
+func newNotes(dyn *dynamicfake.FakeDynamicClient) *notes {
+	kube := kubefake.NewClientset()
+	return &notes{Writer: &attest.Writer{Dynamic: dyn, Events: kube.CoreV1(), Now: time.Now}, kube: kube}
 }
 
-func (n *fakeNotes) Refuse(ctx context.Context, cer *unstructured.Unstructured, r attest.Refusal, _ bool) (bool, error) {
-	n.mu.Lock()
-	got, ok := n.refusals[string(cer.GetUID())]
-	n.mu.Unlock()
-	if ok && got.Generation == r.Generation && got.Reason == r.Reason {
-		return false, nil
+// matching lists the recorded Events that start with prefix, as
+// "Type Reason Message" lines.
+func (n *notes) matching(prefix string) []string {
+	list, err := n.kube.CoreV1().Events(metav1.NamespaceAll).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		panic(err) // the fake clientset does not fail a List
 	}
-	ev := contract.ResourceEvent{Key: fmt.Sprintf("refused/%d", r.Generation), Warning: true, Reason: r.Reason, Message: r.Message}
-	if err := n.Announce(ctx, attest.RefOf(cer), ev); err != nil {
-		return false, err
-	}
-	n.mu.Lock()
-	n.refusals[string(cer.GetUID())] = r
-	n.mu.Unlock()
-	return true, nil
-}
-
-func (n *fakeNotes) Announce(_ context.Context, ref corev1.ObjectReference, ev contract.ResourceEvent) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if k := string(ref.UID) + "/" + ev.Key; !n.keys[k] {
-		n.keys[k] = true
-		typ := "Normal"
-		if ev.Warning {
-			typ = "Warning"
-		}
-		n.events = append(n.events, typ+" "+ev.Reason+" "+ev.Message)
-	}
-	return nil
-}
-
-func (n *fakeNotes) matching(prefix string) []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	var out []string
-	for _, e := range n.events {
-		if strings.HasPrefix(e, prefix) {
-			out = append(out, e)
+	for _, e := range list.Items {
+		if line := e.Type + " " + e.Reason + " " + e.Message; strings.HasPrefix(line, prefix) {
+			out = append(out, line)
 		}
 	}
 	return out
@@ -111,13 +81,13 @@ func (n *fakeNotes) matching(prefix string) []string {
 
 func newDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{crd.CeremonyGVR: "CeremonyList"}, objs...)
+		map[schema.GroupVersionResource]string{crd.CeremonyGVR: "CeremonyList", crd.AttestationGVR: "CeremonyAttestationList"}, objs...)
 }
 
 // running is a watcher under test.
 type running struct {
 	w      *Watcher
-	notes  *fakeNotes
+	notes  *notes
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned; err is then set
 	err    error
@@ -146,10 +116,10 @@ func startWatcher(t *testing.T, cfg Config, dyn *dynamicfake.FakeDynamicClient, 
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
-	return startWatcherWith(t, cfg, dyn, kubefake.NewClientset(), wf, newFakeNotes())
+	return startWatcherWith(t, cfg, dyn, kubefake.NewClientset(), wf, newNotes(dyn))
 }
 
-func startWatcherWith(t *testing.T, cfg Config, dyn *dynamicfake.FakeDynamicClient, kube *kubefake.Clientset, wf Workflows, notes *fakeNotes) *running {
+func startWatcherWith(t *testing.T, cfg Config, dyn *dynamicfake.FakeDynamicClient, kube *kubefake.Clientset, wf Workflows, notes *notes) *running {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()

@@ -90,6 +90,9 @@ func (s *syncer) syncPresent(ctx context.Context, key string, obj *unstructured.
 	}
 	switch {
 	case led.Exists && led.UID == "" && led.Running:
+		if s.wasRefused(uid, obj.GetGeneration()) {
+			return nil // already recorded; resyncs need not ask the cluster again
+		}
 		return s.refuse(ctx, obj, contract.EventWorkflowIDInUse, false, fmt.Sprintf(
 			"Generation %d not sent: workflow %s is running and was not opened from this cluster; rename the Ceremony",
 			obj.GetGeneration(), contract.WorkflowID(key)))
@@ -184,14 +187,18 @@ func (s *syncer) start(ctx context.Context, key string, obj *unstructured.Unstru
 	return nil
 }
 
-// cancel tells the workflow of a deleted Ceremony (uid) that it is cancelled.
-// The Event goes first, under a name fixed by the UID: if the signal then fails,
-// or the watcher dies before sending it, the retry (or the next leader's sweep)
-// finds the Event there and announces nothing twice.
+// cancel sends the workflow of a deleted Ceremony (uid) a cancel. The Event goes
+// first, under a name fixed by the UID: if the signal then fails, or the watcher
+// dies before sending it, the retry (or the next leader's sweep) finds the Event
+// there and announces nothing twice. So the Event says what the watcher does,
+// not what the workflow makes of it: a ceremony already decided keeps its
+// outcome (the workflow answers "already sealed", say), and the workflow
+// announces nothing about a cancel itself.
 func (s *syncer) cancel(ctx context.Context, key, uid string, led *Ledger) error {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
 	ev := contract.ResourceEvent{Key: "cancel", Reason: contract.EventCeremonyCancelled, Message: fmt.Sprintf(
-		"Ceremony deleted: workflow %s is cancelled for good (%s). Its id is never reused: "+
+		"Ceremony deleted: sending workflow %s a cancel (%s); a ceremony still open ends cancelled, "+
+			"one already decided keeps its outcome. Its id is never reused: "+
 			"a Ceremony created again under this name will not open.", contract.WorkflowID(key), CancelReasonDeleted)}
 	if err := s.notes.Announce(ctx, attest.CeremonyRef(ns, name, types.UID(uid)), ev); err != nil {
 		s.metrics.Errors.WithLabelValues("record").Inc()

@@ -75,7 +75,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	// Opening and amendments are the workflow's to announce; the deletion is the
 	// watcher's, once.
-	if ev := r.notes.matching(""); len(ev) != 1 || !strings.HasPrefix(ev[0], "Normal "+contract.EventCeremonyCancelled+" Ceremony deleted: workflow ceremony/default/rel is cancelled for good") {
+	if ev := r.notes.matching(""); len(ev) != 1 || !strings.HasPrefix(ev[0], "Normal "+contract.EventCeremonyCancelled+" Ceremony deleted: sending workflow ceremony/default/rel a cancel (resource deleted)") {
 		t.Errorf("events = %q", ev)
 	}
 	if got := counter(t, r.w.Metrics(), "guildhall_watcher_messages_sent_total", "kind", KindDecision); got != 2 {
@@ -250,15 +250,28 @@ func TestReplacedResource(t *testing.T) {
 }
 
 // TestForeignWorkflowIsLeftAlone: the workflow id belongs to a ceremony opened
-// from the web; the watcher warns and sends nothing.
+// from the web; the watcher warns and sends nothing, and resyncs of the same
+// generation do not ask the cluster again whether the refusal is recorded.
 func TestForeignWorkflowIsLeftAlone(t *testing.T) {
 	dyn, wf := newDynamic(ceremonyObj("default", "w", "uid-w", 1, validSpec())), newFakeWorkflows()
 	wf.runs["default/w"] = &fakeRun{running: true, keys: map[string]bool{}}
-	r := startWatcher(t, Config{}, dyn, wf)
+	r := startWatcher(t, Config{Resync: time.Second}, dyn, wf)
 	testenv.Eventually(t, 10*time.Second, "warning", func() bool { return len(r.notes.matching("Warning "+contract.EventWorkflowIDInUse)) == 1 })
+	testenv.Eventually(t, 10*time.Second, "2 resyncs", func() bool {
+		return counter(t, r.w.Metrics(), "guildhall_watcher_events_total", "type", "resync") >= 2
+	})
 	settle()
 	if m := wf.messages(); len(m) != 0 {
 		t.Fatalf("messages = %+v", m)
+	}
+	reads := 0
+	for _, a := range dyn.Actions() {
+		if a.GetVerb() == "get" && a.GetResource() == crd.AttestationGVR {
+			reads++
+		}
+	}
+	if reads != 1 {
+		t.Errorf("the attestation was read %d times for one refused generation, want 1", reads)
 	}
 }
 
@@ -267,7 +280,8 @@ func TestForeignWorkflowIsLeftAlone(t *testing.T) {
 // after a restart (the refusal is recorded where the next watcher reads it).
 func TestClosedWorkflow(t *testing.T) {
 	obj := ceremonyObj("default", "z", "uid-z", 1, validSpec())
-	dyn, wf, notes := newDynamic(obj), newFakeWorkflows(), newFakeNotes()
+	dyn, wf := newDynamic(obj), newFakeWorkflows()
+	notes := newNotes(dyn)
 	wf.runs["default/z"] = &fakeRun{uid: "uid-z", running: false, keys: map[string]bool{SpecKey("uid-z", 1): true}}
 	r := startWatcherWith(t, Config{Resync: time.Second}, dyn, kubefake.NewClientset(), wf, notes)
 	obj.SetGeneration(2)
@@ -299,7 +313,7 @@ func TestRefusalsSurviveRestart(t *testing.T) {
 	past := validSpec()
 	past["deadline"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	dyn := newDynamic(ceremonyObj("default", "past", "uid-p", 1, past), ceremonyObj("default", "reused", "uid-r2", 1, validSpec()))
-	wf, notes := newFakeWorkflows(), newFakeNotes()
+	wf, notes := newFakeWorkflows(), newNotes(dyn)
 	wf.runs["default/reused"] = &fakeRun{uid: "uid-r1", running: false, keys: map[string]bool{SpecKey("uid-r1", 1): true}}
 	for i := range 3 {
 		r := startWatcherWith(t, Config{Resync: time.Second}, dyn, kubefake.NewClientset(), wf, notes)
@@ -342,9 +356,10 @@ func TestLeaderElection(t *testing.T) {
 		return Config{LeaseName: DefaultLeaseName, LeaseNamespace: "guildhall", Identity: id, Logger: quietLogger(),
 			Resync: time.Second, LeaseDuration: time.Second, RenewDeadline: 500 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}
 	}
-	a := startWatcherWith(t, cfg("a"), dyn, kube, wf, newFakeNotes())
+	n := newNotes(dyn) // one cluster: both replicas record into it
+	a := startWatcherWith(t, cfg("a"), dyn, kube, wf, n)
 	testenv.Eventually(t, 10*time.Second, "a leads", func() bool { return counter(t, a.w.Metrics(), "guildhall_watcher_leader") == 1 })
-	b := startWatcherWith(t, cfg("b"), dyn, kube, wf, newFakeNotes())
+	b := startWatcherWith(t, cfg("b"), dyn, kube, wf, n)
 	create(t, dyn, ceremonyObj("default", "one", "uid-1", 1, validSpec()))
 	testenv.Eventually(t, 10*time.Second, "start", func() bool { return len(wf.messages()) == 1 })
 	settle()

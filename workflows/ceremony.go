@@ -152,6 +152,9 @@ type ceremony struct {
 	keysOn  bool // statements are verified (see keysChange)
 	localOn bool // signing-path Ops DB calls are local activities (see localChange)
 	rulesOn bool // specs are checked with the rules package (see rulesChange)
+	// templateNameOn: a spec's template name is checked with
+	// rules.TemplateNameOK (see templateNameChange)
+	templateNameOn bool
 	// assuranceOn: signers are checked against the directory and their
 	// assurance recorded (see assuranceChange)
 	assuranceOn bool

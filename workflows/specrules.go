@@ -27,12 +27,30 @@ func (c *ceremony) rulesEnabled(ctx workflow.Context) bool {
 	return changed(ctx, rulesChange, &c.rulesOn)
 }
 
+// templateNameChange versions the template name rule of a spec: a name with a
+// dot, which no template can have, is refused by the spec check (rules.TemplateNameOK)
+// instead of by ResolveTemplate finding no such template. Runs recorded before it
+// scheduled ResolveTemplate for such a name and keep doing so. The marker is
+// asked for only where the two rules disagree, so other runs do not record it.
+const templateNameChange = "template-name-rule"
+
 // specProblem returns what is wrong with a spec in plain words, or "".
 func (c *ceremony) specProblem(ctx workflow.Context, spec contract.Spec) string {
 	if !c.rulesEnabled(ctx) {
 		return legacySpecProblem(spec)
 	}
-	return rules.ValidateSpec(spec, workflow.Now(ctx)).Error()
+	ps := rules.ValidateSpec(spec, workflow.Now(ctx))
+	if t := spec.Template; t != nil && legacyTemplateNameOK(t.Name) && !rules.TemplateNameOK(t.Name) &&
+		!changed(ctx, templateNameChange, &c.templateNameOn) {
+		ps = slices.DeleteFunc(ps, func(p rules.Problem) bool { return p.Field == "template.name" })
+	}
+	return ps.Error()
+}
+
+// legacyTemplateNameOK is a spec's template name rule from before
+// templateNameChange, frozen: it serves only runs recorded before that change.
+func legacyTemplateNameOK(name string) bool {
+	return rules.NameOK(name) && len(name) <= rules.MaxTemplateName
 }
 
 // legacySpecProblem is the workflow's own check from before rulesChange, frozen:

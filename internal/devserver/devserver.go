@@ -23,19 +23,20 @@ import (
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/internal/procgroup"
+	"github.com/guildhouse/guildhall/internal/toolcache"
 )
 
 // TemporalVersion is the temporal CLI version the project pins.
 const TemporalVersion = "1.5.1"
 
-// TemporalBinary finds the temporal CLI: $TEMPORAL_BIN, the per-user cache that
-// `make tools` fills, or PATH.
+// TemporalBinary finds the temporal CLI: $TEMPORAL_BIN, the tool cache that
+// `make tools` fills (toolcache.Root), or PATH.
 func TemporalBinary() (string, error) {
 	if p := os.Getenv("TEMPORAL_BIN"); p != "" {
 		return p, nil
 	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, ".cache", "guildhall", "temporal-"+TemporalVersion, "temporal")
+	if cache, err := toolcache.Root(); err == nil {
+		p := filepath.Join(cache, "temporal-"+TemporalVersion, "temporal")
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}

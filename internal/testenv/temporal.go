@@ -148,15 +148,8 @@ func setUp(ctx context.Context, s *temporalserver.Server) error {
 	if _, err := ceremonyclient.New(c).EnsureSearchAttributes(ctx, s.Namespace); err != nil {
 		return fmt.Errorf("set up namespace %s: %w", s.Namespace, err)
 	}
-	// The frontend maps them now; the history service's namespace cache
-	// (which validates the workflow's upserts) refreshes on its own clock.
-	time.Sleep(namespaceRefresh)
 	return nil
 }
-
-// namespaceRefresh is a little more than the server's namespace cache refresh
-// interval (system.namespaceCacheRefreshInterval, 2 s by default).
-const namespaceRefresh = 2500 * time.Millisecond
 
 // ownedDir removes the folder StartTemporalKind made when the server closes.
 type ownedDir struct {

@@ -18,8 +18,22 @@ import (
 // ModulePath is the module whose root the helpers look for.
 const ModulePath = "github.com/guildhouse/guildhall"
 
-// Dir is ${XDG_CACHE_HOME:-~/.cache}/guildhall/<tool>-<first 12 hex of
-// sha256(tools/<tool>/go.sum)>, exactly as tools/<tool>/build.sh computes it.
+// Root is ${XDG_CACHE_HOME:-~/.cache}/guildhall, where the build scripts and
+// the Makefile (the temporal CLI, axe-core) put what they fetch or build.
+func Root() (string, error) {
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find the home directory for the tool cache: %w", err)
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "guildhall"), nil
+}
+
+// Dir is Root()/<tool>-<first 12 hex of sha256(tools/<tool>/go.sum)>, exactly
+// as tools/<tool>/build.sh computes it.
 func Dir(tool string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
@@ -30,15 +44,11 @@ func Dir(tool string) (string, error) {
 		return "", fmt.Errorf("read tools/%s/go.sum: %w", tool, err)
 	}
 	h := sha256.Sum256(sum)
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("find home directory for the %s cache: %w", tool, err)
-		}
-		base = filepath.Join(home, ".cache")
+	cache, err := Root()
+	if err != nil {
+		return "", err
 	}
-	return filepath.Join(base, "guildhall", tool+"-"+hex.EncodeToString(h[:])[:12]), nil
+	return filepath.Join(cache, tool+"-"+hex.EncodeToString(h[:])[:12]), nil
 }
 
 // Executable checks that path is an executable file; otherwise the error names

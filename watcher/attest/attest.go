@@ -20,9 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 
@@ -57,19 +55,6 @@ type Writer struct {
 
 // Component is the Event source of the attestation writer.
 const Component = "guildhall"
-
-// NewWriter builds a Writer from a rest config.
-func NewWriter(cfg *rest.Config) (*Writer, error) {
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("dynamic client: %w", err)
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return &Writer{Dynamic: dyn, Events: kube.CoreV1(), Now: time.Now}, nil
-}
 
 // Write creates the Ceremony's attestation or updates it, and records the
 // input's Events on the Ceremony (for a result written without Live, one Event
@@ -247,26 +232,29 @@ func short(h string) string {
 	return h
 }
 
-// spec mirrors the CeremonyAttestation spec in deploy/crds.
+// spec mirrors the CeremonyAttestation spec in deploy/crds. The tally and the
+// signatures are pointers: nil (absent, `<none>` under kubectl's APPROVALS) in
+// an attestation the watcher creates for a refusal, since it has not asked the
+// workflow; the workflow's writes always state them, zero and [] included.
 type spec struct {
-	CeremonyRef        ref         `json:"ceremonyRef"`
-	CeremonyID         string      `json:"ceremonyId"`
-	CeremonyGeneration int64       `json:"ceremonyGeneration,omitempty"`
-	State              string      `json:"state,omitempty"`
-	Artifact           *artifact   `json:"artifact,omitempty"`
-	Outcome            string      `json:"outcome,omitempty"`
-	Reason             string      `json:"reason,omitempty"`
-	Approvals          int         `json:"approvals"`
-	Rejections         int         `json:"rejections"`
-	Needed             int         `json:"needed,omitempty"`
-	Pending            []string    `json:"pending,omitempty"`
-	PendingCount       *int        `json:"pendingCount,omitempty"`
-	Deadline           string      `json:"deadline,omitempty"`
-	Attention          string      `json:"attention,omitempty"`
-	Signatures         []signature `json:"signatures"`
-	Custody            *custody    `json:"custody,omitempty"`
-	Refused            *Refusal    `json:"refused,omitempty"`
-	AttestedAt         string      `json:"attestedAt"`
+	CeremonyRef        ref          `json:"ceremonyRef"`
+	CeremonyID         string       `json:"ceremonyId"`
+	CeremonyGeneration int64        `json:"ceremonyGeneration,omitempty"`
+	State              string       `json:"state,omitempty"`
+	Artifact           *artifact    `json:"artifact,omitempty"`
+	Outcome            string       `json:"outcome,omitempty"`
+	Reason             string       `json:"reason,omitempty"`
+	Approvals          *int         `json:"approvals,omitempty"`
+	Rejections         *int         `json:"rejections,omitempty"`
+	Needed             int          `json:"needed,omitempty"`
+	Pending            []string     `json:"pending,omitempty"`
+	PendingCount       *int         `json:"pendingCount,omitempty"`
+	Deadline           string       `json:"deadline,omitempty"`
+	Attention          string       `json:"attention,omitempty"`
+	Signatures         *[]signature `json:"signatures,omitempty"`
+	Custody            *custody     `json:"custody,omitempty"`
+	Refused            *Refusal     `json:"refused,omitempty"`
+	AttestedAt         string       `json:"attestedAt"`
 }
 
 type ref struct {
@@ -298,11 +286,11 @@ type custody struct {
 
 // fromInput is the attestation spec for a write by the workflow.
 func fromInput(cer *unstructured.Unstructured, in Input) spec {
+	sigs := make([]signature, 0, len(in.Signatures))
 	s := spec{
 		CeremonyRef: ref{Name: cer.GetName(), UID: string(cer.GetUID())},
 		CeremonyID:  in.CeremonyID, CeremonyGeneration: in.Generation, State: string(in.Outcome),
-		Reason: in.Reason, Approvals: in.Approvals, Rejections: in.Rejections,
-		Signatures: make([]signature, 0, len(in.Signatures)),
+		Reason: in.Reason, Approvals: &in.Approvals, Rejections: &in.Rejections,
 		AttestedAt: in.AttestedAt.UTC().Format(time.RFC3339),
 	}
 	if in.Outcome.Result() {
@@ -327,10 +315,11 @@ func fromInput(cer *unstructured.Unstructured, in Input) spec {
 		s.Artifact = &artifact{Name: in.Artifact.Name, Digest: in.Artifact.Digest, URI: in.Artifact.URI}
 	}
 	for _, sig := range in.Signatures {
-		s.Signatures = append(s.Signatures, signature{WitnessID: sig.WitnessID, Roles: sig.Roles, Decision: sig.Decision,
+		sigs = append(sigs, signature{WitnessID: sig.WitnessID, Roles: sig.Roles, Decision: sig.Decision,
 			Comment: sig.Comment, SignedAt: sig.SignedAt.UTC().Format(time.RFC3339), Statement: sig.Statement,
 			Proof: sig.Proof, Via: sig.Via})
 	}
+	s.Signatures = &sigs
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/watcher/crd"
@@ -169,6 +171,11 @@ func TestRefuse(t *testing.T) {
 	if spec["state"] != "refused" || spec["refused"].(map[string]any)["generation"] != int64(3) || spec["ceremonyGeneration"] != nil {
 		t.Fatalf("refused spec = %v", spec)
 	}
+	for _, unasked := range []string{"approvals", "rejections", "signatures"} {
+		if v, ok := spec[unasked]; ok {
+			t.Errorf("the watcher's attestation states %s %v, which it never asked the workflow", unasked, v)
+		}
+	}
 	if ok, err := w.Refuse(ctx, cer, r, false); err != nil || ok {
 		t.Fatalf("second refusal announced again: %v %v", ok, err)
 	}
@@ -182,6 +189,8 @@ func TestRefuse(t *testing.T) {
 	}
 	if spec := attestation(t, dyn); spec["refused"] == nil || spec["state"] != "collecting" {
 		t.Fatalf("a refusal of generation 3 lost by a write of generation 2: %v", spec)
+	} else if sigs, ok := spec["signatures"].([]any); !ok || len(sigs) != 0 || spec["approvals"] != int64(0) || spec["rejections"] != int64(0) {
+		t.Fatalf("the workflow's write states no tally: %v", spec)
 	}
 	live.Generation = 4
 	if _, err := w.Write(ctx, live); err != nil {
@@ -237,5 +246,46 @@ func TestClassify(t *testing.T) {
 	}
 	if classify(nil) != nil {
 		t.Error("classify(nil) != nil")
+	}
+}
+
+// TestRefuseReadsTheAttestationOnce: a refusal reads the attestation once, and
+// again only when its write lost a race (a conflict).
+func TestRefuseReadsTheAttestationOnce(t *testing.T) {
+	w, _, dyn := setup(t)
+	ctx := context.Background()
+	cer := ceremony("uid-1", 3)
+	gets := func() int {
+		n := 0
+		for _, a := range dyn.Actions() {
+			if a.GetVerb() == "get" && a.GetResource() == crd.AttestationGVR {
+				n++
+			}
+		}
+		return n
+	}
+	if _, err := w.Refuse(ctx, cer, Refusal{Generation: 3, Reason: contract.EventSpecRefused, Message: "a"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := gets(); n != 1 {
+		t.Fatalf("a refusal creating the attestation read it %d times, want 1", n)
+	}
+	conflicts := 1
+	dyn.PrependReactor("update", "ceremonyattestations", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if conflicts > 0 {
+			conflicts--
+			return true, nil, apierrors.NewConflict(crd.AttestationGVR.GroupResource(), "rel", errors.New("changed meanwhile"))
+		}
+		return false, nil, nil
+	})
+	dyn.ClearActions()
+	if ok, err := w.Refuse(ctx, ceremony("uid-1", 4), Refusal{Generation: 4, Reason: contract.EventSpecRefused, Message: "b"}, false); err != nil || !ok {
+		t.Fatalf("refusal after a conflict: %v %v", ok, err)
+	}
+	if n := gets(); n != 2 {
+		t.Fatalf("a refusal whose first update conflicted read the attestation %d times, want 2", n)
+	}
+	if r := attestation(t, dyn)["refused"].(map[string]any); r["generation"] != int64(4) {
+		t.Fatalf("refused = %v", r)
 	}
 }

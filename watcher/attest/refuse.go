@@ -29,13 +29,9 @@ type Refusal = contract.Refusal
 // already announced: then Refuse does nothing and reports false.
 func (w *Writer) Refuse(ctx context.Context, cer *unstructured.Unstructured, r Refusal, opened bool) (announced bool, err error) {
 	r.Message = clip(r.Message, maxMessage)
-	client := w.Dynamic.Resource(crd.AttestationGVR).Namespace(cer.GetNamespace())
-	cur, err := client.Get(ctx, cer.GetName(), metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		cur = nil
-	case err != nil:
-		return false, fmt.Errorf("get attestation %s/%s: %w", cer.GetNamespace(), cer.GetName(), err)
+	cur, err := w.attestationOf(ctx, cer)
+	if err != nil {
+		return false, err
 	}
 	if cur != nil && belongsTo(cur, cer) {
 		if got, ok := refusedOf(cur); ok && got.Generation == r.Generation && got.Reason == r.Reason {
@@ -48,33 +44,53 @@ func (w *Writer) Refuse(ctx context.Context, cer *unstructured.Unstructured, r R
 	if err := w.Announce(ctx, RefOf(cer), ev); err != nil {
 		return false, err
 	}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error { return w.writeRefusal(ctx, cer, r, opened) })
+	// The first write goes on the attestation just read; only a conflict (someone
+	// wrote in between) reads it again.
+	first := true
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if !first {
+			if cur, err = w.attestationOf(ctx, cer); err != nil {
+				return err
+			}
+		}
+		first = false
+		return w.writeRefusal(ctx, cer, cur, r, opened)
+	})
 	return err == nil, err
 }
 
-func (w *Writer) writeRefusal(ctx context.Context, cer *unstructured.Unstructured, r Refusal, opened bool) error {
-	client := w.Dynamic.Resource(crd.AttestationGVR).Namespace(cer.GetNamespace())
+// attestationOf reads cer's attestation; nil when there is none.
+func (w *Writer) attestationOf(ctx context.Context, cer *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	cur, err := w.Dynamic.Resource(crd.AttestationGVR).Namespace(cer.GetNamespace()).Get(ctx, cer.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("get attestation %s/%s: %w", cer.GetNamespace(), cer.GetName(), err)
+	}
+	return cur, nil
+}
+
+// writeRefusal puts r on cur, the attestation as last read (nil: none yet).
+func (w *Writer) writeRefusal(ctx context.Context, cer, cur *unstructured.Unstructured, r Refusal, opened bool) error {
 	res := Result{Namespace: cer.GetNamespace(), Name: cer.GetName()}
 	refused, err := toMap(&r)
 	if err != nil {
 		return err
 	}
-	cur, err := client.Get(ctx, cer.GetName(), metav1.GetOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get attestation %s/%s: %w", res.Namespace, res.Name, err)
-	}
-	if err == nil && belongsTo(cur, cer) {
+	if cur != nil && belongsTo(cur, cer) {
 		if err := unstructured.SetNestedField(cur.Object, refused, "spec", "refused"); err != nil {
 			return fmt.Errorf("attestation %s/%s: %w", res.Namespace, res.Name, err)
 		}
 		_, err := w.replace(ctx, cur, cur, res)
 		return err
 	}
-	// No attestation of this Ceremony yet.
+	// No attestation of this Ceremony yet. The watcher has not asked the
+	// workflow (if there is one), so it states no tally and no signatures.
 	s := spec{
 		CeremonyRef: ref{Name: cer.GetName(), UID: string(cer.GetUID())},
 		CeremonyID:  crd.CeremonyID(cer.GetNamespace(), cer.GetName()),
-		Signatures:  []signature{}, Refused: &r, AttestedAt: w.now().UTC().Format(time.RFC3339),
+		Refused:     &r, AttestedAt: w.now().UTC().Format(time.RFC3339),
 	}
 	if !opened {
 		s.State = stateRefused
@@ -87,6 +103,7 @@ func (w *Writer) writeRefusal(ctx context.Context, cer *unstructured.Unstructure
 		_, err = w.replace(ctx, cur, desired, res)
 		return err
 	}
+	client := w.Dynamic.Resource(crd.AttestationGVR).Namespace(cer.GetNamespace())
 	if _, err := client.Create(ctx, desired, metav1.CreateOptions{FieldManager: "guildhall"}); err != nil {
 		return fmt.Errorf("create attestation %s/%s: %w", res.Namespace, res.Name, err)
 	}

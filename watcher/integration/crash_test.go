@@ -58,17 +58,15 @@ func runChild() int {
 		log.Error("temporal", "err", err)
 		return 2
 	}
-	writer, err := attest.NewWriter(cfg)
-	if err != nil {
-		log.Error("attestation writer", "err", err)
-		return 2
-	}
 	wcfg := crashConfig(os.Getenv(childIDEnv), os.Getenv(childNSEnv))
 	if os.Getenv(childLeaseEnv) == "production" {
 		wcfg.LeaseDuration, wcfg.RenewDeadline, wcfg.RetryPeriod, wcfg.Resync = 0, 0, 0, 0
 	}
 	wcfg.Logger = log
-	w := watcher.New(wcfg, dynamic.NewForConfigOrDie(cfg), kubernetes.NewForConfigOrDie(cfg), &watcher.TemporalWorkflows{C: ceremonyclient.New(c)}, writer)
+	// The watcher's clients, and a writer over them, as `guildhall watcher` builds them.
+	dyn, kube := dynamic.NewForConfigOrDie(cfg), kubernetes.NewForConfigOrDie(cfg)
+	writer := &attest.Writer{Dynamic: dyn, Events: kube.CoreV1(), Now: time.Now}
+	w := watcher.New(wcfg, dyn, kube, &watcher.TemporalWorkflows{C: ceremonyclient.New(c)}, writer)
 	if err := w.Run(ctx); err != nil {
 		log.Error("watcher stopped", "err", err)
 		return 1

@@ -8,11 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/guildhouse/guildhall/internal/toolcache"
 )
 
 // axe-core runs in the page for the accessibility checks. The version and the
 // SHA-256 of axe.min.js are pinned in axe-core.pin (read by the Makefile too);
-// `make axe` fetches it once from the npm registry into ~/.cache/guildhall.
+// `make axe` fetches it once from the npm registry into the tool cache
+// (toolcache.Root, ~/.cache/guildhall by default).
 //
 //go:embed axe-core.pin
 var axePin string
@@ -28,8 +31,11 @@ func axeSource() (string, error) {
 	version, sum := f[0], f[1]
 	p := os.Getenv("AXE_JS")
 	if p == "" {
-		home, _ := os.UserHomeDir()
-		p = filepath.Join(home, ".cache", "guildhall", "axe-core-"+version, "axe.min.js")
+		cache, err := toolcache.Root()
+		if err != nil {
+			return "", err
+		}
+		p = filepath.Join(cache, "axe-core-"+version, "axe.min.js")
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
