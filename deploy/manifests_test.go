@@ -904,7 +904,7 @@ func TestServiceAccountTokens(t *testing.T) {
 // by the watcher's own tests.
 func TestWatcherRBAC(t *testing.T) {
 	if !exists(watcherRBACFile) || !exists(watcherFile) {
-		t.Skipf("%s / %s not written yet", watcherRBACFile, watcherFile)
+		t.Fatalf("%s or %s is missing", watcherRBACFile, watcherFile)
 	}
 	all := loadAll(t)
 	var (
