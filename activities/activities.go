@@ -27,6 +27,9 @@ type Activities struct {
 	// Graph carries sealed decisions out in Intune (the Graph bridge); nil when
 	// GRAPH_* is not configured: deployments then wait, pending.
 	Graph Graph
+	// IntuneHeartbeat is how often a carry-out tells Temporal it is alive
+	// (zero: DefaultIntuneHeartbeat).
+	IntuneHeartbeat time.Duration
 }
 
 // Opened is the input of RecordOpened.

@@ -31,6 +31,12 @@ type Graph interface {
 // start-to-close timeout for IntuneCarryOut is shorter.
 const IntuneLease = 11 * time.Minute
 
+// DefaultIntuneHeartbeat is how often a carry-out heartbeats. The workflow's
+// heartbeat timeout is a few of these, so a carry-out whose worker died is
+// tried again (by the same run, which may take its own lease back) within a
+// minute, not after the start-to-close timeout.
+const DefaultIntuneHeartbeat = 10 * time.Second
+
 // notConfiguredWait is how long a deployment waits before a worker without the
 // Graph bridge lets it try again.
 const notConfiguredWait = 5 * time.Minute
@@ -100,6 +106,7 @@ func (a *Activities) IntuneCarryOut(ctx context.Context, in IntuneTask) (IntuneO
 	if err != nil {
 		return IntuneOutcome{}, err
 	}
+	defer heartbeat(ctx, cmp.Or(a.IntuneHeartbeat, DefaultIntuneHeartbeat))()
 	defer func() {
 		if err := a.Store.ReleaseIntune(context.WithoutCancel(ctx), in.CeremonyID, owner); err != nil {
 			activity.GetLogger(ctx).Warn("release intune lease", "ceremony", in.CeremonyID, "error", err)
@@ -156,6 +163,27 @@ func (a *Activities) IntuneCarryOut(ctx context.Context, in IntuneTask) (IntuneO
 		return IntuneOutcome{}, err
 	}
 	return IntuneOutcome{}, graphFailure(gerr)
+}
+
+// heartbeat records an activity heartbeat every period until the returned
+// stop is called (Graph calls block; they cannot heartbeat themselves).
+func heartbeat(ctx context.Context, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // stale says why a decision no longer stands, or "".

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/guildhouse/guildhall/activities"
 	"github.com/guildhouse/guildhall/contract"
@@ -157,6 +160,52 @@ func TestIntuneCarryOut(t *testing.T) {
 	if failed := b.custody(t)[custody.TypeIntuneFailed]; len(failed) != 1 || !strings.Contains(failed[0], `"retryable":true`) {
 		t.Fatalf("failed event: %v", failed)
 	}
+}
+
+// A carry-out heartbeats while Graph is slow, so the workflow's heartbeat
+// timeout can tell a dead worker from a slow call.
+func TestIntuneCarryOutHeartbeats(t *testing.T) {
+	b := newBridge(t)
+	b.acts.IntuneHeartbeat = 20 * time.Millisecond
+	beats := &heartbeatCounter{}
+	b.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{beats}})
+	task := b.request(t, contract.IntuneReleased)
+	b.fake.Delay(1, 300*time.Millisecond)
+	if out, err := b.carryOut(task); err != nil || out.Outcome != "applied" {
+		t.Fatalf("carry-out: %+v %v", out, err)
+	}
+	if n := beats.n.Load(); n < 5 {
+		t.Fatalf("%d heartbeats during a 300 ms Graph call at one per 20 ms", n)
+	}
+}
+
+// heartbeatCounter counts the heartbeats activities record.
+type heartbeatCounter struct {
+	interceptor.WorkerInterceptorBase
+	n atomic.Int32
+}
+
+func (c *heartbeatCounter) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &heartbeatInbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, c: c}
+}
+
+type heartbeatInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+	c *heartbeatCounter
+}
+
+func (i *heartbeatInbound) Init(out interceptor.ActivityOutboundInterceptor) error {
+	return i.Next.Init(&heartbeatOutbound{ActivityOutboundInterceptorBase: interceptor.ActivityOutboundInterceptorBase{Next: out}, c: i.c})
+}
+
+type heartbeatOutbound struct {
+	interceptor.ActivityOutboundInterceptorBase
+	c *heartbeatCounter
+}
+
+func (o *heartbeatOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
+	o.c.n.Add(1)
+	o.Next.RecordHeartbeat(ctx, details...)
 }
 
 // A tenant that does not know the app registration is refused for good: the

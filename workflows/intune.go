@@ -98,18 +98,22 @@ func IntuneChildOptions(job contract.IntuneJob) workflow.ChildWorkflowOptions {
 	return o
 }
 
+// intuneHeartbeatTimeout is three of activities.DefaultIntuneHeartbeat: a
+// carry-out whose worker died is tried again after it, not after ten minutes.
+const intuneHeartbeatTimeout = 3 * activities.DefaultIntuneHeartbeat
+
 // intuneFirstTries give a carry-out a few quick tries before the deployment is
 // flagged for operators; intuneRetries then retry without end, at most every
 // ten minutes, so a Graph outage delays a deployment and never loses it. A
 // Retry-After from Graph overrides either interval (activities.graphFailure).
 var (
 	intuneFirstTries = workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
+		StartToCloseTimeout: 10 * time.Minute, HeartbeatTimeout: intuneHeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, BackoffCoefficient: 2,
 			MaximumInterval: time.Minute, MaximumAttempts: 3},
 	}
 	intuneRetries = workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
+		StartToCloseTimeout: 10 * time.Minute, HeartbeatTimeout: intuneHeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 30 * time.Second, BackoffCoefficient: 2,
 			MaximumInterval: 10 * time.Minute},
 	}
