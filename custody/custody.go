@@ -63,6 +63,10 @@ const (
 	// TypeWebKeyRegistered is a web signing key the workflows trust to vouch for
 	// the logins and API tokens the web app authenticated.
 	TypeWebKeyRegistered = "webkey.registered"
+	// TypeWebKeyRetired is a web signing key an operator retired (after rotating
+	// SESSION_SECRET): from then on the workflows no longer trust its vouches,
+	// and a web replica that derives it refuses to start. Data: keyId, reason.
+	TypeWebKeyRetired = "webkey.retired"
 	// The Graph bridge, each tied to the ceremony whose decision it carries out
 	// (so it is in that ceremony's evidence bundle): a carry-out asked for (on
 	// sealing, a revocation, an operator's re-apply), each attempt's Graph calls

@@ -13,7 +13,8 @@ import (
 const (
 	MaxDisplayName = 200
 	MaxRolesHeld   = 50
-	// MaxReason bounds the reason an admin gives for deactivating someone.
+	// MaxReason bounds the reason an admin gives for deactivating someone, and
+	// an operator for retiring a web vouching key.
 	MaxReason = 500
 	// MaxLabel bounds the note that tells a person's keys and API tokens apart.
 	MaxLabel = 60

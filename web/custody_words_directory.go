@@ -67,6 +67,12 @@ func directorySummary(typ string, str func(string) string, strs func(string) []s
 		return "template " + str("name") + " version saved" + by, true
 	case custody.TypeWebKeyRegistered:
 		return "web vouching key registered (key id " + str("keyId") + ")", true
+	case custody.TypeWebKeyRetired:
+		s := "web vouching key " + str("keyId") + " retired" + by + ": its vouches no longer count"
+		if r := str("reason"); r != "" {
+			s += " (" + r + ")"
+		}
+		return s, true
 	}
 	return "", false
 }

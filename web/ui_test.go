@@ -281,7 +281,7 @@ func TestEveryCustodyTypeHasWords(t *testing.T) {
 		custody.TypeArtifactState, custody.TypeNotification, custody.TypeChronicle, custody.TypeKeyRegistered,
 		custody.TypeKeyRemoved, custody.TypeAttestation, custody.TypeNotificationFailed, custody.TypeAttention,
 		custody.TypeWitnessAdded, custody.TypeWitnessChanged, custody.TypeWitnessDeactivated, custody.TypeWitnessReactivated,
-		custody.TypeWitnessSynced, custody.TypeTemplateApplied, custody.TypeWebKeyRegistered,
+		custody.TypeWitnessSynced, custody.TypeTemplateApplied, custody.TypeWebKeyRegistered, custody.TypeWebKeyRetired,
 		custody.TypeIntuneRequested, custody.TypeIntuneApplied, custody.TypeIntuneFailed, custody.TypeIntuneSkipped, custody.TypeIntuneDrift} {
 		e := store.CustodyEvent{Type: typ, Body: `{"data":{"unexpected":"x"},"type":"` + typ + `"}`}
 		if s := summarize(e, nil); s == "" || strings.Contains(s, "{") || strings.Contains(s, "unexpected") {

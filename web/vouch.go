@@ -3,12 +3,14 @@ package web
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/statement"
+	"github.com/guildhouse/guildhall/store"
 )
 
 // The web app tells the workflow how it authenticated a signer with a vouch
@@ -25,6 +27,8 @@ type webVoucher struct {
 }
 
 // WebKeyStore is where the web registers its vouching key; *store.Store has it.
+// A key an operator retired is refused with a *store.WebKeyRetiredError, and
+// the app then refuses to start (New).
 type WebKeyStore interface {
 	RegisterWebKey(ctx context.Context, keyID, publicKey string) error
 }
@@ -54,6 +58,18 @@ func (a *App) registerVouchingKey(ctx context.Context) error {
 	a.voucher.registered.Store(true)
 	a.log.Info("web vouching key registered", "key", pub.KeyID)
 	return nil
+}
+
+// retiredKeyMessage is what a replica whose vouching key an operator retired
+// stops with at start: which key, by whom, when and why, and what to do. The
+// key id is a hash of the public key; the secret is never named.
+func retiredKeyMessage(err error) (string, bool) {
+	var r *store.WebKeyRetiredError
+	if !errors.As(err, &r) {
+		return "", false
+	}
+	return fmt.Sprintf("this replica's vouching key %s was retired by %s at %s (%s): SESSION_SECRET is the old one; set the new secret",
+		r.Key.KeyID, r.Key.RetiredBy, r.Key.RetiredAt.UTC().Format(time.RFC3339), r.Key.RetireReason), true
 }
 
 // vouch adds the web's vouch to an unsigned sign request: session assurance for

@@ -228,6 +228,10 @@ func New(cfg Config, deps Deps) (*App, error) {
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.registerVouchingKey(rctx); err != nil {
+		if msg, retired := retiredKeyMessage(err); retired {
+			// Fatal: this replica still holds the rotated-away secret.
+			return nil, errors.New(msg)
+		}
 		// Not fatal: it is tried again before the first signature needs it.
 		a.log.Warn("web vouching key not registered yet", "err", err)
 	}

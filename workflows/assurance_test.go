@@ -91,6 +91,57 @@ func TestAssuranceIsWhatCanBeChecked(t *testing.T) {
 	}
 }
 
+// A web key retired while a ceremony runs (SESSION_SECRET rotated after a
+// leak) vouches for nothing from then on, though the ceremony held it since it
+// opened: the signature its vouch comes with counts as operator, and a policy
+// asking for session assurance refuses it. A vouch made before keeps its
+// session assurance.
+func TestRetiredWebKeyVouchesNothing(t *testing.T) {
+	for _, min := range []contract.Assurance{"", contract.AssuranceSession} {
+		t.Run("minAssurance="+string(min), func(t *testing.T) {
+			h := newHarness(t)
+			spec := testSpec()
+			spec.Quorum.Threshold = 3
+			spec.Quorum.MinAssurance = min
+			web := webKey(t, h.store, strings.Repeat("s", 32))
+			keyID := statement.KeyID(web.Public().(ed25519.PublicKey))
+			var before, after error
+			h.signReq(time.Minute, vouched(t, web, spec.ID, contract.SignRequest{IdempotencyKey: "a", WitnessID: "alice", Decision: contract.Approve, Via: "web"},
+				contract.AssuranceSession, statement.MethodOIDC), &before)
+			h.env.RegisterDelayedCallback(func() {
+				if _, err := h.store.RetireWebKey(context.Background(), keyID, "cli:ops", "SESSION_SECRET leaked"); err != nil {
+					t.Error(err)
+				}
+			}, 2*time.Minute)
+			h.signReq(3*time.Minute, vouched(t, web, spec.ID, contract.SignRequest{IdempotencyKey: "b", WitnessID: "bob", Decision: contract.Approve, Via: "web"},
+				contract.AssuranceSession, statement.MethodOIDC), &after)
+			h.signal(4*time.Minute, contract.SignalCancel, contract.Cancel{IdempotencyKey: "x", By: "test"})
+			h.env.ExecuteWorkflow(contract.WorkflowType, spec)
+			if before != nil {
+				t.Fatalf("signature vouched before the retirement refused: %v", before)
+			}
+			want := map[string]contract.Assurance{"alice": contract.AssuranceSession}
+			if min == "" {
+				if after != nil {
+					t.Fatalf("signature vouched after the retirement refused: %v", after)
+				}
+				want["bob"] = contract.AssuranceOperator
+			} else if code(after) != rules.CodeAssuranceTooLow {
+				t.Fatalf("signature vouched after the retirement: %v, want assurance_too_low", after)
+			}
+			st := h.state()
+			if len(st.Signatures) != len(want) {
+				t.Fatalf("signatures %+v, want %v", st.Signatures, want)
+			}
+			for _, s := range st.Signatures {
+				if s.Assurance != want[s.WitnessID] {
+					t.Errorf("%s: assurance %q, want %q", s.WitnessID, s.Assurance, want[s.WitnessID])
+				}
+			}
+		})
+	}
+}
+
 // minAssurance key refuses session and operator signatures with
 // assurance_too_low and a reason that says what to do, and accepts a key one.
 func TestMinAssuranceKey(t *testing.T) {

@@ -59,6 +59,7 @@ func newRootCmd() *cobra.Command {
 		newChronicleCmd(),
 		newProveKeyCmd(),
 		newSessionsCmd(),
+		newWebkeyCmd(),
 		newIntuneCmd(),
 		newConfigCmd(),
 		newTemporalCmd(),
