@@ -28,8 +28,12 @@ type fakeCeremonies struct {
 	lastReq    contract.SignRequest
 	now        func() time.Time
 	signals    []sentSignal
-	down       bool  // Temporal unreachable: signals fail
-	statusErr  error // when set, the status query fails with it
+	down       bool // Temporal unreachable: opens and signals fail
+	// openGate, when set, holds each open until it is closed, after saying so
+	// on openEntered: opens in flight together.
+	openGate    chan struct{}
+	openEntered chan string
+	statusErr   error // when set, the status query fails with it
 }
 
 func newFake(st *store.Store) *fakeCeremonies {
@@ -38,7 +42,17 @@ func newFake(st *store.Store) *fakeCeremonies {
 
 func (f *fakeCeremonies) Open(ctx context.Context, spec contract.Spec) (string, error) {
 	f.mu.Lock()
+	gate, entered := f.openGate, f.openEntered
+	f.mu.Unlock()
+	if gate != nil {
+		entered <- spec.ID
+		<-gate
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down {
+		return "", errors.New("connection refused")
+	}
 	if s, ok := f.states[spec.ID]; ok && s.Status.Open() {
 		return "", ceremonyclient.ErrAlreadyOpen
 	}

@@ -227,12 +227,17 @@ func (a *App) openComposed(w http.ResponseWriter, r *http.Request, v composeView
 		}
 		where, next = "Ceremony resource", "/ceremonies/"+spec.ID+"?created=1"
 	}
-	// Only ceremonies about to open count against the person's limit, not
-	// forms sent back with errors.
-	if key, _ := keyByActor(r); a.opens.RespondOnLimit(w, r, key) {
+	// Only ceremonies that open count against the person's limit: not forms
+	// sent back with errors, nor opens that fail (Temporal unreachable, the
+	// name taken). Settled before answering, so the next request sees it.
+	settle, ok := a.opens.hold(w, r)
+	if !ok {
 		return
 	}
-	if _, err := open(ctx, spec); err != nil {
+	defer settle(true)
+	_, err := open(ctx, spec)
+	settle(err == nil)
+	if err != nil {
 		if errors.Is(err, contract.ErrCeremonyExists) {
 			a.nameTaken(w, r, v)
 			return

@@ -2,14 +2,18 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/guildhouse/guildhall/contract"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/store/storetest"
 )
@@ -107,4 +111,169 @@ func TestCostlyActionsAreLimited(t *testing.T) {
 			t.Errorf("a list after the read limit: %d", resp.StatusCode)
 		}
 	})
+}
+
+// fakeCluster stands in for the cluster's Ceremony resources (cluster mode);
+// with err set, creating one fails.
+type fakeCluster struct {
+	mu      sync.Mutex
+	err     error
+	created []string
+}
+
+func (c *fakeCluster) CreateCeremony(_ context.Context, spec contract.Spec) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	c.created = append(c.created, spec.ID)
+	return nil
+}
+
+func (c *fakeCluster) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.err = err
+}
+
+func (f *fakeCeremonies) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+// composeAs posts the composer form for a ceremony named name as c and wants
+// status code back.
+func composeAs(t *testing.T, h *harness, c *http.Client, name string, code int) {
+	t.Helper()
+	resp := h.post(c, "/ceremonies/new", composeValues(name))
+	if body := readAll(t, resp); resp.StatusCode != code {
+		t.Fatalf("open %s: %d, want %d\n%s", name, resp.StatusCode, code, body)
+	}
+}
+
+// The open limit bounds ceremonies opened: an open that fails (Temporal
+// unreachable, the cluster refusing the resource, the name taken) does not
+// spend the person's budget; openLimit.n that open do, and the next is refused.
+func TestOnlyOpenedCeremoniesCount(t *testing.T) {
+	n := openLimit.n
+	refused := func(t *testing.T, h *harness, c *http.Client, name string) {
+		t.Helper()
+		resp := h.post(c, "/ceremonies/new", composeValues(name))
+		tooMany(t, "one ceremony too many", resp, readAll(t, resp), openLimit)
+	}
+	t.Run("Temporal unreachable", func(t *testing.T) {
+		h := newHarness(t, storetest.SQLite(t))
+		ivy := h.client("ivy@example.org")
+		h.fake.setDown(true)
+		for i := range n {
+			composeAs(t, h, ivy, fmt.Sprintf("outage-%d", i), http.StatusServiceUnavailable)
+		}
+		h.fake.setDown(false)
+		for i := range n {
+			composeAs(t, h, ivy, fmt.Sprintf("real-%d", i), http.StatusSeeOther)
+		}
+		refused(t, h, ivy, "one-too-many")
+		if _, err := h.fake.Status(context.Background(), "web/one-too-many"); err == nil {
+			t.Fatal("the refused ceremony opened")
+		}
+	})
+	t.Run("name taken", func(t *testing.T) {
+		h := newHarness(t, storetest.SQLite(t))
+		ivy := h.client("ivy@example.org")
+		composeAs(t, h, ivy, "taken", http.StatusSeeOther)
+		for range n {
+			composeAs(t, h, ivy, "taken", http.StatusConflict)
+		}
+		for i := 1; i < n; i++ {
+			composeAs(t, h, ivy, fmt.Sprintf("real-%d", i), http.StatusSeeOther)
+		}
+		refused(t, h, ivy, "one-too-many")
+	})
+	t.Run("cluster refusing the resource", func(t *testing.T) {
+		cluster := &fakeCluster{}
+		h := newHarnessWith(t, storetest.SQLite(t), Deps{Cluster: cluster})
+		ivy := h.client("ivy@example.org")
+		cluster.fail(errors.New("the API server is unreachable"))
+		for i := range n {
+			composeAs(t, h, ivy, fmt.Sprintf("outage-%d", i), http.StatusServiceUnavailable)
+		}
+		cluster.fail(nil)
+		for i := range n {
+			composeAs(t, h, ivy, fmt.Sprintf("real-%d", i), http.StatusSeeOther)
+		}
+		refused(t, h, ivy, "one-too-many")
+		cluster.mu.Lock()
+		defer cluster.mu.Unlock()
+		if len(cluster.created) != n {
+			t.Fatalf("%d resources created, want %d", len(cluster.created), n)
+		}
+	})
+}
+
+// Opens in flight together hold the person's budget: with openLimit.n of them
+// waiting on Temporal, more are refused at once rather than all let through
+// to be counted afterwards; the ones held are counted when they open.
+func TestConcurrentOpensStayWithinTheLimit(t *testing.T) {
+	const extra = 3
+	n := openLimit.n
+	h := newHarness(t, storetest.SQLite(t))
+	ivy := h.client("ivy@example.org")
+	gate, entered := make(chan struct{}), make(chan string, n+extra)
+	release := sync.OnceFunc(func() { close(gate) })
+	defer release() // before the server's Close, which waits for the opens
+	h.fake.mu.Lock()
+	h.fake.openGate, h.fake.openEntered = gate, entered
+	h.fake.mu.Unlock()
+
+	type answer struct {
+		resp *http.Response
+		body string
+		err  error
+	}
+	answers := make(chan answer, n+extra)
+	for i := range n + extra {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/ceremonies/new", strings.NewReader(composeValues(fmt.Sprintf("rush-%d", i)).Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+			resp, err := ivy.Do(req)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answers <- answer{resp, string(b), err}
+		}()
+	}
+	timeout := time.After(20 * time.Second)
+	for inFlight, refusals := 0, 0; inFlight < n || refusals < extra; {
+		select {
+		case <-entered:
+			if inFlight++; inFlight > n {
+				t.Fatalf("%d opens in flight at once, over the limit of %d", inFlight, n)
+			}
+		case a := <-answers:
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			tooMany(t, "an open beyond those in flight", a.resp, a.body, openLimit)
+			refusals++
+		case <-timeout:
+			t.Fatalf("%d opens in flight and %d refused, want %d and %d", inFlight, refusals, n, extra)
+		}
+	}
+	release()
+	for range n {
+		if a := <-answers; a.err != nil || a.resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("an open held in flight: %v %v\n%s", a.err, a.resp, a.body)
+		}
+	}
+	h.fake.mu.Lock()
+	h.fake.openGate = nil
+	h.fake.mu.Unlock()
+	resp := h.post(ivy, "/ceremonies/new", composeValues("after-the-rush"))
+	tooMany(t, "an open after the rush", resp, readAll(t, resp), openLimit)
 }

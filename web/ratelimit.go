@@ -2,8 +2,10 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -15,8 +17,9 @@ import (
 // holder) the actions that cost something: signing, opening a ceremony (which
 // starts a workflow and notifies its witnesses), minting API tokens and key
 // challenges, and API reads that query a workflow. A refusal is 429 with
-// Retry-After, as a page or a problem document. README.md and web/README.md
-// list the numbers.
+// Retry-After, as a page or a problem document. Opening a ceremony counts only
+// when the ceremony opened (successLimiter). README.md and web/README.md list
+// the numbers.
 var (
 	loginLimit     = limit{n: 30, per: time.Minute, what: "login attempts from your address"}
 	signLimit      = limit{n: 30, per: time.Minute, what: "signing requests"}
@@ -107,3 +110,81 @@ func retryWords(after string) string {
 func (a *App) loginLimiter() func(http.Handler) http.Handler {
 	return a.limiter(loginLimit, keyByClientIP)
 }
+
+// successLimiter is a limit that counts only the requests whose action
+// succeeded, for an action that can fail after the limit is checked (opening a
+// ceremony: Temporal unreachable, the name taken), so failures do not spend the
+// person's budget. hold checks the budget without spending it; settle spends
+// it when the action succeeded.
+//
+// Requests let through and not yet settled are held against the budget, so
+// concurrent requests cannot exceed the limit at all: while others hold the
+// last units a request is refused, even if those later fail and give them
+// back. Under mu, counted (httprate's rounded rate) + held never passes n:
+// only this type writes to rl, a unit is counted only when a held one is let
+// go, and the rate otherwise only falls with time. So counting a held unit
+// needs no second check.
+type successLimiter struct {
+	l      limit
+	rl     *httprate.RateLimiter // counts the successes
+	key    httprate.KeyFunc
+	refuse http.HandlerFunc // the 429, as limited(l)
+
+	mu   sync.Mutex
+	held map[string]int // per key, requests let through and not yet settled
+}
+
+func (a *App) newSuccessLimiter(l limit, key httprate.KeyFunc) *successLimiter {
+	return &successLimiter{l: l, rl: httprate.NewRateLimiter(l.n, l.per), key: key, refuse: a.limited(l), held: map[string]int{}}
+}
+
+// hold lets r through if its person has room for one more success beyond
+// those counted and those held, else answers 429 and returns ok false. The
+// caller calls settle once the action is done, with whether it succeeded;
+// calls after the first do nothing, so a deferred settle(true) covers a panic
+// (counted: whether the action happened is not known).
+func (s *successLimiter) hold(w http.ResponseWriter, r *http.Request) (settle func(succeeded bool), ok bool) {
+	key, _ := s.key(r) // keyByActor and keyByClientIP never fail
+	s.mu.Lock()
+	_, rate, _ := s.rl.Status(key) // the local counter never fails
+	if int(math.Round(rate))+s.held[key]+1 > s.l.n {
+		s.mu.Unlock()
+		// As httprate answers: the whole window (RFC 6585).
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.l.per.Seconds())))
+		s.refuse(w, r)
+		return nil, false
+	}
+	s.held[key]++
+	s.mu.Unlock()
+	done := false
+	return func(succeeded bool) {
+		if done {
+			return
+		}
+		done = true
+		s.settle(r, key, succeeded)
+	}, true
+}
+
+func (s *successLimiter) settle(r *http.Request, key string, succeeded bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[key]--; s.held[key] <= 0 {
+		delete(s.held, key)
+	}
+	if !succeeded {
+		return
+	}
+	// OnLimit is httprate's only way to count into its current window (its
+	// alignment is private). The unit was checked when held, so httprate's
+	// check is lifted for this call, and its headers go nowhere.
+	ctx := httprate.WithRequestLimit(r.Context(), math.MaxInt)
+	s.rl.OnLimit(discardHeaders{}, r.WithContext(ctx), key)
+}
+
+// discardHeaders is a ResponseWriter whose writes go nowhere.
+type discardHeaders struct{}
+
+func (discardHeaders) Header() http.Header         { return http.Header{} }
+func (discardHeaders) Write(b []byte) (int, error) { return len(b), nil }
+func (discardHeaders) WriteHeader(int)             {}

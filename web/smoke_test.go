@@ -52,19 +52,31 @@ type harness struct {
 
 func newHarness(t *testing.T, st *store.Store) *harness {
 	t.Helper()
+	return newHarnessWith(t, st, Deps{})
+}
+
+// newHarnessWith is newHarness with more of the app's dependencies (its store,
+// ceremonies and logger are the harness's).
+func newHarnessWith(t *testing.T, st *store.Store, deps Deps) *harness {
+	t.Helper()
 	seedWitnesses(t, st)
 	if _, _, err := st.ApplyTemplate(context.Background(), releaseTemplate(2), "test"); err != nil {
 		t.Fatal(err)
 	}
-	return startHarness(t, st)
+	return startHarnessWith(t, st, deps)
 }
 
 // startHarness serves the app on st as it is.
 func startHarness(t *testing.T, st *store.Store) *harness {
 	t.Helper()
+	return startHarnessWith(t, st, Deps{})
+}
+
+func startHarnessWith(t *testing.T, st *store.Store, deps Deps) *harness {
+	t.Helper()
 	fake := newFake(st)
-	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), DevLogin: true},
-		Deps{Store: st, Ceremonies: fake, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	deps.Store, deps.Ceremonies, deps.Logger = st, fake, slog.New(slog.NewTextHandler(io.Discard, nil))
+	app, err := New(Config{BaseURL: "http://localhost:4000", SessionSecret: []byte(strings.Repeat("s", 32)), DevLogin: true}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

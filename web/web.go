@@ -28,7 +28,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/go-chi/httprate"
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/guildhouse/guildhall/contract"
@@ -158,8 +157,9 @@ type App struct {
 	cluster  CeremonyCreator
 	intune   IntuneJobs
 	voucher  *webVoucher
-	// opens limits the ceremonies a person opens (ratelimit.go).
-	opens *httprate.RateLimiter
+	// opens limits the ceremonies a person opens; failed opens do not count
+	// (ratelimit.go).
+	opens *successLimiter
 	// signs limits a person's signing requests, the page's and the API's
 	// together: one limiter, so one budget.
 	signs func(http.Handler) http.Handler
@@ -278,7 +278,7 @@ func NewServer(addr string, app *App) *http.Server {
 
 func (a *App) routes() http.Handler {
 	r := chi.NewRouter()
-	a.opens = a.newLimiter(openLimit, keyByActor)
+	a.opens = a.newSuccessLimiter(openLimit, keyByActor)
 	a.signs = a.limiter(signLimit, keyByActor)
 	r.Use(a.metrics.middleware, a.recoverer, a.securityHeaders, a.clientIP(), middleware.GetHead)
 	r.Get("/health", a.health)
