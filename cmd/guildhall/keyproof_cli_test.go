@@ -7,11 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 	"github.com/guildhouse/guildhall/web"
@@ -24,15 +22,7 @@ import (
 // person's sessions and tokens.
 func TestAddKeyProvesPossessionAndSessionsEnd(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("DATABASE_URL", "sqlite:"+filepath.Join(dir, "ops.db"))
-	t.Setenv("LOG_FORMAT", "text")
-	// The tools read their configuration once per process: read it afresh.
-	orig := toolConfig
-	toolConfig = sync.OnceValues(func() (config.Tool, error) {
-		cfg, _, err := configure(config.LoadTool)
-		return cfg, err
-	})
-	t.Cleanup(func() { toolConfig = orig })
+	useEnv(t, "DATABASE_URL", "sqlite:"+filepath.Join(dir, "ops.db"), "LOG_FORMAT", "text")
 	ctx := context.Background()
 	if _, _, err := runCLI(t, "", "migrate", "up"); err != nil {
 		t.Fatal(err)

@@ -5,10 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/guildhouse/guildhall/internal/config"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -17,15 +15,7 @@ import (
 // retiring the last trusted key is done but warned about.
 func TestWebkeyListAndRetire(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("DATABASE_URL", "sqlite:"+filepath.Join(dir, "ops.db"))
-	t.Setenv("LOG_FORMAT", "text")
-	// The tools read their configuration once per process: read it afresh.
-	orig := toolConfig
-	toolConfig = sync.OnceValues(func() (config.Tool, error) {
-		cfg, _, err := configure(config.LoadTool)
-		return cfg, err
-	})
-	t.Cleanup(func() { toolConfig = orig })
+	useEnv(t, "DATABASE_URL", "sqlite:"+filepath.Join(dir, "ops.db"), "LOG_FORMAT", "text")
 	ctx := context.Background()
 	if _, _, err := runCLI(t, "", "migrate", "up"); err != nil {
 		t.Fatal(err)
