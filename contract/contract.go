@@ -335,6 +335,29 @@ type Cancel struct {
 	IdempotencyKey string `json:"idempotencyKey"`
 	By             string `json:"by"`
 	Reason         string `json:"reason"`
+	// Vouch is the web app's signed word that it authenticated By (a login or
+	// an API token) for exactly this cancel (CancelVouchClaims). Without a
+	// valid one the cancel still happens, as an operator's: whoever can signal
+	// the workflow may cancel it, but the record says Guildhall authenticated
+	// nobody.
+	Vouch *Vouch `json:"vouch,omitempty"`
+}
+
+// VouchKindCancel is CancelVouchClaims.Kind.
+const VouchKindCancel = "cancel"
+
+// CancelVouchClaims is what a cancel's Vouch signs. Kind (always "cancel") and
+// its own field names keep its canonical JSON apart from VouchClaims', so a
+// signature's vouch never verifies as a cancel's, nor the other way round.
+type CancelVouchClaims struct {
+	Kind           string    `json:"kind"`
+	CeremonyID     string    `json:"ceremonyId"`
+	By             string    `json:"by"`
+	ReasonSHA256   string    `json:"reasonSha256"`
+	IdempotencyKey string    `json:"idempotencyKey"`
+	Level          Assurance `json:"level"`
+	Method         string    `json:"method"`
+	At             time.Time `json:"at"`
 }
 
 // DirectoryChanged is the payload of the `directory-changed` signal: the web and
@@ -438,6 +461,13 @@ type State struct {
 	Runs int `json:"runs,omitempty"`
 	// RejectedCount counts every refused message; Rejected lists the latest 200.
 	RejectedCount int `json:"rejectedCount,omitempty"`
+	// CloseAssurance is how whoever cancelled the ceremony was authenticated,
+	// as the workflow verified the cancel's vouch (session, token, or operator
+	// for a cancel sent to Temporal directly), and CloseAssuranceMethod the
+	// means. Cancels from before this was recorded, and other outcomes, have
+	// neither.
+	CloseAssurance       Assurance `json:"closeAssurance,omitempty"`
+	CloseAssuranceMethod string    `json:"closeAssuranceMethod,omitempty"`
 }
 
 // The Graph bridge's workflows. A sealed ceremony with an Intune target starts

@@ -47,16 +47,48 @@ func Claims(ceremonyID string, req contract.SignRequest, level contract.Assuranc
 		CommentSHA256: CommentDigest(req.Comment), IdempotencyKey: req.IdempotencyKey, Level: level, Method: method, At: at.UTC()}
 }
 
+// CancelClaims are what a vouch for the cancel msg on a ceremony signs.
+func CancelClaims(ceremonyID string, msg contract.Cancel, level contract.Assurance, method string, at time.Time) contract.CancelVouchClaims {
+	return contract.CancelVouchClaims{Kind: contract.VouchKindCancel, CeremonyID: ceremonyID, By: msg.By,
+		ReasonSHA256: CommentDigest(msg.Reason), IdempotencyKey: msg.IdempotencyKey, Level: level, Method: method, At: at.UTC()}
+}
+
+// claimsFunc builds the claims a vouch of a given level, method and time would
+// sign for one message: Claims for a sign request, CancelClaims for a cancel.
+type claimsFunc func(level contract.Assurance, method string, at time.Time) any
+
+func signClaims(req contract.SignRequest, ceremonyID string) claimsFunc {
+	return func(level contract.Assurance, method string, at time.Time) any {
+		return Claims(ceremonyID, req, level, method, at)
+	}
+}
+
+func cancelClaims(msg contract.Cancel, ceremonyID string) claimsFunc {
+	return func(level contract.Assurance, method string, at time.Time) any {
+		return CancelClaims(ceremonyID, msg, level, method, at)
+	}
+}
+
 // SignVouch is the web app's word that it authenticated req's signer by method,
 // at the given level (session or token).
 func SignVouch(priv ed25519.PrivateKey, ceremonyID string, req contract.SignRequest, level contract.Assurance, method string, at time.Time) (*contract.Vouch, error) {
-	c := Claims(ceremonyID, req, level, method, at)
-	b, err := canonicalJSON(c)
+	return makeVouch(priv, signClaims(req, ceremonyID), level, method, at)
+}
+
+// SignCancelVouch is the web app's word that it authenticated msg.By, who
+// cancels the ceremony, by method at the given level (session or token).
+func SignCancelVouch(priv ed25519.PrivateKey, ceremonyID string, msg contract.Cancel, level contract.Assurance, method string, at time.Time) (*contract.Vouch, error) {
+	return makeVouch(priv, cancelClaims(msg, ceremonyID), level, method, at)
+}
+
+func makeVouch(priv ed25519.PrivateKey, claims claimsFunc, level contract.Assurance, method string, at time.Time) (*contract.Vouch, error) {
+	at = at.UTC()
+	b, err := canonicalJSON(claims(level, method, at))
 	if err != nil {
 		return nil, fmt.Errorf("encode vouch: %w", err)
 	}
 	pub := priv.Public().(ed25519.PublicKey)
-	return &contract.Vouch{Level: level, Method: method, At: c.At, KeyID: KeyID(pub),
+	return &contract.Vouch{Level: level, Method: method, At: at, KeyID: KeyID(pub),
 		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, b))}, nil
 }
 
@@ -77,11 +109,23 @@ func Assurance(ceremonyID string, req contract.SignRequest, keys []PublicKey) (l
 		}
 		return contract.AssuranceKey, MethodEd25519, ""
 	}
-	v := req.Vouch
+	return vouchAssurance(req.Vouch, signClaims(req, ceremonyID), keys)
+}
+
+// CancelAssurance decides how whoever sent the cancel msg was authenticated:
+// the vouch's level when a registered web key signed it for exactly this
+// cancel (ceremony, by, reason and idempotency key), else AssuranceOperator. A
+// vouch that does not verify is ignored, not refused, and says why: the cancel
+// is an operator's then.
+func CancelAssurance(ceremonyID string, msg contract.Cancel, keys []PublicKey) (level contract.Assurance, method, why string) {
+	return vouchAssurance(msg.Vouch, cancelClaims(msg, ceremonyID), keys)
+}
+
+func vouchAssurance(v *contract.Vouch, claims claimsFunc, keys []PublicKey) (level contract.Assurance, method, why string) {
 	if v == nil {
 		return contract.AssuranceOperator, "", ""
 	}
-	if why := checkVouch(ceremonyID, req, v, keys); why != "" {
+	if why := checkVouch(v, claims, keys); why != "" {
 		return contract.AssuranceOperator, "", why
 	}
 	return v.Level, v.Method, ""
@@ -90,22 +134,34 @@ func Assurance(ceremonyID string, req contract.SignRequest, keys []PublicKey) (l
 // VerifyVouch checks, offline, that a recorded signature's vouch was made for it
 // by the web key whose public key (base64) is given.
 func VerifyVouch(ceremonyID string, s contract.Signature, publicKey string) error {
-	if s.Vouch == nil {
+	req := contract.SignRequest{IdempotencyKey: s.IdempotencyKey, WitnessID: s.WitnessID, Decision: s.Decision, Comment: s.Comment}
+	return verifyVouch(s.Vouch, signClaims(req, ceremonyID), publicKey)
+}
+
+// VerifyCancelVouch checks, offline, that a recorded cancel's vouch was made
+// for it by the web key whose public key (base64) is given.
+func VerifyCancelVouch(ceremonyID string, msg contract.Cancel, publicKey string) error {
+	return verifyVouch(msg.Vouch, cancelClaims(msg, ceremonyID), publicKey)
+}
+
+func verifyVouch(v *contract.Vouch, claims claimsFunc, publicKey string) error {
+	if v == nil {
 		return fmt.Errorf("no vouch")
 	}
 	pub, err := base64.StdEncoding.DecodeString(publicKey)
-	if err != nil || len(pub) != ed25519.PublicKeySize || KeyID(pub) != s.Vouch.KeyID {
-		return fmt.Errorf("the web key given is not %s", s.Vouch.KeyID)
+	if err != nil || len(pub) != ed25519.PublicKeySize || KeyID(pub) != v.KeyID {
+		return fmt.Errorf("the web key given is not %s", v.KeyID)
 	}
-	req := contract.SignRequest{IdempotencyKey: s.IdempotencyKey, WitnessID: s.WitnessID, Decision: s.Decision, Comment: s.Comment}
-	key := PublicKey{WitnessID: WebSigner, Type: KeyEd25519, KeyID: s.Vouch.KeyID, PublicKey: publicKey}
-	if why := checkVouch(ceremonyID, req, s.Vouch, []PublicKey{key}); why != "" {
+	key := PublicKey{WitnessID: WebSigner, Type: KeyEd25519, KeyID: v.KeyID, PublicKey: publicKey}
+	if why := checkVouch(v, claims, []PublicKey{key}); why != "" {
 		return fmt.Errorf("%s", why)
 	}
 	return nil
 }
 
-func checkVouch(ceremonyID string, req contract.SignRequest, v *contract.Vouch, keys []PublicKey) string {
+// checkVouch says why v is not a registered web key's vouch for the message
+// whose claims are given, or "" when it is.
+func checkVouch(v *contract.Vouch, claims claimsFunc, keys []PublicKey) string {
 	if v.Level != contract.AssuranceSession && v.Level != contract.AssuranceToken {
 		return fmt.Sprintf("a vouch may claim session or token, not %q", v.Level)
 	}
@@ -123,7 +179,7 @@ func checkVouch(ceremonyID string, req contract.SignRequest, v *contract.Vouch, 
 	if err != nil || serr != nil || len(pub) != ed25519.PublicKeySize {
 		return "the vouch or its key is not base64"
 	}
-	b, err := canonicalJSON(Claims(ceremonyID, req, v.Level, v.Method, v.At))
+	b, err := canonicalJSON(claims(v.Level, v.Method, v.At))
 	if err != nil || !ed25519.Verify(pub, b, sig) {
 		return "the vouch's signature does not match this request"
 	}
