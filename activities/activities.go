@@ -73,11 +73,19 @@ type StatusChanged struct {
 	At         time.Time
 	Actor      string
 	Seq        int
+	// A cancel on the cancel-assurance path says how its sender was
+	// authenticated (see store.StatusChange); the store copies the vouching
+	// web key's public key next to the vouch.
+	Assurance       contract.Assurance `json:",omitempty"`
+	AssuranceMethod string             `json:",omitempty"`
+	Vouch           *contract.Vouch    `json:",omitempty"`
+	MessageKey      string             `json:",omitempty"`
 }
 
 // RecordStatus stores a status change and its custody event.
 func (a *Activities) RecordStatus(ctx context.Context, in StatusChanged) error {
-	return a.Store.RecordStatus(ctx, in.CeremonyID, store.StatusChange{Status: in.Status, Reason: in.Reason, At: in.At, Actor: in.Actor, Seq: in.Seq})
+	return a.Store.RecordStatus(ctx, in.CeremonyID, store.StatusChange{Status: in.Status, Reason: in.Reason, At: in.At, Actor: in.Actor, Seq: in.Seq,
+		Assurance: in.Assurance, AssuranceMethod: in.AssuranceMethod, Vouch: in.Vouch, MessageKey: in.MessageKey})
 }
 
 // Rejected is the input of RecordRejected.

@@ -137,17 +137,8 @@ func (s *Store) RecordSignature(ctx context.Context, ceremonyID string, sig cont
 		data := map[string]any{"epoch": sig.Epoch, "decision": sig.Decision, "comment": sig.Comment,
 			"statement": sig.Statement, "proof": sig.Proof, "via": sig.Via, "messageKey": sig.IdempotencyKey,
 			"keyId": row.KeyID, "publicKey": row.PublicKey, "assurance": assuranceWords(sig), "heldRoles": row.HeldRoles}
-		if sig.Vouch != nil {
-			// The vouch and the web key it verifies with, copied now, so evidence
-			// bundles can check it offline.
-			var wk []WebKey
-			if err := tx.NewSelect().Model(&wk).Where("key_id = ?", sig.Vouch.KeyID).Scan(ctx); err != nil {
-				return fmt.Errorf("read web key %s: %w", sig.Vouch.KeyID, err)
-			}
-			data["vouch"] = sig.Vouch
-			if len(wk) == 1 {
-				data["vouchPublicKey"] = wk[0].PublicKey
-			}
+		if err := addVouch(ctx, tx, data, sig.Vouch); err != nil {
+			return err
 		}
 		_, _, err := s.appendCustody(ctx, tx, NewEvent{
 			Type: custody.TypeSignatureAccepted, CeremonyID: ceremonyID, Actor: sig.WitnessID,
@@ -156,6 +147,23 @@ func (s *Store) RecordSignature(ctx context.Context, ceremonyID string, sig cont
 		})
 		return err
 	})
+}
+
+// addVouch puts a vouch and the web key it verifies with, copied now, in a
+// custody event's data, so evidence bundles can check it offline.
+func addVouch(ctx context.Context, tx bun.Tx, data map[string]any, v *contract.Vouch) error {
+	if v == nil {
+		return nil
+	}
+	var wk []WebKey
+	if err := tx.NewSelect().Model(&wk).Where("key_id = ?", v.KeyID).Scan(ctx); err != nil {
+		return fmt.Errorf("read web key %s: %w", v.KeyID, err)
+	}
+	data["vouch"] = v
+	if len(wk) == 1 {
+		data["vouchPublicKey"] = wk[0].PublicKey
+	}
+	return nil
 }
 
 // StatusChange is a ceremony's move to a status, as RecordStatus writes it.
@@ -167,6 +175,15 @@ type StatusChange struct {
 	// Seq distinguishes repeated visits to the same status (e.g. after an
 	// amendment reopens collecting); the workflow supplies it.
 	Seq int
+	// A cancel records how its sender was authenticated: Assurance (session,
+	// token or operator) and AssuranceMethod, and for session or token the
+	// web's Vouch, with MessageKey, the cancel's idempotency key, which the
+	// vouch covers. Other status changes, and cancels from before assurance
+	// was recorded, leave them empty.
+	Assurance       contract.Assurance
+	AssuranceMethod string
+	Vouch           *contract.Vouch
+	MessageKey      string
 }
 
 // RecordStatus writes a ceremony's new status and its custody event.
@@ -181,10 +198,18 @@ func (s *Store) RecordStatus(ctx context.Context, ceremonyID string, c StatusCha
 		if _, err := q.Exec(ctx); err != nil {
 			return fmt.Errorf("update status of %s: %w", ceremonyID, err)
 		}
+		data := map[string]any{"status": c.Status, "reason": c.Reason}
+		if c.Assurance != "" {
+			data["assurance"] = assuranceWords(contract.Signature{Assurance: c.Assurance, AssuranceMethod: c.AssuranceMethod})
+			data["messageKey"] = c.MessageKey
+			if err := addVouch(ctx, tx, data, c.Vouch); err != nil {
+				return err
+			}
+		}
 		if _, _, err := s.appendCustody(ctx, tx, NewEvent{
 			Type: custody.TypeStatusChanged, CeremonyID: ceremonyID, Actor: c.Actor,
 			IdempotencyKey: fmt.Sprintf("status/%s/%d/%s", ceremonyID, c.Seq, c.Status),
-			OccurredAt:     at, Data: map[string]any{"status": c.Status, "reason": c.Reason},
+			OccurredAt:     at, Data: data,
 		}); err != nil {
 			return err
 		}
@@ -206,9 +231,10 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// assuranceWords is the assurance a signature.accepted event records: the level
-// and its means ("session (oidc)"), "operator" for none, or "not recorded" for
-// signatures from before assurance was.
+// assuranceWords is the assurance a signature.accepted (or a cancel's
+// status_changed) event records: the level and its means ("session (oidc)"),
+// "operator" for none, or "not recorded" for signatures from before assurance
+// was.
 func assuranceWords(sig contract.Signature) string {
 	switch {
 	case sig.Assurance == "":

@@ -160,6 +160,8 @@ type ceremony struct {
 	assuranceOn bool
 	// intuneOn: Intune targets are honoured (see intuneChange)
 	intuneOn bool
+	// cancelAssuranceOn: a cancel's assurance is recorded (see cancelAssuranceChange)
+	cancelAssuranceOn bool
 	// rejectedKeys are the keys of refused messages in answers, oldest first.
 	rejectedKeys []string
 	tuning       Tuning
@@ -536,7 +538,13 @@ func (c *ceremony) onCancel(actx workflow.Context, raw []byte, perr error) {
 	if reason == "" {
 		reason = "cancelled"
 	}
-	c.setStatus(actx, contract.StatusCancelled, reason, msg.By)
+	var how activities.StatusChanged
+	if changed(actx, cancelAssuranceChange, &c.cancelAssuranceOn) {
+		how = c.cancelAssurance(actx, msg)
+		c.st.CloseAssurance, c.st.CloseAssuranceMethod = how.Assurance, how.AssuranceMethod
+	}
+	how.Status, how.Reason, how.Actor = contract.StatusCancelled, reason, msg.By
+	c.changeStatus(actx, how)
 }
 
 // onSubstrateDecision applies the substrate's verdict on a ceremony that reached
@@ -570,6 +578,13 @@ func (c *ceremony) onSubstrateDecision(actx workflow.Context, raw []byte, perr e
 // setStatus changes the status, records it, updates the search attributes and
 // tells people when it matters.
 func (c *ceremony) setStatus(actx workflow.Context, s contract.Status, reason, actor string) {
+	c.changeStatus(actx, activities.StatusChanged{Status: s, Reason: reason, Actor: actor})
+}
+
+// changeStatus is setStatus with what RecordStatus records besides the
+// status, reason and actor (a cancel's assurance).
+func (c *ceremony) changeStatus(actx workflow.Context, in activities.StatusChanged) {
+	s, reason, actor := in.Status, in.Reason, in.Actor
 	now := workflow.Now(actx)
 	c.st.Status, c.st.Reason = s, reason
 	if s.Final() {
@@ -587,9 +602,8 @@ func (c *ceremony) setStatus(actx workflow.Context, s contract.Status, reason, a
 	}
 	c.seqs.Status++
 	c.upsertSearchAttributes(actx)
-	err := c.execDB(actx, a.RecordStatus, activities.StatusChanged{
-		CeremonyID: c.st.CeremonyID, Status: s, Reason: reason, At: now, Actor: actor, Seq: c.seqs.Status,
-	}).Get(actx, nil)
+	in.CeremonyID, in.At, in.Seq = c.st.CeremonyID, now, c.seqs.Status
+	err := c.execDB(actx, a.RecordStatus, in).Get(actx, nil)
 	if err != nil {
 		workflow.GetLogger(actx).Error("record status failed", "status", s, "error", err)
 	}
