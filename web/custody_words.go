@@ -128,6 +128,9 @@ func summarize(e store.CustodyEvent, p people) string {
 		if r := str("reason"); r != "" {
 			s += ": " + r
 		}
+		if level, method := recordedAssurance(str("assurance")); level != "" {
+			s += " — " + cancelledBy(p.name(e.Actor), level, method)
+		}
 		return s
 	case custody.TypeCeremonyAmended:
 		s := fmt.Sprintf("amended to generation %d", num("generation"))

@@ -11,8 +11,8 @@ import (
 // signature.accepted event recorded ("session (oidc)"). Events from before
 // assurance was recorded say so rather than guess.
 func signedHow(assurance string, proof *contract.Proof) string {
-	level, method, _ := strings.Cut(strings.TrimSuffix(assurance, ")"), " (")
-	switch contract.Assurance(level) {
+	level, method := recordedAssurance(assurance)
+	switch level {
 	case contract.AssuranceKey:
 		if method == "passkey" {
 			return "with a passkey (assurance: key)"

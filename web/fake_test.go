@@ -9,6 +9,7 @@ import (
 
 	"github.com/guildhouse/guildhall/ceremonyclient"
 	"github.com/guildhouse/guildhall/contract"
+	"github.com/guildhouse/guildhall/statement"
 	"github.com/guildhouse/guildhall/store"
 )
 
@@ -150,7 +151,24 @@ func (f *fakeCeremonies) Signal(ctx context.Context, id, name string, payload an
 		now := f.now().UTC()
 		s.Status, s.Reason, s.ClosedAt = contract.StatusCancelled, c.Reason, &now
 		if f.st != nil {
-			return f.st.RecordStatus(ctx, id, store.StatusChange{Status: s.Status, Reason: c.Reason, Actor: c.By, At: now, Seq: 1})
+			// As the workflow does (cancel-assurance): the vouch checked
+			// against the web keys registered now.
+			wks, err := f.st.WebKeys(ctx)
+			if err != nil {
+				return err
+			}
+			var keys []statement.PublicKey
+			for _, k := range wks {
+				keys = append(keys, statement.PublicKey{WitnessID: statement.WebSigner, Type: statement.KeyEd25519, KeyID: k.KeyID, PublicKey: k.PublicKey})
+			}
+			level, method, _ := statement.CancelAssurance(id, c, keys)
+			s.CloseAssurance, s.CloseAssuranceMethod = level, method
+			ch := store.StatusChange{Status: s.Status, Reason: c.Reason, Actor: c.By, At: now, Seq: 1,
+				Assurance: level, AssuranceMethod: method, MessageKey: c.IdempotencyKey}
+			if level != contract.AssuranceOperator {
+				ch.Vouch = c.Vouch
+			}
+			return f.st.RecordStatus(ctx, id, ch)
 		}
 	}
 	return nil

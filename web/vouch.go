@@ -72,16 +72,17 @@ func retiredKeyMessage(err error) (string, bool) {
 		r.Key.KeyID, r.Key.RetiredBy, r.Key.RetiredAt.UTC().Format(time.RFC3339), r.Key.RetireReason), true
 }
 
-// vouch adds the web's vouch to an unsigned sign request: session assurance for
+// vouchAs is how the web vouches for the viewer of ctx, after registering its
+// key and checking their session or token is still live: session assurance for
 // a web login (by how the viewer logged in), token for an API token.
-func (a *App) vouch(ctx context.Context, ceremonyID string, req *contract.SignRequest) error {
+func (a *App) vouchAs(ctx context.Context) (contract.Assurance, string, error) {
 	if err := a.registerVouchingKey(ctx); err != nil {
-		return err
+		return "", "", err
 	}
 	// A session or token ended since the request began gets no vouch.
 	v := viewerFrom(ctx)
 	if err := a.stillLive(ctx, v); err != nil {
-		return err
+		return "", "", err
 	}
 	level, method := contract.AssuranceSession, statement.MethodOIDC
 	switch v.Via {
@@ -90,10 +91,35 @@ func (a *App) vouch(ctx context.Context, ceremonyID string, req *contract.SignRe
 	case "dev":
 		method = statement.MethodDevLogin
 	}
+	return level, method, nil
+}
+
+// vouch adds the web's vouch to an unsigned sign request.
+func (a *App) vouch(ctx context.Context, ceremonyID string, req *contract.SignRequest) error {
+	level, method, err := a.vouchAs(ctx)
+	if err != nil {
+		return err
+	}
 	vch, err := statement.SignVouch(a.voucher.key, ceremonyID, *req, level, method, time.Now())
 	if err != nil {
 		return err
 	}
 	req.Vouch = vch
+	return nil
+}
+
+// vouchCancel adds the web's vouch to a withdraw's cancel, so the workflow
+// records who withdrew as authenticated (session or token), not as a name
+// anyone with Temporal access could have typed (operator).
+func (a *App) vouchCancel(ctx context.Context, ceremonyID string, msg *contract.Cancel) error {
+	level, method, err := a.vouchAs(ctx)
+	if err != nil {
+		return err
+	}
+	vch, err := statement.SignCancelVouch(a.voucher.key, ceremonyID, *msg, level, method, time.Now())
+	if err != nil {
+		return err
+	}
+	msg.Vouch = vch
 	return nil
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -12,7 +13,8 @@ import (
 )
 
 // Withdrawing: the initiator of an open ceremony, or an admin, ends it with a
-// reason (the `cancel` message, carrying who). The workflow records it on the
+// reason (the `cancel` message, carrying who and the web's vouch for them, so
+// the record says how they were authenticated). The workflow records it on the
 // chain and notifies as for any outcome.
 
 // withdrawReason checks the reason: required, a sentence at most.
@@ -45,6 +47,14 @@ func (a *App) withdraw(ctx context.Context, id, reason, key string) (contract.St
 		return v.State, http.StatusForbidden, "Only the person who opened this ceremony, or an admin, may withdraw it."
 	}
 	msg := contract.Cancel{IdempotencyKey: "withdraw:" + me.ID + ":" + key, By: me.ID, Reason: "withdrawn by " + me.Name + ": " + reason}
+	if err := a.vouchCancel(ctx, id, &msg); err != nil {
+		if errors.Is(err, errAccessEnded) {
+			a.log.Warn("no vouch: the session or token has ended", "ceremony", id, "viewer", me.ID)
+			return v.State, http.StatusUnauthorized, "Your session or API token has ended, so nothing was withdrawn. Log in again (or use a token in force) and withdraw again."
+		}
+		a.log.Error("vouch for a withdraw", "ceremony", id, "viewer", me.ID, "err", err)
+		return v.State, http.StatusServiceUnavailable, "The withdrawal could not be prepared (" + plainError(err) + "). Try again in a moment."
+	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := a.cer.Signal(sctx, id, contract.SignalCancel, msg); err != nil {
