@@ -173,11 +173,22 @@ func deriveFrom(ceremonyID string, links []Link) (*derived, error) {
 			var data struct {
 				Status string `json:"status"`
 				Reason string `json:"reason"`
+				// Recorded for cancels since their assurance was.
+				Assurance      string          `json:"assurance"`
+				Vouch          *contract.Vouch `json:"vouch"`
+				VouchPublicKey string          `json:"vouchPublicKey"`
+				MessageKey     string          `json:"messageKey"`
 			}
 			if err := json.Unmarshal(e.Data, &data); err != nil {
 				return nil, bad(err)
 			}
 			d.outcome.Status, d.outcome.Reason, d.outcome.DecidedSeq = data.Status, data.Reason, l.Seq
+			d.outcome.ClosedBy, d.outcome.CloseAssurance, d.outcome.CloseVouch, d.outcome.CloseVouchPublicKey, d.outcome.CloseMessageKey =
+				"", "", nil, "", ""
+			if data.Assurance != "" {
+				d.outcome.ClosedBy, d.outcome.CloseAssurance, d.outcome.CloseMessageKey = e.Actor, data.Assurance, data.MessageKey
+				d.outcome.CloseVouch, d.outcome.CloseVouchPublicKey = data.Vouch, data.VouchPublicKey
+			}
 			d.outcome.ClosedAt = ""
 			if contract.Status(data.Status).Final() {
 				d.outcome.ClosedAt = e.OccurredAt

@@ -132,6 +132,17 @@ type Outcome struct {
 	ClosedAt   string `json:"closedAt,omitempty"`
 	Approvals  int    `json:"approvals"`
 	Rejections int    `json:"rejections"`
+	// A cancel recorded since cancels' assurance was (cancel-assurance):
+	// ClosedBy is whom it names, CloseAssurance how they were authenticated
+	// ("session (dev-login)", "token (api-token)", "operator"), and a session
+	// or token one rests on the web app's CloseVouch, checked against the web
+	// key recorded with it (CloseVouchPublicKey) for the cancel whose
+	// idempotency key is CloseMessageKey.
+	ClosedBy            string          `json:"closedBy,omitempty"`
+	CloseAssurance      string          `json:"closeAssurance,omitempty"`
+	CloseVouch          *contract.Vouch `json:"closeVouch,omitempty"`
+	CloseVouchPublicKey string          `json:"closeVouchPublicKey,omitempty"`
+	CloseMessageKey     string          `json:"closeMessageKey,omitempty"`
 }
 
 // Digests are "sha256:<hex>" of each section's canonical JSON.

@@ -48,6 +48,13 @@ type Report struct {
 	Head       Point
 	Links      int
 	Signatures []SignatureReport
+	// CloseAssurance is how whoever cancelled the ceremony (ClosedBy, the name
+	// the cancel carries) was authenticated, checked as far as the bundle
+	// allows: "session"/"token" need the web app's verified vouch; "operator"
+	// says Guildhall authenticated nobody. Empty for other outcomes and for
+	// cancels from before it was recorded.
+	CloseAssurance string
+	ClosedBy       string
 	// Graph lists the Graph bridge's events of the ceremony in the segment:
 	// every Intune action taken for its decision, and drift found.
 	Graph []GraphAction
@@ -100,7 +107,7 @@ func Verify(data []byte, anchors ...Point) (*Report, error) {
 	if d := c.custody(&b); d != nil {
 		c.ceremony(&b, d, r)
 		c.signatures(&b, d, r)
-		c.outcome(&b, d)
+		c.outcome(&b, d, r)
 		r.Graph = d.graph
 	}
 	c.meta(&b)
@@ -268,9 +275,24 @@ func differingFields(a, b Signature) string {
 	return strings.Join(names, ", ")
 }
 
-func (c *checker) outcome(b *Bundle, d *derived) {
-	if b.Outcome != d.outcome {
+func (c *checker) outcome(b *Bundle, d *derived, r *Report) {
+	if !reflect.DeepEqual(b.Outcome, d.outcome) {
 		c.add(SecOutcome, "%s differs from what the custody segment records (%+v)", differingOutcome(b.Outcome, d.outcome), d.outcome)
+		return
+	}
+	o := b.Outcome
+	if o.CloseAssurance == "" {
+		return
+	}
+	r.CloseAssurance, r.ClosedBy = o.CloseAssurance, o.ClosedBy
+	level, _, _ := strings.Cut(o.CloseAssurance, " ")
+	if level != string(contract.AssuranceSession) && level != string(contract.AssuranceToken) {
+		return
+	}
+	msg := contract.Cancel{IdempotencyKey: o.CloseMessageKey, By: o.ClosedBy, Reason: o.Reason, Vouch: o.CloseVouch}
+	if err := statement.VerifyCancelVouch(b.Ceremony.ID, msg, o.CloseVouchPublicKey); err != nil || o.CloseVouch.Level != contract.Assurance(level) {
+		c.add(SecOutcome, "the cancel claims %s assurance for %s, but the web app's vouch does not check out: %v", level, o.ClosedBy, err)
+		r.CloseAssurance = ""
 	}
 }
 
@@ -278,7 +300,7 @@ func differingOutcome(a, b Outcome) string {
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	var names []string
 	for i := range va.NumField() {
-		if va.Field(i).Interface() != vb.Field(i).Interface() {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
 			tag, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("json"), ",")
 			names = append(names, tag)
 		}

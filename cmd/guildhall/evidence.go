@@ -111,6 +111,9 @@ func printReport(w io.Writer, r *evidence.Report) {
 	if r.Reason != "" {
 		status += " (" + r.Reason + ")"
 	}
+	if r.CloseAssurance != "" {
+		status += ", cancel by " + r.ClosedBy + " with assurance " + r.CloseAssurance
+	}
 	fmt.Fprintf(w, "evidence bundle OK: ceremony %s, %s\n", r.CeremonyID, status)
 	fmt.Fprintf(w, "policy: %s\n", r.Policy)
 	if t := r.Template; t != nil {
