@@ -96,11 +96,8 @@ func ParseRoles(s string) []string {
 // the change is written.
 func CheckDeactivation(id, by, reason string) Problems {
 	var ps Problems
-	switch {
-	case strings.TrimSpace(reason) == "":
-		ps.add("reason", "is required: say why, for the custody chain and the ceremonies' initiators")
-	case len(reason) > MaxReason:
-		ps.add("reason", "longer than %d characters", MaxReason)
+	if p := reasonProblem(reason, "say why, for the custody chain and the ceremonies' initiators"); p != "" {
+		ps.add("reason", "%s", p)
 	}
 	if !MayDeactivate(id, by) {
 		ps.add("id", "you cannot deactivate yourself: ask another admin")

@@ -11,11 +11,21 @@ import (
 // the custody chain and into the message a web replica still holding the old
 // SESSION_SECRET stops with, so the next operator reads why.
 func CheckWebKeyRetirement(reason string) error {
-	switch {
-	case strings.TrimSpace(reason) == "":
-		return errors.New("a reason is required: say why the key is retired (it goes on the custody chain)")
-	case len(reason) > MaxReason:
-		return fmt.Errorf("the reason is longer than %d characters", MaxReason)
+	if p := reasonProblem(reason, "say why the key is retired (it goes on the custody chain)"); p != "" {
+		return errors.New("the reason " + p)
 	}
 	return nil
+}
+
+// reasonProblem is the one rule for the reason an admin or operator gives for
+// an act that goes on the custody chain (a deactivation, a key's retirement):
+// required, with why said as the refusal's hint, and at most MaxReason.
+func reasonProblem(reason, why string) string {
+	switch {
+	case strings.TrimSpace(reason) == "":
+		return "is required: " + why
+	case len(reason) > MaxReason:
+		return fmt.Sprintf("is longer than %d characters", MaxReason)
+	}
+	return ""
 }
