@@ -343,6 +343,15 @@ type Cancel struct {
 	Vouch *Vouch `json:"vouch,omitempty"`
 }
 
+// RecordedReason is the reason a cancel is recorded (and vouched for) with:
+// its own, or "cancelled" when it gives none.
+func (c Cancel) RecordedReason() string {
+	if c.Reason == "" {
+		return "cancelled"
+	}
+	return c.Reason
+}
+
 // VouchKindCancel is CancelVouchClaims.Kind.
 const VouchKindCancel = "cancel"
 

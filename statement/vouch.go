@@ -47,10 +47,11 @@ func Claims(ceremonyID string, req contract.SignRequest, level contract.Assuranc
 		CommentSHA256: CommentDigest(req.Comment), IdempotencyKey: req.IdempotencyKey, Level: level, Method: method, At: at.UTC()}
 }
 
-// CancelClaims are what a vouch for the cancel msg on a ceremony signs.
+// CancelClaims are what a vouch for the cancel msg on a ceremony signs: its
+// reason as recorded (RecordedReason), which is what evidence checks it against.
 func CancelClaims(ceremonyID string, msg contract.Cancel, level contract.Assurance, method string, at time.Time) contract.CancelVouchClaims {
 	return contract.CancelVouchClaims{Kind: contract.VouchKindCancel, CeremonyID: ceremonyID, By: msg.By,
-		ReasonSHA256: CommentDigest(msg.Reason), IdempotencyKey: msg.IdempotencyKey, Level: level, Method: method, At: at.UTC()}
+		ReasonSHA256: CommentDigest(msg.RecordedReason()), IdempotencyKey: msg.IdempotencyKey, Level: level, Method: method, At: at.UTC()}
 }
 
 // claimsFunc builds the claims a vouch of a given level, method and time would

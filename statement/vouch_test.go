@@ -121,4 +121,16 @@ func TestVerifyCancelVouch(t *testing.T) {
 	if err := VerifyCancelVouch("ceremonies/x", msg, pub.PublicKey); err == nil {
 		t.Fatal("verified for an altered reason")
 	}
+
+	// A cancel without a reason is recorded as "cancelled", and its vouch
+	// checks against what was recorded.
+	bare := contract.Cancel{IdempotencyKey: "k2", By: "ivy"}
+	if bare.Vouch, err = SignCancelVouch(priv, "ceremonies/x", bare, contract.AssuranceSession, MethodOIDC, vouchAt); err != nil {
+		t.Fatal(err)
+	}
+	recorded := bare
+	recorded.Reason = bare.RecordedReason()
+	if err := VerifyCancelVouch("ceremonies/x", recorded, pub.PublicKey); err != nil {
+		t.Fatalf("a reasonless cancel's vouch against its recorded reason: %v", err)
+	}
 }

@@ -534,10 +534,7 @@ func (c *ceremony) onCancel(actx workflow.Context, raw []byte, perr error) {
 		return
 	}
 	c.answers[msg.IdempotencyKey] = Answer{}
-	reason := msg.Reason
-	if reason == "" {
-		reason = "cancelled"
-	}
+	reason := msg.RecordedReason()
 	var how activities.StatusChanged
 	if changed(actx, cancelAssuranceChange, &c.cancelAssuranceOn) {
 		how = c.cancelAssurance(actx, msg)
