@@ -11,6 +11,12 @@ import (
 // person who withdrew, operator when it came to Temporal some other way, so the
 // name it carries is only what its sender typed.
 
+// unvouched is what an operator-assurance signature or cancel is known to be:
+// nothing the web app vouched for. It came to Temporal some other way (the
+// temporal CLI, a script), or with a vouch that did not check out (a key since
+// retired, an altered message); which one, the record cannot say.
+const unvouched = "not vouched for by the web app (sent to Temporal directly, or with a vouch that did not check out), so Guildhall authenticated nobody"
+
 // cancelHow says how a cancel's sender was authenticated, e.g. "session ·
 // development login"; "" for cancels from before this was recorded.
 func cancelHow(level contract.Assurance, method string) string {
@@ -18,7 +24,7 @@ func cancelHow(level contract.Assurance, method string) string {
 	case contract.AssuranceSession, contract.AssuranceToken:
 		return string(level) + " · " + assuranceWords(contract.Signature{Assurance: level, AssuranceMethod: method})
 	case contract.AssuranceOperator:
-		return "operator · sent to Temporal directly, not through Guildhall: Guildhall authenticated nobody"
+		return "operator · " + unvouched
 	}
 	return ""
 }
@@ -30,8 +36,7 @@ func cancelledBy(who string, level contract.Assurance, method string) string {
 	case "":
 		return ""
 	case contract.AssuranceOperator:
-		return "cancelled in the name of " + who + " by a cancel sent to Temporal directly: Guildhall did not authenticate " +
-			who + " (assurance: operator)"
+		return "cancelled in the name of " + who + " by a cancel " + unvouched + " (assurance: operator)"
 	}
 	return "cancelled by " + who + " (" + cancelHow(level, method) + ")"
 }

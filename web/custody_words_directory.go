@@ -23,7 +23,7 @@ func signedHow(assurance string, proof *contract.Proof) string {
 	case contract.AssuranceToken:
 		return "with an API token the web app vouched for (assurance: token)"
 	case contract.AssuranceOperator:
-		return "sent to Temporal directly, so Guildhall authenticated nobody (assurance: operator)"
+		return unvouched + " (assurance: operator)"
 	}
 	switch {
 	case proof != nil && proof.Type == "webauthn":

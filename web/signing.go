@@ -150,7 +150,7 @@ func assuranceWords(s contract.Signature) string {
 	case contract.AssuranceToken:
 		return "API token"
 	case contract.AssuranceOperator:
-		return "sent to Temporal directly: Guildhall authenticated nobody"
+		return unvouched
 	}
 	if s.Proof != nil {
 		return keyKind(s.Proof.Type) + "; from before assurance was recorded"

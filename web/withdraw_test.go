@@ -85,8 +85,8 @@ func TestOperatorCancelIsShownAsSuch(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, page := h.get(h.client("ivy@example.org"), "/ceremonies/"+id)
-	if !strings.Contains(page, `<dd id="cancel-assurance">operator · sent to Temporal directly`) ||
-		!strings.Contains(page, "cancelled in the name of Ivy by a cancel sent to Temporal directly: Guildhall did not authenticate Ivy") {
+	if !strings.Contains(page, `<dd id="cancel-assurance">operator · not vouched for by the web app`) ||
+		!strings.Contains(page, "cancelled in the name of Ivy by a cancel not vouched for by the web app") {
 		t.Error("an unvouched cancel is not shown as an operator's")
 	}
 }

@@ -69,7 +69,7 @@ func TestTemporalCLISignatureIsOperator(t *testing.T) {
 		t.Errorf("carol's web signature is shown as %q", c)
 	}
 	chain := carol.text("#custody")
-	if !strings.Contains(chain, "sent to Temporal directly, so Guildhall authenticated nobody (assurance: operator)") ||
+	if !strings.Contains(chain, "not vouched for by the web app (sent to Temporal directly, or with a vouch that did not check out), so Guildhall authenticated nobody (assurance: operator)") ||
 		!strings.Contains(chain, "the web app vouched for (assurance: session)") || strings.Contains(chain, "session, no key") {
 		t.Errorf("the chain of custody says:\n%s", chain)
 	}
