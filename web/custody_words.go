@@ -47,9 +47,22 @@ func timeline(events []store.CustodyEvent, p people) []timelineEntry {
 		if e.Type == custody.TypeNotification || e.Type == custody.TypeNotificationFailed {
 			actor = "" // the channel, which the summary names
 		}
-		out = append(out, timelineEntry{E: e, Label: eventLabel(e.Type), Actor: actor, Summary: capitalize(s)})
+		out = append(out, timelineEntry{E: e, Label: eventLabel(e.Type), Actor: actor, Unvouched: unvouchedEvent(e), Summary: capitalize(s)})
 	}
 	return out
+}
+
+// unvouchedEvent reports whether e records operator assurance (a signature or
+// cancel the web app did not vouch for): its actor is a name nobody proved.
+func unvouchedEvent(e store.CustodyEvent) bool {
+	var d struct {
+		Assurance string `json:"assurance"`
+	}
+	if !eventData(e, &d) {
+		return false
+	}
+	level, _ := recordedAssurance(d.Assurance)
+	return level == contract.AssuranceOperator
 }
 
 // eventData decodes the data member of a stored custody event into v.

@@ -57,10 +57,13 @@ type artifactView struct {
 
 // timelineEntry is a custody event made readable.
 type timelineEntry struct {
-	E       store.CustodyEvent
-	Label   string // the event type in words
-	Actor   string // who, by name
-	Summary string
+	E     store.CustodyEvent
+	Label string // the event type in words
+	Actor string // who, by name
+	// Unvouched: the event records operator assurance, so Actor is only the
+	// name its message carried ("in the name of", not "by").
+	Unvouched bool
+	Summary   string
 }
 
 // artifactOf loads the artifact the address names, or answers the request

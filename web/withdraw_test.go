@@ -89,6 +89,9 @@ func TestOperatorCancelIsShownAsSuch(t *testing.T) {
 		!strings.Contains(page, "cancelled in the name of Ivy by a cancel not vouched for by the web app") {
 		t.Error("an unvouched cancel is not shown as an operator's")
 	}
+	if !strings.Contains(page, `">in the name of Ivy</span>`) {
+		t.Error("the chain row of an unvouched cancel says it was by Ivy, not in her name")
+	}
 }
 
 // The API's withdraw is vouched for its token.
