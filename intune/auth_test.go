@@ -107,7 +107,7 @@ func TestTokenEndpointOutageIsRetried(t *testing.T) {
 
 func certEnv(t *testing.T, sha1 bool) (*env, *intune.Certificate) {
 	t.Helper()
-	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	now := time.Now().UTC() // the env's clock starts now
 	cert := intunetest.NewCertificate(t, now.Add(-time.Hour), now.Add(365*24*time.Hour))
 	cert.SHA1Thumbprint = sha1
 	e := newEnv(t, func(c *intune.Config) { c.ClientSecret, c.Certificate = "", cert })
@@ -158,13 +158,13 @@ func TestUnregisteredCertificateIsRefused(t *testing.T) {
 }
 
 func TestExpiredCertificateFailsBeforeAnyRequest(t *testing.T) {
-	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	now := time.Now().UTC() // the env's clock starts now
 	cert := intunetest.NewCertificate(t, now.Add(-48*time.Hour), now.Add(-time.Hour))
 	e := newEnv(t, func(c *intune.Config) { c.ClientSecret, c.Certificate = "", cert })
 	e.fake.RegisterCertificate(cert.Leaf)
 	_, err := e.client.Apply(ctx, e.target)
 	ge := asError(t, err)
-	if ge.Kind != intune.KindConfig || ge.Setting != intune.SettingCertificate || ge.Retryable() || !strings.Contains(ge.Message, "expired on 2026-12-01") {
+	if ge.Kind != intune.KindConfig || ge.Setting != intune.SettingCertificate || ge.Retryable() || !strings.Contains(ge.Message, "expired on "+now.Add(-time.Hour).Format("2006-01-02")) {
 		t.Fatalf("error %+v", ge)
 	}
 	if n := len(e.fake.Requests()); n != 0 {

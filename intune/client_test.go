@@ -29,7 +29,9 @@ type env struct {
 func newEnv(t *testing.T, tweak ...func(*intune.Config)) *env {
 	t.Helper()
 	fake := intunetest.New(t)
-	clock := intunetest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	// Now, not a fixed date: a test that sets a context deadline from this clock
+	// gets a real deadline (a fixed date put it in the past once the day came).
+	clock := intunetest.NewClock(time.Now().UTC().Truncate(time.Second))
 	fake.SetClock(clock.Now)
 	appID := uuid.NewString()
 	fake.AddApp(intunetest.App{ID: appID, DisplayName: "Guildhall Agent 0.1.0"})
